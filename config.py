@@ -1,0 +1,132 @@
+"""Settings for every process of Startup Reports, read from the environment and an optional `.env`.
+
+One typed object, built explicitly where it is needed (`Settings()`), never at import time, so that
+tests can hand each component the settings they want. Defaults make `./run.sh` work with nothing set.
+
+`python -m config NAME` prints one setting (the shell scripts read `BIND`, `FLOWER_PORT`, … this
+way, so that `.env` is honoured by them too).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+DATA_DIR = PROJECT_ROOT / "data"
+# `./run.sh` writes the address of the Redis it embedded here while it runs, so that commands
+# started from another shell (`celery -A worker.celery_app inspect ping`) find the same Redis.
+EMBEDDED_REDIS_URL_FILE = DATA_DIR / "redis.url"
+FALLBACK_REDIS_URL = "redis://127.0.0.1:6379"
+
+
+def _with_db(url: str, db: int) -> str:
+    """Return a Redis URL pointing at database number `db`, replacing any number already in it."""
+    head, sep, query = url.partition("?")
+    scheme, _, rest = head.partition("://")
+    hostpart, _, _ = rest.partition("/")
+    return f"{scheme}://{hostpart}/{db}" + (sep + query if sep else "")
+
+
+class Settings(BaseSettings):
+    """Every knob of the system. Each field's environment variable is its name in capitals."""
+
+    model_config = SettingsConfigDict(
+        env_file=PROJECT_ROOT / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    # Redis: the broker lives in DB 0 and the result backend in DB 1 of this server.
+    redis_url: str | None = None
+    celery_broker_url: str | None = None
+    celery_result_backend: str | None = None
+
+    # Durable job records. SQLite by default; PostgreSQL with postgresql+psycopg://…
+    database_url: str = f"sqlite:///{DATA_DIR / 'reports.db'}"
+
+    # Which language model writes the reports. `auto` takes the first provider whose key is set
+    # and falls back to the offline demo provider when there is none.
+    llm_provider: str = "auto"
+    offline_step_delay: float = Field(default=0.5, ge=0, le=30)
+
+    # The web API (gunicorn) and Flower.
+    bind: str = "127.0.0.1:8000"
+    flower_port: int = Field(default=5555, ge=1, le=65535)
+    flower_address: str = "127.0.0.1"
+    flower_url: str | None = None
+
+    # The worker. Report jobs wait on network calls, so concurrency may exceed the core count.
+    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    worker_max_tasks_per_child: int = Field(default=20, ge=1)
+
+    # Time limits. The broker re-delivers a message that is unacknowledged after the visibility
+    # timeout, so it must stay above the hard time limit or a slow job would run twice at once.
+    task_time_limit: int = Field(default=1800, ge=10)
+    celery_visibility_timeout: int = Field(default=3600, ge=30)
+
+    # Retries of transient provider errors: exponential backoff with full jitter.
+    task_max_retries: int = Field(default=3, ge=0, le=10)
+    retry_backoff_base: float = Field(default=2.0, gt=0)
+    retry_backoff_max: int = Field(default=300, ge=1)
+
+    # How long Celery keeps task states in Redis. The SQL row outlives them.
+    result_expires: int = Field(default=7 * 24 * 3600, ge=60)
+
+    @model_validator(mode="after")
+    def _check_limits(self) -> Settings:
+        if self.celery_visibility_timeout <= self.task_time_limit + self.retry_backoff_max:
+            raise ValueError(
+                "CELERY_VISIBILITY_TIMEOUT must be greater than TASK_TIME_LIMIT + RETRY_BACKOFF_MAX, "
+                "or a slow job could be delivered to a second worker while the first still runs it"
+            )
+        return self
+
+    @property
+    def effective_redis_url(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        if EMBEDDED_REDIS_URL_FILE.is_file():
+            url = EMBEDDED_REDIS_URL_FILE.read_text().strip()
+            if url:
+                return url
+        return FALLBACK_REDIS_URL
+
+    @property
+    def broker_url(self) -> str:
+        return self.celery_broker_url or _with_db(self.effective_redis_url, 0)
+
+    @property
+    def result_backend_url(self) -> str:
+        return self.celery_result_backend or _with_db(self.effective_redis_url, 1)
+
+    @property
+    def task_soft_time_limit(self) -> int:
+        """A little below the hard limit, so the task can record a clear failure before it is killed."""
+        return max(5, self.task_time_limit - max(5, self.task_time_limit // 20))
+
+    @property
+    def flower_link(self) -> str:
+        return self.flower_url or f"http://{self.flower_address}:{self.flower_port}/"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m config SETTING_NAME", file=sys.stderr)
+        return 2
+    name = argv[0].lower()
+    settings = Settings()
+    if not hasattr(settings, name):
+        print(f"unknown setting: {argv[0]}", file=sys.stderr)
+        return 2
+    value = getattr(settings, name)
+    print("" if value is None else value)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

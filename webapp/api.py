@@ -1,0 +1,145 @@
+"""The JSON API for scripts: submit a report, follow it, list recent jobs, check health."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+
+from webapp.errors import error_response
+from worker.jobs import JobService, QueueUnavailable
+from worker.store import MAX_STARTUP_CHARS, RETRY, SUCCESS, Job
+
+bp = Blueprint("api", __name__)
+
+DEFAULT_LIST_LIMIT = 20
+MAX_LIST_LIMIT = 100
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ValidationError(ValueError):
+    """A user's input that cannot be accepted; the message says what to change."""
+
+
+def jobs() -> JobService:
+    return current_app.extensions["jobs"]
+
+
+def validate_startup(value: object) -> str:
+    """The startup's name, trimmed, or a `ValidationError` that says what is wrong with it."""
+    if value is None:
+        raise ValidationError('"startup" is required: send {"startup": "<company name>"}.')
+    if not isinstance(value, str):
+        raise ValidationError('"startup" must be a string (the company\'s name).')
+    name = value.strip()
+    if not name:
+        raise ValidationError('"startup" must not be empty.')
+    if len(name) > MAX_STARTUP_CHARS:
+        raise ValidationError(f'"startup" must be at most {MAX_STARTUP_CHARS} characters (got {len(name)}).')
+    if _CONTROL_CHARS.search(name):
+        raise ValidationError('"startup" must not contain control characters such as line breaks or tabs.')
+    return name
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def job_summary(job: Job) -> dict[str, Any]:
+    """What every job response carries; `job_detail` adds the report and the retry plan."""
+    data: dict[str, Any] = {
+        "job_id": job.id,
+        "startup": job.startup,
+        "state": job.state,
+        "progress": {"step": job.progress_step, "total": job.progress_total, "label": job.progress_label},
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "duration_seconds": job.duration_seconds,
+        "attempts": job.attempts,
+        "calls": job.calls,
+        "provider": job.provider,
+        "status_url": url_for("api.status", job_id=job.id),
+    }
+    if job.error:
+        data["error"] = job.error
+    if job.state == SUCCESS:
+        data["report_url"] = f"/reports/{job.id}"
+        data["download_url"] = url_for("reports.download", job_id=job.id)
+    return data
+
+
+def job_detail(job: Job) -> dict[str, Any]:
+    data = job_summary(job)
+    if job.state == RETRY:
+        data["retry"] = {
+            "attempt": job.attempts,
+            "max_retries": current_app.extensions["settings"].task_max_retries,
+            "at": _iso(job.retry_at),
+        }
+    if job.state == SUCCESS:
+        data["result"] = job.report_md
+    return data
+
+
+@bp.post("/generate")
+def generate() -> tuple[Response, int]:
+    if not request.is_json:
+        return error_response(
+            400, 'Send a JSON body with Content-Type: application/json, e.g. {"startup": "Acme"}.'
+        )
+    payload = request.get_json(silent=True)
+    if payload is None:
+        return error_response(400, "The request body is not valid JSON.")
+    if not isinstance(payload, dict):
+        return error_response(400, 'The JSON body must be an object, e.g. {"startup": "Acme"}.')
+    try:
+        startup = validate_startup(payload.get("startup"))
+    except ValidationError as exc:
+        return error_response(400, str(exc))
+    try:
+        job = jobs().submit(startup)
+    except QueueUnavailable:
+        return error_response(
+            503, "The job queue (Redis) is unreachable, so nothing was queued. Try again in a minute."
+        )
+    status_url = url_for("api.status", job_id=job.id)
+    response = jsonify({"job_id": job.id, "status": "queued", "status_url": status_url})
+    response.headers["Location"] = status_url
+    return response, 202
+
+
+@bp.get("/status/<job_id>")
+def status(job_id: str) -> tuple[Response, int]:
+    job = jobs().get(job_id)
+    if job is None:
+        return error_response(404, f"No job with id {job_id!r}.")
+    return jsonify(job_detail(job)), 200
+
+
+@bp.get("/api/jobs")
+def list_jobs() -> tuple[Response, int]:
+    raw = request.args.get("limit", str(DEFAULT_LIST_LIMIT))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST_LIMIT:
+        return error_response(400, f'"limit" must be a whole number from 1 to {MAX_LIST_LIMIT}.')
+    return jsonify({"jobs": [job_summary(job) for job in jobs().recent(int(raw))]}), 200
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    checks: dict[str, str] = {}
+    try:
+        current_app.extensions["redis"].ping()
+        checks["redis"] = "ok"
+    except redis.RedisError as exc:
+        checks["redis"] = f"unreachable: {exc}"
+    try:
+        jobs().store.ping()
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    healthy = all(value == "ok" for value in checks.values())
+    return jsonify({"status": "ok" if healthy else "degraded", **checks}), 200 if healthy else 503

@@ -1,0 +1,118 @@
+"""Builds the Celery app from `Settings`.
+
+The web app builds one to queue tasks and read their states; the worker's command line gets one
+from `worker.celery_app`. Every setting that matters for not losing a report says why it is set.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from celery import Celery
+from celery.backends.redis import RedisBackend
+
+from config import Settings
+from worker.store import JobStore
+
+TASK_NAME = "worker.tasks.generate_report"
+
+
+class PollingRedisBackend(RedisBackend):
+    """Celery's Redis result backend, minus the pub/sub subscription it opens for every task sent.
+
+    Nothing here ever blocks on a result: the API reads a task's state with one GET and the SQL
+    row holds the report. The stock subscription only holds a connection per sender, and when
+    Redis is down it retries for about 20 seconds, stalling `POST /generate` before it can
+    answer 503.
+    """
+
+    def on_task_call(self, producer: object, task_id: str) -> None:
+        return None
+
+
+def _backend_spec(url: str) -> str:
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return f"{__name__}:PollingRedisBackend+{url}"
+    return url
+
+
+class ReportsCelery(Celery):
+    """A Celery app that carries the project's settings and, in a worker, its job store."""
+
+    def __init__(self, settings: Settings, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+
+    @cached_property
+    def job_store(self) -> JobStore:
+        # Created on first use, so in a prefork worker each child opens its own connections
+        # after the fork instead of sharing the parent's sockets.
+        store = JobStore(self.settings.database_url)
+        store.create_schema()
+        return store
+
+
+def create_celery(settings: Settings) -> ReportsCelery:
+    app = ReportsCelery(
+        settings,
+        main="startup_reports",
+        broker=settings.broker_url,
+        backend=_backend_spec(settings.result_backend_url),
+        include=["worker.tasks"],
+    )
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        # Acknowledge a message only when its task has finished, so a worker that dies mid-report
+        # leaves the message in Redis to be delivered again instead of losing it.
+        task_acks_late=True,
+        # When a pool child is killed (OOM killer, SIGKILL) requeue its message rather than
+        # acknowledging it as failed.
+        task_reject_on_worker_lost=True,
+        # Reserve only the task a process is about to run: report jobs are long, and a prefetched
+        # one would wait behind a busy process while another worker sits idle.
+        worker_prefetch_multiplier=1,
+        # Recycle pool children now and then, so a slow leak in an SDK cannot grow without bound.
+        worker_max_tasks_per_child=settings.worker_max_tasks_per_child,
+        worker_concurrency=settings.worker_concurrency,
+        # Report STARTED as soon as a worker picks the job up, before the first progress update.
+        task_track_started=True,
+        # Task events feed Flower's live view (the same as `celery worker -E`).
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        # A hard limit kills a stuck job; the soft one, a little earlier, lets it record why.
+        task_time_limit=settings.task_time_limit,
+        task_soft_time_limit=settings.task_soft_time_limit,
+        broker_transport_options={
+            # Redis re-delivers an unacknowledged message after this long. It must exceed the
+            # hard time limit plus the longest retry delay, or a merely slow job would be handed
+            # to a second worker while the first still runs it (config.py enforces this).
+            "visibility_timeout": settings.celery_visibility_timeout,
+            "socket_connect_timeout": 3,
+            "health_check_interval": 10,
+        },
+        result_backend_transport_options={"visibility_timeout": settings.celery_visibility_timeout},
+        redis_socket_connect_timeout=3,
+        redis_socket_timeout=10,
+        redis_retry_on_timeout=True,
+        # Say it explicitly (Celery 6 changes the default): a worker started before Redis keeps
+        # trying to connect instead of exiting.
+        broker_connection_retry_on_startup=True,
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        # Publishing from the web app gives up after about two seconds when Redis is down, so
+        # `POST /generate` can answer 503 promptly instead of hanging the request.
+        task_publish_retry=True,
+        task_publish_retry_policy={
+            "max_retries": 3,
+            "interval_start": 0,
+            "interval_step": 0.5,
+            "interval_max": 1,
+        },
+        result_expires=settings.result_expires,
+        # Keep the task's name and arguments with its state: Flower and debugging read them.
+        result_extended=True,
+        worker_hijack_root_logger=False,
+    )
+    return app

@@ -1,0 +1,83 @@
+"""The job API the web app calls: submit a job, read a job, list recent jobs.
+
+It hides Celery from the web app: the row is written first, then the task is queued under the
+job's id; if Redis cannot take the message the row is removed again, so nothing is half-stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from celery import Celery
+
+from worker.celery_setup import TASK_NAME
+from worker.store import FAILURE, LIVE_STATES, Job, JobStore
+
+logger = logging.getLogger(__name__)
+
+
+def is_job_id(value: str) -> bool:
+    """Job ids are canonical UUID strings; anything else cannot name a job."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+class QueueUnavailable(Exception):
+    """The broker (Redis) could not take the job."""
+
+
+def describe_lost_task(meta: dict[str, object]) -> str:
+    """A sentence for a task that Celery marked failed without our task recording why."""
+    result = meta.get("result")
+    exc_type = result.get("exc_type") if isinstance(result, dict) else type(result).__name__
+    if exc_type == "TimeLimitExceeded":
+        return (
+            "The report hit the hard time limit and its worker process was stopped. Try again; if "
+            "it keeps happening, raise TASK_TIME_LIMIT."
+        )
+    if exc_type == "WorkerLostError":
+        return (
+            "The worker process running this report died. Try again; if it recurs, check the worker's memory."
+        )
+    return f"The worker reported a failure ({exc_type}). Try again; the worker's log has the details."
+
+
+class JobService:
+    def __init__(self, store: JobStore, celery: Celery) -> None:
+        self.store = store
+        self.celery = celery
+
+    def submit(self, startup: str) -> Job:
+        """Record a job and queue its task; raise `QueueUnavailable` (storing nothing) on failure."""
+        job = self.store.create_job(startup)
+        try:
+            self.celery.send_task(TASK_NAME, args=[job.id], task_id=job.id)
+        except Exception as exc:
+            self.store.delete_job(job.id)
+            logger.warning("could not queue job %s: %s", job.id, exc)
+            raise QueueUnavailable(str(exc)) from exc
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        """The job's row, brought up to date with Celery's state where the task could not write it.
+
+        A finished job costs one database read; a live one, one database read and one Redis read.
+        """
+        job = self.store.get_job(job_id) if is_job_id(job_id) else None
+        if job is None or job.state not in LIVE_STATES:
+            return job
+        try:
+            meta = self.celery.backend.get_task_meta(job_id)
+        except Exception as exc:  # Redis down: the row is still the best answer we have.
+            logger.warning("could not read the task state of %s: %s", job_id, exc)
+            return job
+        if meta.get("status") == FAILURE:
+            self.store.mark_failed(job_id, error=describe_lost_task(meta))
+            return self.store.get_job(job_id)
+        return job
+
+    def recent(self, limit: int) -> list[Job]:
+        return self.store.recent_jobs(limit)

@@ -1,0 +1,280 @@
+"""The research pipeline: a startup's name in, an investment memo in Markdown out.
+
+A plain module with no Celery in it. It plans, writes one section per step, then synthesises a
+summary. Progress goes out through `on_progress`; each finished step goes out through
+`on_checkpoint` and comes back in through `checkpoints`, so that a retried job resumes where it
+stopped and never pays twice for a call that already succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from worker.providers.base import Completion, Prompt, Provider
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: str
+    brief: str
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section(
+        "snapshot",
+        "Snapshot",
+        "What the company does, where it is based, when it was founded, its stage and the "
+        "funding raised to date (rounds, amounts, lead investors).",
+    ),
+    Section(
+        "problem",
+        "Problem & customer",
+        "The problem it solves, who feels it most, and how that customer copes today.",
+    ),
+    Section(
+        "product",
+        "Product & why now",
+        "What the product does, what is hard to copy about it, and why this is the moment for it.",
+    ),
+    Section(
+        "market",
+        "Market size",
+        "TAM, SAM and SOM with figures, and the method behind each (top-down or bottom-up, "
+        "with the assumptions stated).",
+    ),
+    Section(
+        "business_model",
+        "Business model",
+        "How it makes money: pricing, revenue model, unit economics where they can be estimated.",
+    ),
+    Section(
+        "traction",
+        "Traction signals",
+        "Evidence of pull: customers, revenue, growth, partnerships, hiring, usage signals.",
+    ),
+    Section(
+        "team",
+        "Team",
+        "Founders and key people, their relevant track record, and gaps in the team.",
+    ),
+    Section(
+        "competition",
+        "Competition",
+        "The main competitors and alternatives as a Markdown table (competitor, approach, "
+        "funding or scale, how this startup differs), followed by a short reading of the table.",
+    ),
+    Section(
+        "risks",
+        "Risks",
+        "The main risks as a list, each with a severity (High, Medium or Low) and what would mitigate it.",
+    ),
+    Section(
+        "thesis",
+        "Bull & bear thesis",
+        "The strongest case for investing and the strongest case against, each in a few points.",
+    ),
+    Section(
+        "diligence",
+        "Open diligence questions",
+        "The questions an analyst must answer before an investment decision, numbered.",
+    ),
+)
+
+PLAN_STEP = "plan"
+SYNTHESIS_STEP = "synthesis"
+TOTAL_STEPS = len(SECTIONS) + 2
+# Earlier findings are passed on to later prompts, each cut to this many characters so that a
+# prompt's size stays bounded however long the sections grow.
+CONTEXT_CHARS_PER_STEP = 1200
+
+SYSTEM_PROMPT = (
+    "You are a senior venture-capital analyst writing one part of an investment memo. Be concrete "
+    "and specific, state figures with their basis, say plainly when something is unknown or "
+    "estimated, and never invent sources. Write GitHub-flavoured Markdown without a top-level "
+    "heading."
+)
+
+DEMO_BANNER = (
+    "> **Demo output: not research.** This report was written by the offline demo provider, "
+    "so every name, figure and claim in it is illustrative filler. For real reports, set "
+    "`OPENAI_API_KEY`, `ANTHROPIC_API_KEY` or `GEMINI_API_KEY` (and optionally `LLM_PROVIDER`) "
+    "in the environment or in `.env`, then restart the worker."
+)
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total: int
+    label: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"step": self.step, "total": self.total, "label": self.label}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The stored output of one finished step."""
+
+    key: str
+    text: str
+    provider: str
+    model: str
+
+
+@dataclass
+class Report:
+    startup: str
+    markdown: str
+    steps: list[Checkpoint]
+    calls: int = 0
+    providers: list[str] = field(default_factory=list)
+
+    @property
+    def provider_label(self) -> str:
+        return ", ".join(self.providers)
+
+
+ProgressCallback = Callable[[Progress], None]
+CheckpointCallback = Callable[[Checkpoint], None]
+
+
+def _excerpt(text: str, limit: int = CONTEXT_CHARS_PER_STEP) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit].rstrip() + " …"
+
+
+def plan_prompt(startup: str) -> Prompt:
+    outline = "\n".join(f"- {s.title}: {s.brief}" for s in SECTIONS)
+    user = (
+        f"We are writing an investment memo on the startup “{startup}”.\n\n"
+        f"The memo will have these sections:\n{outline}\n\n"
+        "Write a short research plan: what the company most likely is (or that it cannot be "
+        "identified), the facts to establish for each section, and the key uncertainties."
+    )
+    return Prompt(system=SYSTEM_PROMPT, user=user, step=PLAN_STEP, startup=startup)
+
+
+def section_prompt(startup: str, section: Section, findings: list[Checkpoint]) -> Prompt:
+    earlier = "\n\n".join(f"### {_title_of(c.key)}\n{_excerpt(c.text)}" for c in findings)
+    user = (
+        f"Startup: “{startup}”.\n\n"
+        f"What the research has found so far:\n\n{earlier}\n\n"
+        f"Now write the section “{section.title}”: {section.brief}\n"
+        "Stay consistent with the findings above and do not repeat them."
+    )
+    return Prompt(system=SYSTEM_PROMPT, user=user, step=section.key, startup=startup)
+
+
+def synthesis_prompt(startup: str, findings: list[Checkpoint]) -> Prompt:
+    body = "\n\n".join(f"### {_title_of(c.key)}\n{_excerpt(c.text)}" for c in findings)
+    user = (
+        f"Here are the sections of an investment memo on “{startup}”:\n\n{body}\n\n"
+        "Write the memo's summary: three to five sentences a partner can read in a minute, "
+        "ending with a recommendation (pass, watch, or take a meeting) and the reason for it."
+    )
+    return Prompt(system=SYSTEM_PROMPT, user=user, step=SYNTHESIS_STEP, startup=startup)
+
+
+def _title_of(key: str) -> str:
+    if key == PLAN_STEP:
+        return "Research plan"
+    if key == SYNTHESIS_STEP:
+        return "Summary"
+    return next(s.title for s in SECTIONS if s.key == key)
+
+
+def step_labels() -> list[tuple[str, str]]:
+    """Every step in order, as (key, label) pairs."""
+    return (
+        [(PLAN_STEP, "Planning the research")]
+        + [(s.key, s.title) for s in SECTIONS]
+        + [(SYNTHESIS_STEP, "Writing the summary")]
+    )
+
+
+def _strip_heading(text: str, title: str) -> str:
+    """Drop a leading heading that repeats the section's title: the pipeline writes its own."""
+    lines = text.strip().splitlines()
+    if lines and lines[0].lstrip().startswith("#"):
+        heading = lines[0].lstrip("# ").strip().rstrip(":").lower()
+        if heading == title.lower():
+            lines = lines[1:]
+    return "\n".join(lines).strip()
+
+
+def run_pipeline(
+    startup: str,
+    provider: Provider,
+    *,
+    on_progress: ProgressCallback | None = None,
+    checkpoints: Mapping[str, Checkpoint] | None = None,
+    on_checkpoint: CheckpointCallback | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Report:
+    """Research `startup` with `provider` and return the memo.
+
+    Steps already in `checkpoints` are not asked again. Provider errors propagate unchanged, so
+    the caller decides between retrying and failing.
+    """
+    done: dict[str, Checkpoint] = dict(checkpoints or {})
+    calls = 0
+
+    def run_step(number: int, key: str, label: str, prompt: Prompt) -> Checkpoint:
+        nonlocal calls
+        if key in done:
+            return done[key]
+        if on_progress:
+            on_progress(Progress(step=number, total=TOTAL_STEPS, label=label))
+        completion: Completion = provider.complete(prompt)
+        calls += 1
+        checkpoint = Checkpoint(
+            key=key, text=completion.text.strip(), provider=completion.provider, model=completion.model
+        )
+        done[key] = checkpoint
+        if on_checkpoint:
+            on_checkpoint(checkpoint)
+        return checkpoint
+
+    labels = dict(step_labels())
+    plan = run_step(1, PLAN_STEP, labels[PLAN_STEP], plan_prompt(startup))
+    written: list[Checkpoint] = []
+    for index, section in enumerate(SECTIONS, start=2):
+        prompt = section_prompt(startup, section, [plan, *written])
+        written.append(run_step(index, section.key, section.title, prompt))
+    summary = run_step(
+        TOTAL_STEPS, SYNTHESIS_STEP, labels[SYNTHESIS_STEP], synthesis_prompt(startup, written)
+    )
+    if on_progress:
+        on_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done"))
+
+    steps = [plan, *written, summary]
+    providers = sorted({f"{c.provider}/{c.model}" for c in steps})
+    markdown = render_markdown(startup, plan, written, summary, provider.is_demo, providers, now())
+    return Report(startup=startup, markdown=markdown, steps=steps, calls=calls, providers=providers)
+
+
+def render_markdown(
+    startup: str,
+    plan: Checkpoint,
+    sections: list[Checkpoint],
+    summary: Checkpoint,
+    is_demo: bool,
+    providers: list[str],
+    generated_at: datetime,
+) -> str:
+    parts = [f"# {startup}: investment memo"]
+    if is_demo:
+        parts.append(DEMO_BANNER)
+    parts.append(f"*Generated {generated_at:%Y-%m-%d %H:%M} UTC by {', '.join(providers)}.*")
+    parts.append(f"## Summary\n\n{_strip_heading(summary.text, 'Summary')}")
+    for section, checkpoint in zip(SECTIONS, sections, strict=True):
+        parts.append(f"## {section.title}\n\n{_strip_heading(checkpoint.text, section.title)}")
+    written_by = "\n".join(
+        f"| {_title_of(c.key)} | {c.provider} | {c.model} |" for c in [plan, *sections, summary]
+    )
+    parts.append(f"---\n\n**Written by**\n\n| Step | Provider | Model |\n|---|---|---|\n{written_by}")
+    return "\n\n".join(parts) + "\n"

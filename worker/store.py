@@ -1,0 +1,256 @@
+"""Durable job records: one SQL row per job, one per finished pipeline step.
+
+Redis keeps Celery's task states only for `RESULT_EXPIRES` and loses them when it is wiped; these
+rows are what the product trusts. A job's row is written before its task is queued and finished by
+the task, so a report never exists only in Redis.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from worker.pipeline import Checkpoint, Progress
+
+PENDING = "PENDING"
+STARTED = "STARTED"
+PROGRESS = "PROGRESS"
+RETRY = "RETRY"
+SUCCESS = "SUCCESS"
+FAILURE = "FAILURE"
+FINISHED_STATES = frozenset({SUCCESS, FAILURE})
+LIVE_STATES = frozenset({PENDING, STARTED, PROGRESS, RETRY})
+
+MAX_STARTUP_CHARS = 200
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every database (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    startup: Mapped[str] = mapped_column(String(MAX_STARTUP_CHARS * 4))
+    state: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    progress_step: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    progress_label: Mapped[str] = mapped_column(String(100), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    report_md: Mapped[str | None] = mapped_column(Text, nullable=True)
+    provider: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class JobStep(Base):
+    """The stored output of one finished pipeline step: the checkpoint a retry resumes from."""
+
+    __tablename__ = "job_steps"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL lets readers (the API) run while a writer (a worker) commits; busy_timeout makes a
+    writer wait for the lock instead of failing when several workers finish at once."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+class JobStore:
+    """Every read and write of job rows goes through here."""
+
+    def __init__(self, database_url: str) -> None:
+        if database_url.startswith("sqlite:///"):
+            from pathlib import Path
+
+            path = database_url.removeprefix("sqlite:///")
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(database_url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            _tune_sqlite(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def create_schema(self) -> None:
+        Base.metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    # Writes by the web app.
+
+    def create_job(self, startup: str) -> Job:
+        job = Job(id=str(uuid.uuid4()), startup=startup, state=PENDING, created_at=utcnow())
+        with self.session() as session:
+            session.add(job)
+        return job
+
+    def delete_job(self, job_id: str) -> None:
+        with self.session() as session:
+            session.execute(delete(JobStep).where(JobStep.job_id == job_id))
+            session.execute(delete(Job).where(Job.id == job_id))
+
+    # Reads.
+
+    def get_job(self, job_id: str) -> Job | None:
+        with self.session() as session:
+            return session.get(Job, job_id)
+
+    def recent_jobs(self, limit: int = 20) -> list[Job]:
+        with self.session() as session:
+            query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)
+            return list(session.scalars(query))
+
+    def load_checkpoints(self, job_id: str) -> dict[str, Checkpoint]:
+        with self.session() as session:
+            rows = session.scalars(select(JobStep).where(JobStep.job_id == job_id))
+            return {
+                row.key: Checkpoint(key=row.key, text=row.text, provider=row.provider, model=row.model)
+                for row in rows
+            }
+
+    # Writes by the worker. Each is one short transaction, so a crash loses at most one step.
+
+    def _update(self, job_id: str, **values: object) -> None:
+        with self.session() as session:
+            session.execute(update(Job).where(Job.id == job_id).values(updated_at=utcnow(), **values))
+
+    def mark_started(self, job_id: str, *, worker: str, attempt: int) -> None:
+        with self.session() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                return
+            job.state = STARTED
+            job.worker = worker
+            job.attempts = attempt
+            job.retry_at = None
+            job.started_at = job.started_at or utcnow()
+            job.updated_at = utcnow()
+
+    def mark_progress(self, job_id: str, progress: Progress) -> None:
+        self._update(
+            job_id,
+            state=PROGRESS,
+            progress_step=progress.step,
+            progress_total=progress.total,
+            progress_label=progress.label[:100],
+        )
+
+    def save_checkpoint(self, job_id: str, checkpoint: Checkpoint) -> None:
+        with self.session() as session:
+            session.merge(
+                JobStep(
+                    job_id=job_id,
+                    key=checkpoint.key,
+                    text=checkpoint.text,
+                    provider=checkpoint.provider,
+                    model=checkpoint.model,
+                )
+            )
+            session.execute(
+                update(Job).where(Job.id == job_id).values(calls=Job.calls + 1, updated_at=utcnow())
+            )
+
+    def mark_retry(self, job_id: str, *, error: str, retry_at: datetime) -> None:
+        self._update(job_id, state=RETRY, error=error, retry_at=retry_at)
+
+    def mark_succeeded(self, job_id: str, *, report_md: str, provider: str) -> None:
+        self._update(
+            job_id,
+            state=SUCCESS,
+            report_md=report_md,
+            provider=provider[:200],
+            error=None,
+            retry_at=None,
+            finished_at=utcnow(),
+        )
+
+    def mark_failed(self, job_id: str, *, error: str) -> None:
+        """Fail a job unless it has already finished (a late duplicate must not undo a success)."""
+        with self.session() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state.not_in(FINISHED_STATES))
+                .values(state=FAILURE, error=error, retry_at=None, finished_at=utcnow(), updated_at=utcnow())
+            )

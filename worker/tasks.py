@@ -1,0 +1,108 @@
+"""The Celery task: thin on purpose. It loads the job by id, runs the pipeline, reports progress,
+stores the result, and decides between retrying and failing. The research itself lives in
+`worker.pipeline`, which knows nothing of Celery.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from worker.celery_setup import TASK_NAME
+from worker.pipeline import Checkpoint, Progress, run_pipeline
+from worker.providers import build_provider
+from worker.providers.base import FatalProviderError, TransientProviderError
+from worker.store import utcnow
+
+logger = logging.getLogger(__name__)
+
+
+class JobFailed(Exception):
+    """Raised to mark the Celery task FAILURE once the job's row holds the reason."""
+
+
+def retry_delay(retries: int, base: float, maximum: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter: about base·2^retries seconds, capped at `maximum`.
+
+    The delay is drawn between half and all of that, so workers that failed together (a provider
+    outage) do not all come back in the same second, yet each still waits a real while.
+    """
+    ceiling = min(maximum, base * (2**retries))
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+@shared_task(bind=True, name=TASK_NAME, max_retries=None)
+def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    settings = self.app.settings
+    store = self.app.job_store
+    job = store.get_job(job_id)
+    if job is None:
+        logger.warning("job %s has no row; nothing to do", job_id)
+        return {"job_id": job_id, "skipped": "unknown job"}
+    if job.is_finished:
+        # A re-delivered message for a job that already finished: never pay for it twice.
+        logger.info("job %s is already %s; skipping the duplicate delivery", job_id, job.state)
+        return {"job_id": job_id, "skipped": f"already {job.state}"}
+
+    attempt = self.request.retries + 1
+    store.mark_started(job_id, worker=self.request.hostname or "", attempt=attempt)
+
+    def on_progress(progress: Progress) -> None:
+        store.mark_progress(job_id, progress)
+        try:
+            self.update_state(state="PROGRESS", meta={"job_id": job_id, **progress.as_dict()})
+        except Exception:  # Redis hiccup: the row above already holds the progress.
+            logger.warning("could not publish progress of job %s to Redis", job_id, exc_info=True)
+
+    def on_checkpoint(checkpoint: Checkpoint) -> None:
+        store.save_checkpoint(job_id, checkpoint)
+
+    max_retries = settings.task_max_retries
+    try:
+        provider = build_provider(settings)
+        report = run_pipeline(
+            job.startup,
+            provider,
+            on_progress=on_progress,
+            checkpoints=store.load_checkpoints(job_id),
+            on_checkpoint=on_checkpoint,
+        )
+    except TransientProviderError as exc:
+        if self.request.retries >= max_retries:
+            message = (
+                f"{exc} Gave up after {attempt} attempts: the provider may be down or rate-limiting "
+                "this key. Try again in a few minutes."
+            )
+            store.mark_failed(job_id, error=message)
+            raise JobFailed(message) from None
+        delay = retry_delay(self.request.retries, settings.retry_backoff_base, settings.retry_backoff_max)
+        store.mark_retry(job_id, error=str(exc), retry_at=utcnow() + timedelta(seconds=delay))
+        logger.info("job %s: transient error, retry %d in %.1f s: %s", job_id, attempt, delay, exc)
+        raise self.retry(exc=exc, countdown=delay, max_retries=max_retries) from None
+    except FatalProviderError as exc:
+        store.mark_failed(job_id, error=str(exc))
+        raise JobFailed(str(exc)) from None
+    except SoftTimeLimitExceeded:
+        message = (
+            f"The report took longer than the {settings.task_time_limit}-second limit and was "
+            "stopped. Try again; if it keeps happening, raise TASK_TIME_LIMIT."
+        )
+        store.mark_failed(job_id, error=message)
+        raise JobFailed(message) from None
+    except Exception as exc:
+        logger.exception("job %s failed with an unexpected error", job_id)
+        store.mark_failed(
+            job_id,
+            error=(
+                f"An internal error stopped this report ({type(exc).__name__}). The details are in "
+                "the worker's log; try again, and report it if it happens again."
+            ),
+        )
+        raise
+
+    store.mark_succeeded(job_id, report_md=report.markdown, provider=report.provider_label)
+    return {"job_id": job_id, "chars": len(report.markdown), "calls": report.calls}
