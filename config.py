@@ -16,10 +16,10 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent
-DATA_DIR = PROJECT_ROOT / "data"
-# `./run.sh` writes the address of the Redis it embedded here while it runs, so that commands
-# started from another shell (`celery -A worker.celery_app inspect ping`) find the same Redis.
-EMBEDDED_REDIS_URL_FILE = DATA_DIR / "redis.url"
+# `./run.sh` writes the address of the Redis it embedded to this file in the data directory while
+# it runs, so that commands started from another shell (`celery -A worker.celery_app inspect ping`)
+# find the same Redis.
+EMBEDDED_REDIS_URL_FILE = "redis.url"
 FALLBACK_REDIS_URL = "redis://127.0.0.1:6379"
 
 
@@ -39,6 +39,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        # `FOO=` in .env or the environment means "use the default", as .env.example suggests.
+        env_ignore_empty=True,
     )
 
     # Redis: the broker lives in DB 0 and the result backend in DB 1 of this server.
@@ -46,8 +48,12 @@ class Settings(BaseSettings):
     celery_broker_url: str | None = None
     celery_result_backend: str | None = None
 
-    # Durable job records. SQLite by default; PostgreSQL with postgresql+psycopg://…
-    database_url: str = f"sqlite:///{DATA_DIR / 'reports.db'}"
+    # Local state of `./run.sh`: the SQLite file, the embedded Redis's data and address.
+    data_dir: Path = PROJECT_ROOT / "data"
+
+    # Durable job records. Empty means a SQLite file in the data directory; PostgreSQL with
+    # postgresql+psycopg://user:password@host/db
+    database_url: str = ""
 
     # Which language model writes the reports. `auto` takes the first provider whose key is set
     # and falls back to the offline demo provider when there is none.
@@ -78,7 +84,9 @@ class Settings(BaseSettings):
     result_expires: int = Field(default=7 * 24 * 3600, ge=60)
 
     @model_validator(mode="after")
-    def _check_limits(self) -> Settings:
+    def _derive_and_check(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir.resolve() / 'reports.db'}"
         if self.celery_visibility_timeout <= self.task_time_limit + self.retry_backoff_max:
             raise ValueError(
                 "CELERY_VISIBILITY_TIMEOUT must be greater than TASK_TIME_LIMIT + RETRY_BACKOFF_MAX, "
@@ -90,8 +98,9 @@ class Settings(BaseSettings):
     def effective_redis_url(self) -> str:
         if self.redis_url:
             return self.redis_url
-        if EMBEDDED_REDIS_URL_FILE.is_file():
-            url = EMBEDDED_REDIS_URL_FILE.read_text().strip()
+        url_file = self.data_dir / EMBEDDED_REDIS_URL_FILE
+        if url_file.is_file():
+            url = url_file.read_text().strip()
             if url:
                 return url
         return FALLBACK_REDIS_URL

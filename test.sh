@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The one command for the tests: creates or reuses .venv, installs what is missing, runs ruff and
+# pytest. Arguments go to pytest (e.g. ./test.sh -k status -x).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+PY=.venv/bin/python
+want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat .venv/.test-requirements 2>/dev/null || true)" != "$want" ]; then
+    "$PY" -m pip install --quiet --upgrade pip
+    "$PY" -m pip install --quiet -r requirements-dev.txt
+    echo "$want" > .venv/.test-requirements
+fi
+
+"$PY" -m ruff check .
+"$PY" -m ruff format --check .
+exec "$PY" -m pytest "$@"

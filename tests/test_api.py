@@ -1,0 +1,215 @@
+"""The JSON API through Flask's test client, with a real Redis and no worker: validation, errors,
+queueing, reading jobs. The end-to-end runs with a worker are in tests/integration/."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from config import Settings
+from tests.conftest import RedisServer, free_port, make_settings
+from webapp import create_app
+from worker.pipeline import Progress
+from worker.store import JobStore
+
+
+@pytest.fixture
+def app(settings: Settings) -> Flask:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def store_of(app: Flask) -> JobStore:
+    return app.extensions["jobs"].store
+
+
+def queued_messages(redis_server: RedisServer) -> list[dict]:
+    return [json.loads(raw) for raw in redis_server.client(0).lrange("celery", 0, -1)]
+
+
+@pytest.mark.parametrize("name", ["<script>alert(1)</script>", "Ünïcødé GmbH & Co. „KG“", "  TeslaAI  "])
+def test_generate_queues_a_job_and_status_returns_the_name_intact(
+    client: FlaskClient, app: Flask, clean_redis: RedisServer, name: str
+) -> None:
+    response = client.post("/generate", json={"startup": name})
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["status"] == "queued" and uuid.UUID(body["job_id"])
+    assert response.headers["Location"] == f"/status/{body['job_id']}"
+
+    status = client.get(f"/status/{body['job_id']}")
+    assert status.status_code == 200
+    data = status.get_json()
+    assert data["startup"] == name.strip()
+    assert data["state"] == "PENDING"
+    assert data["created_at"].endswith("Z")
+    # The raw bytes carry the name unescaped, as written.
+    assert name.strip().encode() in status.data
+
+    messages = queued_messages(clean_redis)
+    assert [m["headers"]["id"] for m in messages] == [body["job_id"]]
+    assert messages[0]["headers"]["task"] == "worker.tasks.generate_report"
+
+
+BAD_BODIES = [
+    ({"startup": ""}, "must not be empty"),
+    ({"startup": "   "}, "must not be empty"),
+    ({"startup": "x" * 201}, "at most 200"),
+    ({"startup": 42}, "must be a string"),
+    ({"startup": None}, "is required"),
+    ({}, "is required"),
+    ({"name": "Acme"}, "is required"),
+    (["Acme"], "must be an object"),
+    ({"startup": "line\nbreak"}, "control characters"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_BODIES)
+def test_bad_json_bodies_get_a_400_with_a_clear_error(
+    client: FlaskClient, app: Flask, body: object, message: str
+) -> None:
+    response = client.post("/generate", json=body)
+    assert response.status_code == 400
+    assert response.is_json and message in response.get_json()["error"]
+    assert store_of(app).recent_jobs(10) == []
+
+
+def test_exactly_200_characters_is_accepted(client: FlaskClient) -> None:
+    assert client.post("/generate", json={"startup": "é" * 200}).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "message"),
+    [
+        ("{not json", "application/json", "not valid JSON"),
+        ("startup=Acme", "application/x-www-form-urlencoded", "Content-Type: application/json"),
+        ("Acme", "text/plain", "Content-Type: application/json"),
+        ("", None, "Content-Type: application/json"),
+    ],
+)
+def test_non_json_bodies_get_a_400_json_error(
+    client: FlaskClient, app: Flask, data: str, content_type: str | None, message: str
+) -> None:
+    response = client.post("/generate", data=data, content_type=content_type)
+    assert response.status_code == 400
+    assert response.is_json and message in response.get_json()["error"]
+    assert store_of(app).recent_jobs(10) == []
+
+
+def test_oversized_body_is_a_413_json_error(client: FlaskClient) -> None:
+    response = client.post("/generate", data="x" * 100_000, content_type="application/json")
+    assert response.status_code == 413 and response.is_json
+
+
+def test_wrong_method_and_unknown_url_are_json(client: FlaskClient) -> None:
+    response = client.get("/generate")
+    assert response.status_code == 405 and response.is_json
+    assert "POST" in response.headers["Allow"]
+    assert client.delete("/status/abc").status_code == 405
+    missing = client.get("/no/such/page")
+    assert missing.status_code == 404 and missing.get_json() == {"error": "Not found."}
+
+
+@pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "not-a-uuid", "1' OR '1'='1"])
+def test_unknown_job_is_a_404_json_error(client: FlaskClient, job_id: str) -> None:
+    for url in (f"/status/{job_id}", f"/reports/{job_id}.md"):
+        response = client.get(url)
+        assert response.status_code == 404 and response.is_json
+        assert "No job" in response.get_json()["error"]
+
+
+def test_status_of_a_job_in_progress_and_done(client: FlaskClient, app: Flask) -> None:
+    store = store_of(app)
+    job = store.create_job("Acme")
+    store.mark_started(job.id, worker="w@h", attempt=1)
+    store.mark_progress(job.id, Progress(step=5, total=13, label="Market size"))
+    data = client.get(f"/status/{job.id}").get_json()
+    assert data["state"] == "PROGRESS"
+    assert data["progress"] == {"step": 5, "total": 13, "label": "Market size"}
+    assert "result" not in data and "report_url" not in data
+    assert client.get(f"/reports/{job.id}.md").status_code == 409
+
+    store.mark_succeeded(job.id, report_md="# Acme: investment memo\n", provider="offline/demo")
+    data = client.get(f"/status/{job.id}").get_json()
+    assert data["state"] == "SUCCESS"
+    assert data["result"] == "# Acme: investment memo\n"
+    assert data["report_url"] == f"/reports/{job.id}"
+    download = client.get(data["download_url"])
+    assert download.status_code == 200 and download.mimetype == "text/markdown"
+    assert download.headers["Content-Disposition"] == 'attachment; filename="acme-report.md"'
+    assert download.data.decode() == "# Acme: investment memo\n"
+
+
+def test_status_of_a_retrying_job_says_when(client: FlaskClient, app: Flask) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    store = store_of(app)
+    job = store.create_job("Acme")
+    store.mark_started(job.id, worker="w@h", attempt=2)
+    store.mark_retry(job.id, error="The provider is overloaded.", retry_at=datetime.now(UTC) + timedelta(30))
+    data = client.get(f"/status/{job.id}").get_json()
+    assert data["state"] == "RETRY" and data["error"] == "The provider is overloaded."
+    assert data["retry"]["attempt"] == 2 and data["retry"]["max_retries"] == 3
+    assert data["retry"]["at"].endswith("Z")
+
+
+def test_a_task_failure_only_redis_knows_is_brought_into_the_row(
+    client: FlaskClient, app: Flask, clean_redis: RedisServer
+) -> None:
+    """A hard time limit kills the task before it can write its row: status repairs it."""
+    store = store_of(app)
+    job = store.create_job("Acme")
+    backend = app.extensions["jobs"].celery.backend
+    from celery.exceptions import TimeLimitExceeded
+
+    backend.mark_as_failure(job.id, TimeLimitExceeded(1800))
+    data = client.get(f"/status/{job.id}").get_json()
+    assert data["state"] == "FAILURE" and "TASK_TIME_LIMIT" in data["error"]
+    assert store.get_job(job.id).state == "FAILURE"
+
+
+def test_recent_jobs_newest_first_with_limit(client: FlaskClient, app: Flask) -> None:
+    ids = [client.post("/generate", json={"startup": f"S{i}"}).get_json()["job_id"] for i in range(4)]
+    listed = client.get("/api/jobs?limit=3").get_json()["jobs"]
+    assert [j["job_id"] for j in listed] == ids[::-1][:3]
+    assert listed[0]["startup"] == "S3" and "result" not in listed[0]
+    assert len(client.get("/api/jobs").get_json()["jobs"]) == 4
+    for bad in ("0", "101", "-1", "abc", ""):
+        response = client.get(f"/api/jobs?limit={bad}")
+        assert response.status_code == 400 and "limit" in response.get_json()["error"]
+
+
+def test_healthz_reports_redis_and_database(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "redis": "ok", "database": "ok"}
+
+
+def test_without_redis_generate_is_a_503_and_stores_nothing(database_url: str, tmp_path) -> None:
+    settings = make_settings(
+        redis_url=f"redis://127.0.0.1:{free_port()}", database_url=database_url, data_dir=tmp_path
+    )
+    app = create_app(settings)
+    client = app.test_client()
+    response = client.post("/generate", json={"startup": "Acme"})
+    assert response.status_code == 503 and response.is_json
+    assert "Redis" in response.get_json()["error"]
+    assert store_of(app).recent_jobs(10) == []
+
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.get_json()["redis"].startswith("unreachable")
+    # Reports already stored stay readable while Redis is down.
+    store = store_of(app)
+    job = store.create_job("Stored")
+    store.mark_succeeded(job.id, report_md="# Stored", provider="p")
+    assert client.get(f"/status/{job.id}").get_json()["result"] == "# Stored"
+    pending = store.create_job("Pending")
+    assert client.get(f"/status/{pending.id}").get_json()["state"] == "PENDING"

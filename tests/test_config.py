@@ -1,0 +1,85 @@
+"""Settings: Redis databases, overrides, defaults, and the limits that keep jobs from running twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from config import PROJECT_ROOT
+from tests.conftest import make_settings
+
+
+def test_broker_and_backend_use_db_0_and_1_of_redis_url() -> None:
+    settings = make_settings(redis_url="redis://:secret@cache.internal:6380/7")
+    assert settings.broker_url == "redis://:secret@cache.internal:6380/0"
+    assert settings.result_backend_url == "redis://:secret@cache.internal:6380/1"
+
+
+def test_each_celery_url_can_be_overridden() -> None:
+    settings = make_settings(
+        redis_url="redis://a:1",
+        celery_broker_url="redis://b:2/3",
+        celery_result_backend="redis://c:4/5",
+    )
+    assert settings.broker_url == "redis://b:2/3"
+    assert settings.result_backend_url == "redis://c:4/5"
+
+
+def test_defaults_give_sqlite_under_the_data_dir(tmp_path: Path) -> None:
+    settings = make_settings(data_dir=tmp_path)
+    assert settings.database_url == f"sqlite:///{tmp_path.resolve() / 'reports.db'}"
+    assert settings.bind == "127.0.0.1:8000"
+    assert settings.flower_port == 5555
+    assert settings.llm_provider == "auto"
+
+
+def test_embedded_redis_address_is_found_through_the_data_dir(tmp_path: Path) -> None:
+    assert make_settings(data_dir=tmp_path).effective_redis_url == "redis://127.0.0.1:6379"
+    (tmp_path / "redis.url").write_text("redis://127.0.0.1:6391\n")
+    assert make_settings(data_dir=tmp_path).broker_url == "redis://127.0.0.1:6391/0"
+
+
+def test_visibility_timeout_must_exceed_the_time_limit() -> None:
+    with pytest.raises(ValidationError, match="CELERY_VISIBILITY_TIMEOUT"):
+        make_settings(task_time_limit=3600, celery_visibility_timeout=1800)
+
+
+def test_soft_limit_fires_before_the_hard_one() -> None:
+    settings = make_settings(task_time_limit=600)
+    assert 0 < settings.task_soft_time_limit < 600
+
+
+def test_empty_values_in_env_files_mean_default(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("BIND=\nWORKER_CONCURRENCY=\nFLOWER_PORT=5600\n")
+    settings = make_settings(_env_file=env_file)
+    assert settings.bind == "127.0.0.1:8000"
+    assert settings.worker_concurrency == 4
+    assert settings.flower_port == 5600
+
+
+def test_env_example_lists_every_setting() -> None:
+    listed = {
+        line.split("=", 1)[0]
+        for line in (PROJECT_ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    from config import Settings
+
+    assert {name.upper() for name in Settings.model_fields} <= listed
+
+
+def test_python_m_config_prints_one_setting(tmp_path: Path) -> None:
+    env = {"BIND": "0.0.0.0:9100", "PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-m", "config", "BIND"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "0.0.0.0:9100"
+    bad = subprocess.run(
+        [sys.executable, "-m", "config", "NOPE"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "unknown setting" in bad.stderr

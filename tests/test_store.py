@@ -1,0 +1,100 @@
+"""Job rows on SQLite and (with TEST_DATABASE_URL) PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from worker.pipeline import Checkpoint, Progress
+from worker.store import FAILURE, PENDING, PROGRESS, RETRY, STARTED, SUCCESS, JobStore
+
+
+@pytest.fixture
+def store(database_url: str) -> JobStore:
+    store = JobStore(database_url)
+    store.create_schema()
+    yield store
+    store.dispose()
+
+
+NAMES = ["<script>alert(1)</script>", "Ünïcødé GmbH & Co. „KG“", "株式会社テスト", "a" * 200]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_names_round_trip_exactly(store: JobStore, name: str) -> None:
+    job = store.create_job(name)
+    assert store.get_job(job.id).startup == name
+
+
+def test_a_job_goes_through_its_states(store: JobStore) -> None:
+    job = store.create_job("Acme")
+    fetched = store.get_job(job.id)
+    assert fetched.state == PENDING and fetched.created_at.tzinfo is not None
+
+    store.mark_started(job.id, worker="w1@host", attempt=1)
+    assert store.get_job(job.id).state == STARTED
+    store.mark_progress(job.id, Progress(step=3, total=13, label="Problem & customer"))
+    got = store.get_job(job.id)
+    assert (got.state, got.progress_step, got.progress_total, got.progress_label) == (
+        PROGRESS,
+        3,
+        13,
+        "Problem & customer",
+    )
+    retry_at = datetime.now(UTC) + timedelta(seconds=30)
+    store.mark_retry(job.id, error="Rate limited", retry_at=retry_at)
+    got = store.get_job(job.id)
+    assert got.state == RETRY and abs((got.retry_at - retry_at).total_seconds()) < 1
+
+    store.mark_started(job.id, worker="w2@host", attempt=2)
+    store.mark_succeeded(job.id, report_md="# Report", provider="offline/demo")
+    done = store.get_job(job.id)
+    assert (done.state, done.report_md, done.attempts, done.worker, done.error) == (
+        SUCCESS,
+        "# Report",
+        2,
+        "w2@host",
+        None,
+    )
+    assert done.duration_seconds is not None and done.duration_seconds >= 0
+
+
+def test_a_late_failure_never_undoes_a_success(store: JobStore) -> None:
+    job = store.create_job("Acme")
+    store.mark_succeeded(job.id, report_md="# Report", provider="p")
+    store.mark_failed(job.id, error="late duplicate")
+    assert store.get_job(job.id).state == SUCCESS
+
+
+def test_checkpoints_are_stored_and_counted(store: JobStore) -> None:
+    job = store.create_job("Acme")
+    store.save_checkpoint(job.id, Checkpoint("plan", "the plan", "offline", "demo"))
+    store.save_checkpoint(job.id, Checkpoint("snapshot", "the snapshot", "offline", "demo"))
+    assert store.load_checkpoints(job.id) == {
+        "plan": Checkpoint("plan", "the plan", "offline", "demo"),
+        "snapshot": Checkpoint("snapshot", "the snapshot", "offline", "demo"),
+    }
+    assert store.get_job(job.id).calls == 2
+    other = store.create_job("Other")
+    assert store.load_checkpoints(other.id) == {}
+
+
+def test_recent_jobs_are_newest_first_and_limited(store: JobStore) -> None:
+    ids = [store.create_job(f"S{i}").id for i in range(5)]
+    recent = store.recent_jobs(3)
+    assert [j.id for j in recent] == ids[::-1][:3]
+
+
+def test_delete_removes_the_job_and_its_steps(store: JobStore) -> None:
+    job = store.create_job("Acme")
+    store.save_checkpoint(job.id, Checkpoint("plan", "x", "p", "m"))
+    store.delete_job(job.id)
+    assert store.get_job(job.id) is None and store.load_checkpoints(job.id) == {}
+
+
+def test_failure_records_the_reason(store: JobStore) -> None:
+    job = store.create_job("Acme")
+    store.mark_failed(job.id, error="OpenAI rejected the API key: check OPENAI_API_KEY.")
+    got = store.get_job(job.id)
+    assert got.state == FAILURE and "OPENAI_API_KEY" in got.error and got.finished_at
