@@ -1,0 +1,146 @@
+"""A report from HTTP request to stored Markdown, through a real Redis, a real Celery worker and
+the API under gunicorn; then retries, failures and two workers sharing one queue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import RedisServer
+from tests.fakes.scripted_provider import read_count, write_script
+from tests.integration.conftest import follow_job
+from tests.test_pipeline import EXPECTED_HEADINGS, headings
+from worker.pipeline import DEMO_BANNER, TOTAL_STEPS
+from worker.store import JobStore
+
+pytestmark = pytest.mark.integration
+
+SCRIPTED = "tests.fakes.scripted_provider:ScriptedProvider"
+
+
+def submit(base: str, startup: str) -> str:
+    response = requests.post(f"{base}/generate", json={"startup": startup}, timeout=10)
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "queued"
+    return response.json()["job_id"]
+
+
+def test_a_report_goes_from_queued_through_progress_to_success(
+    start_worker, api_server: str, settings, clean_redis: RedisServer
+) -> None:
+    start_worker(OFFLINE_STEP_DELAY="0.15")
+    job_id = submit(api_server, "TeslaAI")
+    final, seen = follow_job(api_server, job_id)
+
+    states = [s["state"] for s in seen]
+    assert "PROGRESS" in states
+    steps = [s["progress"]["step"] for s in seen if s["state"] == "PROGRESS"]
+    assert steps == sorted(steps) and len(set(steps)) >= 3, steps
+    assert all(s["progress"]["total"] == TOTAL_STEPS for s in seen if s["state"] == "PROGRESS")
+    market = [s for s in seen if s["progress"]["label"] == "Market size"]
+    assert market and market[0]["progress"]["step"] == 5
+
+    assert final["state"] == "SUCCESS", final
+    assert final["startup"] == "TeslaAI"
+    assert final["report_url"] == f"/reports/{job_id}"
+    assert final["calls"] == TOTAL_STEPS and final["attempts"] == 1
+    report = final["result"]
+    assert headings(report) == ["Summary", *EXPECTED_HEADINGS]
+    assert DEMO_BANNER in report
+
+    # The row holds the report, and the download is the same Markdown.
+    row = JobStore(settings.database_url).get_job(job_id)
+    assert row.report_md == report and row.worker == "w1@test"
+    download = requests.get(f"{api_server}{final['download_url']}", timeout=5)
+    assert download.status_code == 200 and download.text == report
+
+    # Celery's state in Redis DB 1 went through PROGRESS to SUCCESS.
+    assert clean_redis.client(1).get(f"celery-task-meta-{job_id}") is not None
+
+    # Wiping Redis loses nothing: the report is read from the database.
+    clean_redis.client().flushall()
+    again = requests.get(f"{api_server}/status/{job_id}", timeout=5).json()
+    assert again["state"] == "SUCCESS" and again["result"] == report
+
+
+def test_two_workers_on_one_redis_share_the_queue(start_worker, api_server: str, settings) -> None:
+    start_worker("alpha", concurrency=1, OFFLINE_STEP_DELAY="0.05")
+    start_worker("beta", concurrency=1, OFFLINE_STEP_DELAY="0.05")
+    job_ids = [submit(api_server, f"Startup {i}") for i in range(6)]
+    finals = [follow_job(api_server, job_id)[0] for job_id in job_ids]
+    assert [f["state"] for f in finals] == ["SUCCESS"] * 6
+    store = JobStore(settings.database_url)
+    workers = {store.get_job(job_id).worker for job_id in job_ids}
+    assert workers == {"alpha@test", "beta@test"}
+
+
+def test_transient_errors_are_retried_with_backoff_and_no_step_is_paid_twice(
+    start_worker, api_server: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "script"
+    write_script(script, {3: "transient", 4: "transient"})
+    start_worker(
+        LLM_PROVIDER=SCRIPTED,
+        SCRIPTED_PROVIDER_DIR=str(script),
+        RETRY_BACKOFF_BASE="0.5",
+        OFFLINE_STEP_DELAY="0.02",
+    )
+    job_id = submit(api_server, "Flaky Inc")
+    final, seen = follow_job(api_server, job_id)
+
+    assert final["state"] == "SUCCESS", final
+    assert final["attempts"] == 3
+    retrying = [s for s in seen if s["state"] == "RETRY"]
+    assert retrying, [s["state"] for s in seen]
+    assert "timed out on call" in retrying[0]["error"]
+    assert retrying[0]["retry"]["max_retries"] == 3 and retrying[0]["retry"]["at"]
+    assert read_count(script, "calls") == TOTAL_STEPS + 2
+    assert read_count(script, "ok") == TOTAL_STEPS  # each step paid for exactly once
+    assert final["calls"] == TOTAL_STEPS
+    assert "error" not in final
+
+
+def test_a_fatal_error_fails_the_job_at_once_with_its_reason(
+    start_worker, api_server: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "script"
+    write_script(script, {2: "fatal"})
+    start_worker(LLM_PROVIDER=SCRIPTED, SCRIPTED_PROVIDER_DIR=str(script))
+    job_id = submit(api_server, "Locked Out Ltd")
+    final, _ = follow_job(api_server, job_id)
+
+    assert final["state"] == "FAILURE"
+    assert final["error"] == "Scripted provider rejected the API key: check SCRIPTED_API_KEY."
+    assert final["attempts"] == 1
+    assert read_count(script, "calls") == 2  # no retry after a fatal error
+    assert requests.get(f"{api_server}/reports/{job_id}.md", timeout=5).status_code == 409
+
+
+def test_retries_are_bounded_and_the_failure_says_what_to_do(
+    start_worker, api_server: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "script"
+    write_script(script, {}, default="transient")
+    start_worker(
+        LLM_PROVIDER=SCRIPTED,
+        SCRIPTED_PROVIDER_DIR=str(script),
+        RETRY_BACKOFF_BASE="0.2",
+        TASK_MAX_RETRIES="2",
+    )
+    job_id = submit(api_server, "Down Corp")
+    final, _ = follow_job(api_server, job_id)
+
+    assert final["state"] == "FAILURE"
+    assert "Gave up after 3 attempts" in final["error"] and "Try again" in final["error"]
+    assert read_count(script, "calls") == 3
+
+
+def test_a_job_queued_while_no_worker_runs_is_done_when_one_starts(start_worker, api_server: str) -> None:
+    job_id = submit(api_server, "Patient Co")
+    status = requests.get(f"{api_server}/status/{job_id}", timeout=5).json()
+    assert status["state"] == "PENDING"
+    start_worker()
+    final, _ = follow_job(api_server, job_id)
+    assert final["state"] == "SUCCESS"
