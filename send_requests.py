@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Bulk sender: submits N reports at once to a running Startup Reports API, then follows them all
+until they finish and prints a summary table.
+
+    python send_requests.py                      # 30 reports to http://127.0.0.1:8000
+    python send_requests.py -n 100 --url http://10.0.0.5:8000
+
+Standard library only, so it runs from any Python 3.11 without the project's .venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+FINISHED = {"SUCCESS", "FAILURE"}
+
+
+def call(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.load(exc)
+        except ValueError:
+            return exc.code, {"error": exc.reason}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--count", type=int, default=30, help="reports to submit (default 30)")
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the API's base URL")
+    parser.add_argument("--prefix", default="Startup", help="names are '<prefix> <i>'")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for all jobs")
+    args = parser.parse_args()
+    base = args.url.rstrip("/")
+
+    started = time.monotonic()
+    names = [f"{args.prefix} {i + 1}" for i in range(args.count)]
+    with ThreadPoolExecutor(max_workers=min(32, args.count)) as pool:
+        submitted = list(pool.map(lambda n: call("POST", f"{base}/generate", {"startup": n}), names))
+    jobs = {}
+    for name, (status, body) in zip(names, submitted, strict=True):
+        if status == 202:
+            jobs[body["job_id"]] = name
+        else:
+            print(f"{name}: not queued ({status}): {body.get('error')}", file=sys.stderr)
+    print(f"queued {len(jobs)} of {args.count} in {time.monotonic() - started:.2f} s; following them…")
+
+    final: dict[str, dict] = {}
+    deadline = time.monotonic() + args.timeout
+    while len(final) < len(jobs) and time.monotonic() < deadline:
+        for job_id in [j for j in jobs if j not in final]:
+            status, body = call("GET", f"{base}/status/{job_id}")
+            if status == 200 and body["state"] in FINISHED:
+                final[job_id] = body
+        done = sum(1 for b in final.values() if b["state"] == "SUCCESS")
+        print(f"\r{len(final)}/{len(jobs)} finished ({done} succeeded)", end="", flush=True)
+        if len(final) < len(jobs):
+            time.sleep(1)
+    print()
+
+    print(f"\n{'startup':<24} {'state':<9} {'seconds':>8} {'calls':>6}  error")
+    for job_id, name in jobs.items():
+        body = final.get(job_id, {"state": "UNFINISHED"})
+        seconds = body.get("duration_seconds")
+        shown = f"{seconds:.1f}" if seconds is not None else "-"
+        print(
+            f"{name[:24]:<24} {body['state']:<9} {shown:>8} "
+            f"{body.get('calls', '-'):>6}  {body.get('error', '')}"
+        )
+    succeeded = sum(1 for b in final.values() if b["state"] == "SUCCESS")
+    print(f"\n{succeeded} succeeded, {len(final) - succeeded} failed, {len(jobs) - len(final)} unfinished")
+    print(f"makespan {time.monotonic() - started:.1f} s")
+    return 0 if succeeded == len(jobs) == args.count else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
