@@ -60,8 +60,10 @@ class Settings(BaseSettings):
     llm_provider: str = "auto"
     offline_step_delay: float = Field(default=0.5, ge=0, le=30)
 
-    # The web API (gunicorn) and Flower.
+    # The web app (gunicorn) and Flower. SECRET_KEY signs session cookies; unset, a random key is
+    # made once and kept in the data directory, so every gunicorn process shares it.
     bind: str = "127.0.0.1:8000"
+    secret_key: str | None = None
     flower_port: int = Field(default=5555, ge=1, le=65535)
     flower_address: str = "127.0.0.1"
     flower_url: str | None = None

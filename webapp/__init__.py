@@ -1,4 +1,4 @@
-"""The web side of Startup Reports: the JSON API (and, beside it, the analysts' pages).
+"""The web side of Startup Reports: the analysts' dashboard, the report pages and the JSON API.
 
 `create_app()` builds everything from a `Settings` object; nothing is read at import time.
 Run it with `gunicorn 'webapp:create_app()'` (see run_api.sh).
@@ -7,17 +7,36 @@ Run it with `gunicorn 'webapp:create_app()'` (see run_api.sh).
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+from pathlib import Path
 
 import redis
 from flask import Flask
+from htmx_flask import Htmx
 
 from config import PROJECT_ROOT, Settings
-from webapp import api, errors, reports
+from webapp import api, dashboard, errors, reports
 from worker.celery_setup import create_celery
 from worker.jobs import JobService
 from worker.store import JobStore
 
 MAX_REQUEST_BYTES = 64 * 1024
+
+
+def secret_key(settings: Settings) -> str:
+    """SECRET_KEY, or a random key made once and kept (mode 600) in the data directory."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = Path(settings.data_dir) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -27,9 +46,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
-    app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, JSON_SORT_KEYS=False)
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        SECRET_KEY=secret_key(settings),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
     app.json.ensure_ascii = False  # names like „KG“ come back as written, not as \u escapes
     app.json.sort_keys = False
+    Htmx(app)
 
     store = JobStore(settings.database_url)
     store.create_schema()
@@ -40,8 +65,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings.broker_url, socket_connect_timeout=2, socket_timeout=2
     )
 
+    @app.context_processor
+    def navbar_links() -> dict[str, str]:
+        return {"flower_url": settings.flower_link}
+
     errors.register(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(dashboard.bp)
     app.register_blueprint(reports.bp)
-    logging.getLogger(__name__).info("Startup Reports API ready (database %s)", store.engine.url)
+    logging.getLogger(__name__).info("Startup Reports ready (database %s)", store.engine.url)
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -10,38 +9,19 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from webapp.errors import error_response
+from webapp.validation import ValidationError, validate_startup
 from worker.jobs import JobService, QueueUnavailable
-from worker.store import MAX_STARTUP_CHARS, RETRY, SUCCESS, Job
+from worker.store import RETRY, SUCCESS, Job
 
 bp = Blueprint("api", __name__)
-
-DEFAULT_LIST_LIMIT = 20
-MAX_LIST_LIMIT = 100
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class ValidationError(ValueError):
-    """A user's input that cannot be accepted; the message says what to change."""
 
 
 def jobs() -> JobService:
     return current_app.extensions["jobs"]
 
 
-def validate_startup(value: object) -> str:
-    """The startup's name, trimmed, or a `ValidationError` that says what is wrong with it."""
-    if value is None:
-        raise ValidationError('"startup" is required: send {"startup": "<company name>"}.')
-    if not isinstance(value, str):
-        raise ValidationError('"startup" must be a string (the company\'s name).')
-    name = value.strip()
-    if not name:
-        raise ValidationError('"startup" must not be empty.')
-    if len(name) > MAX_STARTUP_CHARS:
-        raise ValidationError(f'"startup" must be at most {MAX_STARTUP_CHARS} characters (got {len(name)}).')
-    if _CONTROL_CHARS.search(name):
-        raise ValidationError('"startup" must not contain control characters such as line breaks or tabs.')
-    return name
+DEFAULT_LIST_LIMIT = 20
+MAX_LIST_LIMIT = 100
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -67,7 +47,7 @@ def job_summary(job: Job) -> dict[str, Any]:
     if job.error:
         data["error"] = job.error
     if job.state == SUCCESS:
-        data["report_url"] = f"/reports/{job.id}"
+        data["report_url"] = url_for("reports.show", job_id=job.id)
         data["download_url"] = url_for("reports.download", job_id=job.id)
     return data
 

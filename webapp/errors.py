@@ -1,16 +1,19 @@
-"""Errors as JSON: every API failure, including Flask's own 404, 405 and 413, is
-`{"error": "..."}` with the right status code, never an HTML page and never a stack trace."""
+"""Errors for people and for scripts: the JSON API answers `{"error": "..."}` with the right
+status code (404, 405 and 413 included), the pages answer an HTML page that says what to do.
+Never a stack trace."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 logger = logging.getLogger(__name__)
 
+API_PREFIXES = ("/generate", "/status/", "/api/", "/healthz")
 MESSAGES = {
+    400: "The request could not be understood.",
     404: "Not found.",
     405: "Method not allowed for this URL.",
     413: "The request body is too large.",
@@ -22,21 +25,36 @@ def error_response(status: int, message: str, **extra: object) -> tuple[Response
     return jsonify({"error": message, **extra}), status
 
 
+def wants_html() -> bool:
+    """Pages get HTML errors, the API and anything that does not ask for HTML gets JSON."""
+    if request.path.startswith(API_PREFIXES) or request.path.endswith(".md"):
+        return False
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
+def error_page(status: int, message: str) -> tuple[str, int]:
+    return render_template("errors/error.html", status=status, message=message), status
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
-    def handle_http_error(exc: HTTPException) -> tuple[Response, int]:
+    def handle_http_error(exc: HTTPException) -> tuple[Response | str, int]:
         status = exc.code or 500
-        response, status = error_response(status, MESSAGES.get(status, exc.description or exc.name))
+        message = MESSAGES.get(status, exc.description or exc.name)
+        if wants_html():
+            return error_page(status, message)
+        response, status = error_response(status, message)
         allowed = getattr(exc, "valid_methods", None)
         if allowed:
             response.headers["Allow"] = ", ".join(allowed)
         return response, status
 
     @app.errorhandler(Exception)
-    def handle_unexpected(exc: Exception) -> tuple[Response, int]:
+    def handle_unexpected(exc: Exception) -> tuple[Response | str, int]:
         if isinstance(exc, HTTPException):
             return handle_http_error(exc)
         logger.exception("unhandled error", exc_info=exc)
-        return error_response(
-            InternalServerError.code, "Internal error: the request was not completed. Try again shortly."
-        )
+        message = "Internal error: the request was not completed. Try again shortly."
+        if wants_html():
+            return error_page(InternalServerError.code, message)
+        return error_response(InternalServerError.code, message)

@@ -1,16 +1,27 @@
-"""Report files: the raw Markdown of a finished report, as a download."""
+"""Report pages: one report rendered as a document, every report searchable, and the raw
+Markdown as a download."""
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from webapp.errors import error_response
+from webapp.job_views import format_duration, job_card
+from webapp.rendering import render_report
+from worker.jobs import JobService
 from worker.store import SUCCESS
 
 bp = Blueprint("reports", __name__)
+
+PER_PAGE = 20
+
+
+def jobs() -> JobService:
+    return current_app.extensions["jobs"]
 
 
 def download_name(startup: str) -> str:
@@ -20,9 +31,40 @@ def download_name(startup: str) -> str:
     return f"{slug or 'startup'}-report.md"
 
 
+@bp.get("/reports")
+def index() -> str:
+    query = request.args.get("q", "").strip()[:200]
+    page_arg = request.args.get("page", "1")
+    page = int(page_arg) if page_arg.isdigit() and int(page_arg) > 0 else 1
+    rows, total = jobs().store.search_reports(query, offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
+    pages = max(1, math.ceil(total / PER_PAGE))
+    return render_template(
+        "reports/index.html",
+        reports=rows,
+        query=query,
+        page=page,
+        pages=pages,
+        total=total,
+        format_duration=format_duration,
+    )
+
+
+@bp.get("/reports/<job_id>")
+def show(job_id: str) -> tuple[str, int]:
+    job = jobs().get(job_id)
+    if job is None:
+        abort(404)
+    if job.state != SUCCESS or job.report_md is None:
+        card = job_card(job, max_retries=current_app.extensions["settings"].task_max_retries)
+        return render_template("reports/pending.html", job=job, card=card), 200
+    rendered = render_report(job.report_md)
+    duration = format_duration(job.duration_seconds) if job.duration_seconds is not None else "—"
+    return render_template("reports/show.html", job=job, report=rendered, duration=duration), 200
+
+
 @bp.get("/reports/<job_id>.md")
 def download(job_id: str) -> Response | tuple[Response, int]:
-    job = current_app.extensions["jobs"].get(job_id)
+    job = jobs().get(job_id)
     if job is None:
         return error_response(404, f"No job with id {job_id!r}.")
     if job.state != SUCCESS or job.report_md is None:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     select,
     text,
     update,
@@ -44,6 +45,11 @@ FINISHED_STATES = frozenset({SUCCESS, FAILURE})
 LIVE_STATES = frozenset({PENDING, STARTED, PROGRESS, RETRY})
 
 MAX_STARTUP_CHARS = 200
+
+
+def startup_key(name: str) -> str:
+    """How two names are compared: case-insensitively, with runs of spaces folded."""
+    return " ".join(name.casefold().split())
 
 
 def utcnow() -> datetime:
@@ -78,6 +84,8 @@ class Job(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     startup: Mapped[str] = mapped_column(String(MAX_STARTUP_CHARS * 4))
+    # The name case-folded, for searching and for spotting the same startup twice.
+    startup_key: Mapped[str] = mapped_column(String(MAX_STARTUP_CHARS * 4), index=True, default="")
     state: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -171,7 +179,13 @@ class JobStore:
     # Writes by the web app.
 
     def create_job(self, startup: str) -> Job:
-        job = Job(id=str(uuid.uuid4()), startup=startup, state=PENDING, created_at=utcnow())
+        job = Job(
+            id=str(uuid.uuid4()),
+            startup=startup,
+            startup_key=startup_key(startup),
+            state=PENDING,
+            created_at=utcnow(),
+        )
         with self.session() as session:
             session.add(job)
         return job
@@ -191,6 +205,18 @@ class JobStore:
         with self.session() as session:
             query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)
             return list(session.scalars(query))
+
+    def search_reports(self, query: str = "", *, offset: int = 0, limit: int = 20) -> tuple[list[Job], int]:
+        """Finished reports whose name contains `query` (any case), newest first, and their count."""
+        condition = Job.state == SUCCESS
+        key = startup_key(query)
+        if key:
+            condition = condition & Job.startup_key.contains(key, autoescape=True)
+        with self.session() as session:
+            total = session.scalar(select(func.count()).select_from(Job).where(condition)) or 0
+            newest_first = select(Job).where(condition).order_by(Job.finished_at.desc(), Job.id)
+            rows = session.scalars(newest_first.offset(offset).limit(limit))
+            return list(rows), total
 
     def load_checkpoints(self, job_id: str) -> dict[str, Checkpoint]:
         with self.session() as session:

@@ -1,0 +1,133 @@
+"""The analysts' dashboard: submit one startup or a batch, and watch a card per job.
+
+Every route works as a plain form post with a redirect when JavaScript is off; with htmx, the
+same routes answer with the fragments to swap in (new cards, the form with its notice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    get_flashed_messages,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from htmx_flask import request as htmx_request
+from werkzeug.wrappers import Response
+
+from webapp.job_views import JobCard, job_card
+from webapp.validation import ValidationError, parse_batch
+from worker.jobs import JobService, QueueUnavailable
+from worker.store import FAILURE, Job
+
+bp = Blueprint("dashboard", __name__)
+
+RECENT_CARDS = 50
+QUEUE_DOWN = "The job queue (Redis) is unreachable, so nothing was queued. Try again in a minute."
+
+
+@dataclass
+class FormState:
+    text: str = ""
+    error: str = ""
+    notice: str = ""
+
+
+def jobs() -> JobService:
+    return current_app.extensions["jobs"]
+
+
+def card_for(job: Job) -> JobCard:
+    return job_card(job, max_retries=current_app.extensions["settings"].task_max_retries)
+
+
+def render_dashboard(form: FormState, status: int = 200) -> tuple[str, int]:
+    cards = [card_for(job) for job in jobs().recent(RECENT_CARDS)]
+    return render_template("dashboard/index.html", cards=cards, form=form), status
+
+
+@bp.get("/")
+def index() -> tuple[str, int]:
+    notices = get_flashed_messages()
+    return render_dashboard(FormState(notice=" ".join(notices)))
+
+
+@bp.post("/jobs")
+def submit() -> Response | tuple[str, int]:
+    text = request.form.get("startups", "")
+    try:
+        batch = parse_batch(text)
+    except ValidationError as exc:
+        return _form_error(FormState(text=text, error=str(exc)))
+
+    created: list[Job] = []
+    for position, name in enumerate(batch.names):
+        try:
+            created.append(jobs().submit(name))
+        except QueueUnavailable:
+            rest = "\n".join(batch.names[position:])
+            queued = f" {len(created)} of {len(batch.names)} were queued;" if created else ""
+            return _form_error(
+                FormState(
+                    text=rest,
+                    error=(
+                        f"The job queue (Redis) is unreachable.{queued} the names left in the box "
+                        "were not. Try again in a minute."
+                    ),
+                ),
+                created=created,
+                status=503,
+            )
+
+    notice = f"Queued {len(created)} report{'s' if len(created) != 1 else ''}. {batch.note}".strip()
+    if htmx_request.htmx:
+        cards = [card_for(job) for job in reversed(created)]
+        return render_template("dashboard/_submitted.html", cards=cards, form=FormState(notice=notice)), 200
+    flash(notice)
+    return redirect(url_for(".index"), 303)
+
+
+def _form_error(form: FormState, created: list[Job] | None = None, status: int = 400) -> tuple[str, int]:
+    if htmx_request.htmx:
+        # 200 so that htmx swaps it in: the form comes back out of band, with the user's text.
+        cards = [card_for(job) for job in reversed(created or [])]
+        return render_template("dashboard/_submitted.html", cards=cards, form=form), 200
+    return render_dashboard(form, status)
+
+
+@bp.get("/jobs/<job_id>/card")
+def card(job_id: str) -> tuple[str, int]:
+    """One card: what a live card polls. One database read, and one Redis read while live."""
+    job = jobs().get(job_id)
+    if job is None:
+        return render_template("errors/_card_missing.html", job_id=job_id), 404
+    return render_template("jobs/_card.html", card=card_for(job)), 200
+
+
+@bp.post("/jobs/<job_id>/retry")
+def retry(job_id: str) -> Response | tuple[str, int]:
+    """Submit a failed job's startup again, as a new job that replaces the failed card."""
+    job = jobs().get(job_id)
+    if job is None:
+        return _form_error(FormState(error="That job no longer exists."), status=404)
+    if job.state != FAILURE:
+        return _form_error(FormState(error=f"Only a failed job can be retried (this one is {job.state})."))
+    try:
+        new_job = jobs().submit(job.startup)
+    except QueueUnavailable:
+        return _form_error(
+            FormState(
+                error="The job queue (Redis) is unreachable, so nothing was queued. Try again in a minute."
+            ),
+            status=503,
+        )
+    if htmx_request.htmx:
+        return render_template("jobs/_card.html", card=card_for(new_job)), 200
+    flash(f"Queued {job.startup} again.")
+    return redirect(url_for(".index"), 303)

@@ -1,0 +1,56 @@
+"""How a job looks on a card: its state in words, its progress and how long it has taken."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from worker.store import FAILURE, PENDING, PROGRESS, RETRY, STARTED, SUCCESS, Job, utcnow
+
+
+def format_duration(seconds: float) -> str:
+    """ "8 s", "2 min 05 s", "1 h 04 min": short, and stable in width while it counts up."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+@dataclass(frozen=True)
+class JobCard:
+    job: Job
+    status: str
+    tone: str
+    percent: int
+    elapsed: str
+    live: bool
+
+
+def job_card(job: Job, *, max_retries: int, now: datetime | None = None) -> JobCard:
+    now = now or utcnow()
+    total = job.progress_total or 1
+    percent = round(100 * job.progress_step / total) if job.progress_total else 0
+    live = job.state not in (SUCCESS, FAILURE)
+    if job.state == PENDING:
+        status, tone = "Queued", "queued"
+    elif job.state == STARTED:
+        status, tone = "Starting", "running"
+    elif job.state == PROGRESS:
+        status = f"Researching — step {job.progress_step} of {job.progress_total}: {job.progress_label}"
+        tone = "running"
+    elif job.state == RETRY:
+        wait = max(0, round((job.retry_at - now).total_seconds())) if job.retry_at else 0
+        retry_number = max(1, job.attempts)
+        status = f"Retrying in {wait} s (retry {retry_number} of {max_retries})"
+        tone = "retry"
+    elif job.state == SUCCESS:
+        status, tone, percent = "Done", "done", 100
+    else:
+        status, tone = f"Failed: {job.error or 'no reason was recorded'}", "failed"
+    end = job.finished_at or now
+    elapsed = format_duration((end - job.created_at).total_seconds())
+    return JobCard(job=job, status=status, tone=tone, percent=percent, elapsed=elapsed, live=live)

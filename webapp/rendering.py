@@ -1,0 +1,70 @@
+"""Report Markdown to safe HTML.
+
+A provider's output is untrusted input. Raw HTML in the Markdown is not interpreted at all: it is
+shown as text. The HTML that Markdown makes then goes through nh3 with a short allow-list anyway,
+so no script, event handler, style, `javascript:` or `data:` link survives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import unescape
+
+import markdown
+import nh3
+from markdown.extensions.toc import slugify_unicode
+
+ALLOWED_TAGS = {
+    "h1", "h2", "h3", "h4", "h5", "h6", "p", "br", "hr", "blockquote", "pre", "code",
+    "ul", "ol", "li", "strong", "em", "b", "i", "del", "sup", "sub", "small", "a",
+    "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "th": {"align"},
+    "td": {"align"},
+    **{f"h{n}": {"id"} for n in range(1, 7)},
+}
+ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+@dataclass(frozen=True)
+class TocEntry:
+    anchor: str
+    title: str
+
+
+@dataclass(frozen=True)
+class RenderedReport:
+    html: str
+    toc: list[TocEntry]
+
+
+def _slug(value: str, separator: str) -> str:
+    # A prefix keeps heading ids from clashing with the page's own element ids.
+    return "sec-" + slugify_unicode(value, separator)
+
+
+def render_report(text: str) -> RenderedReport:
+    """Render a report; its first `# ` title is left out (the page shows its own header)."""
+    lines = text.splitlines()
+    if lines and lines[0].startswith("# "):
+        text = "\n".join(lines[1:])
+    md = markdown.Markdown(
+        extensions=["tables", "sane_lists", "fenced_code", "toc"],
+        extension_configs={"toc": {"slugify": _slug, "toc_depth": "2"}},
+        output_format="html",
+    )
+    # Treat raw HTML (blocks and inline tags) as text: "<script>" in a report shows as written.
+    md.preprocessors.deregister("html_block")
+    md.inlinePatterns.deregister("html")
+    raw_html = md.convert(text)
+    html = nh3.clean(
+        raw_html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=ALLOWED_URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+    )
+    toc = [TocEntry(anchor=t["id"], title=unescape(t["name"])) for t in getattr(md, "toc_tokens", [])]
+    return RenderedReport(html=html, toc=toc)

@@ -1,0 +1,83 @@
+"""What the API and the dashboard accept as a startup's name, and how a batch is read."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from worker.store import MAX_STARTUP_CHARS, startup_key
+
+MAX_BATCH = 50
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ValidationError(ValueError):
+    """A user's input that cannot be accepted; the message says what to change."""
+
+
+def validate_startup(value: object) -> str:
+    """The startup's name, trimmed, or a `ValidationError` that says what is wrong with it."""
+    if value is None:
+        raise ValidationError('"startup" is required: send {"startup": "<company name>"}.')
+    if not isinstance(value, str):
+        raise ValidationError('"startup" must be a string (the company\'s name).')
+    name = value.strip()
+    if not name:
+        raise ValidationError('"startup" must not be empty.')
+    if len(name) > MAX_STARTUP_CHARS:
+        raise ValidationError(f'"startup" must be at most {MAX_STARTUP_CHARS} characters (got {len(name)}).')
+    if _CONTROL_CHARS.search(name):
+        raise ValidationError('"startup" must not contain control characters such as line breaks or tabs.')
+    return name
+
+
+@dataclass(frozen=True)
+class Batch:
+    names: list[str]
+    blank_lines: int
+    duplicates: int
+
+    @property
+    def note(self) -> str:
+        """Says what was dropped, or nothing."""
+        dropped = []
+        if self.duplicates:
+            dropped.append(f"{self.duplicates} repeated name{'s' if self.duplicates != 1 else ''}")
+        if self.blank_lines:
+            dropped.append(f"{self.blank_lines} blank line{'s' if self.blank_lines != 1 else ''}")
+        return f"Dropped {' and '.join(dropped)}." if dropped else ""
+
+
+def parse_batch(text: str) -> Batch:
+    """One name per line. Blank lines and repeats (any case) are dropped; a bad line rejects the
+    whole batch, so that nothing is half-submitted."""
+    names: list[str] = []
+    seen: set[str] = set()
+    blank = duplicates = 0
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        name = line.strip()
+        if not name:
+            blank += 1
+            continue
+        if len(name) > MAX_STARTUP_CHARS:
+            problems.append(f"line {number} is longer than {MAX_STARTUP_CHARS} characters")
+            continue
+        if _CONTROL_CHARS.search(name):
+            problems.append(f"line {number} contains a control character")
+            continue
+        key = startup_key(name)
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        names.append(name)
+    if problems:
+        raise ValidationError("Nothing was queued: " + "; ".join(problems) + ".")
+    if not names:
+        raise ValidationError("Enter at least one startup name.")
+    if len(names) > MAX_BATCH:
+        raise ValidationError(
+            f"Nothing was queued: {len(names)} names is more than the {MAX_BATCH} a batch may hold."
+        )
+    return Batch(names=names, blank_lines=blank, duplicates=duplicates)
