@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, follow_job
 from tests.fakes.scripted_provider import read_count, write_script
-from tests.integration.conftest import follow_job
 from tests.test_pipeline import EXPECTED_HEADINGS, headings
 from worker.pipeline import DEMO_BANNER, TOTAL_STEPS
 from worker.store import JobStore

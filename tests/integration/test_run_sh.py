@@ -15,8 +15,7 @@ import pytest
 import requests
 
 from config import PROJECT_ROOT
-from tests.conftest import free_port
-from tests.integration.conftest import follow_job, wait_for
+from tests.conftest import follow_job, free_port, wait_for
 from tests.test_pipeline import EXPECTED_HEADINGS, headings
 
 pytestmark = pytest.mark.integration

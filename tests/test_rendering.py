@@ -1,0 +1,86 @@
+"""Report Markdown to HTML: tables and headings kept, anything executable gone."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+
+from webapp.rendering import render_report
+
+REPORT = """# Acme: investment memo
+
+## Summary
+
+Worth a meeting.
+
+## Competition
+
+| Competitor | Scale |
+|---|---|
+| Northwind | Series C |
+"""
+
+
+def test_headings_tables_and_contents() -> None:
+    rendered = render_report(REPORT)
+    assert "<h1" not in rendered.html  # the page shows its own title
+    assert '<h2 id="sec-summary">Summary</h2>' in rendered.html
+    assert "<table>" in rendered.html and "<td>Northwind</td>" in rendered.html
+    assert [(t.anchor, t.title) for t in rendered.toc] == [
+        ("sec-summary", "Summary"),
+        ("sec-competition", "Competition"),
+    ]
+
+
+class TagCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def parsed_tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    collector = TagCollector()
+    collector.feed(html)
+    return collector.tags
+
+
+@pytest.mark.parametrize(
+    "markdown",
+    [
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(1)>",
+        '<a href="https://x" onclick="alert(1)">x</a>',
+        "[click](javascript:alert(1))",
+        "[click](JaVaScRiPt:alert(1))",
+        "[click](data:text/html;base64,PHNjcmlwdD4=)",
+        "![pixel](https://tracker.example/p.png)",
+        '<iframe src="https://evil.example"></iframe>',
+        "<style>body{display:none}</style>",
+        '<div style="position:fixed">x</div>',
+        "<svg onload=alert(1)>",
+    ],
+)
+def test_nothing_executable_survives(markdown: str) -> None:
+    tags = parsed_tags(render_report(f"## Section\n\n{markdown}\n").html)
+    assert tags, "the section heading at least must be there"
+    for tag, attrs in tags:
+        assert tag in {"h2", "p", "a"}, tag
+        assert not any(name.startswith("on") or name == "style" for name in attrs), attrs
+        href = attrs.get("href")
+        assert href is None or href.startswith(("http://", "https://", "mailto:")), href
+
+
+def test_raw_html_is_shown_as_text() -> None:
+    html = render_report("## S\n\nWe saw <script>alert(1)</script> in a deck.\n").html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in html
+
+
+def test_safe_links_are_kept_and_marked() -> None:
+    html = render_report("## S\n\nSee [the site](https://acme.example/about).\n").html
+    assert 'href="https://acme.example/about"' in html
+    assert 'rel="noopener noreferrer nofollow"' in html
