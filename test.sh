@@ -15,6 +15,15 @@ if [ "$(cat .venv/.test-requirements 2>/dev/null || true)" != "$want" ]; then
     echo "$want" > .venv/.test-requirements
 fi
 
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+if [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+    echo "test.sh: installing Chromium for the browser tests (apt-get install chromium)"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
 "$PY" -m ruff check .
 "$PY" -m ruff format --check .
 exec "$PY" -m pytest "$@"
