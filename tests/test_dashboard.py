@@ -161,9 +161,38 @@ def test_retry_queues_a_failed_startup_again(client: FlaskClient, store: JobStor
     newest = store.recent_jobs(1)[0]
     assert newest.id != job.id and newest.startup == "Broken Co" and newest.state == "PENDING"
     assert f'id="job-{newest.id}"' in response.get_data(as_text=True)
-    # Only failed jobs can be retried.
+    # A second click (another tab, a double click) is not paid for twice: same new job.
+    second = client.post(f"/jobs/{job.id}/retry", headers=HX)
+    assert f'id="job-{newest.id}"' in second.get_data(as_text=True)
+    assert len(store.recent_jobs(10)) == 2
+    assert "Retried as a new job" in client.get("/").get_data(as_text=True)
+    # Only failed jobs can be retried; the refusal keeps the card in place, with the reason.
     again = client.post(f"/jobs/{newest.id}/retry")
-    assert again.status_code == 400 and "Only a failed job" in again.get_data(as_text=True)
+    assert again.status_code == 409 and "Only a failed job" in again.get_data(as_text=True)
+    in_place = client.post(f"/jobs/{newest.id}/retry", headers=HX).get_data(as_text=True)
+    assert f'id="job-{newest.id}"' in in_place and "Only a failed job" in in_place
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "https://sub.localhost"},
+    ],
+)
+def test_form_posts_from_other_sites_are_refused(
+    client: FlaskClient, store: JobStore, headers: dict[str, str]
+) -> None:
+    response = client.post("/jobs", data={"startups": "Acme"}, headers={**headers, **HTML})
+    assert response.status_code == 403 and "another site" in response.get_data(as_text=True)
+    assert store.recent_jobs(10) == []
+    same = client.post(
+        "/jobs",
+        data={"startups": "Acme"},
+        headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"},
+    )
+    assert same.status_code == 303
 
 
 def test_report_page_renders_a_document(client: FlaskClient, store: JobStore) -> None:
@@ -208,4 +237,6 @@ def test_reports_are_searchable_and_paginated(client: FlaskClient, store: JobSto
     assert "Ünïcødé GmbH" in client.get("/reports?q=ÜNÏ").get_data(as_text=True)
     none = client.get("/reports?q=100%25").get_data(as_text=True)
     assert "No report matches" in none
-    assert client.get("/reports?page=abc").status_code == 200
+    for odd in ("abc", "²", "0", "-1", "99999999999999999999"):
+        assert "Page 1 of 2" in client.get(f"/reports?page={odd}").get_data(as_text=True), odd
+    assert "Page 2 of 2" in client.get("/reports?page=4000").get_data(as_text=True)

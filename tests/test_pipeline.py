@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from worker.pipeline import (
@@ -118,9 +120,11 @@ def test_real_provider_report_has_no_demo_banner() -> None:
 
 
 def test_demo_output_is_stable_for_a_name() -> None:
-    one = run_pipeline("Acme", OfflineProvider(step_delay=0)).markdown.split("\n", 4)[-1]
-    two = run_pipeline("Acme", OfflineProvider(step_delay=0)).markdown.split("\n", 4)[-1]
-    assert one == two
+    at = lambda: datetime(2026, 1, 2, 3, 4, tzinfo=UTC)  # noqa: E731
+    one = run_pipeline("Acme", OfflineProvider(step_delay=0), now=at).markdown
+    two = run_pipeline("Acme", OfflineProvider(step_delay=0), now=at).markdown
+    assert one == two and "Generated 2026-01-02 03:04 UTC" in one
+    assert run_pipeline("Other", OfflineProvider(step_delay=0), now=at).markdown != one
 
 
 def test_a_repeated_heading_from_the_model_is_dropped() -> None:

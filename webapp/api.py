@@ -9,7 +9,7 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from webapp.errors import error_response
-from webapp.validation import ValidationError, validate_startup
+from webapp.validation import ValidationError, parse_page_number, validate_startup
 from worker.jobs import JobService, QueueUnavailable
 from worker.store import RETRY, SUCCESS, Job
 
@@ -71,7 +71,10 @@ def generate() -> tuple[Response, int]:
         return error_response(
             400, 'Send a JSON body with Content-Type: application/json, e.g. {"startup": "Acme"}.'
         )
-    payload = request.get_json(silent=True)
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:  # absurdly deep nesting: not a startup's name either way
+        payload = None
     if payload is None:
         return error_response(400, "The request body is not valid JSON.")
     if not isinstance(payload, dict):
@@ -102,10 +105,10 @@ def status(job_id: str) -> tuple[Response, int]:
 
 @bp.get("/api/jobs")
 def list_jobs() -> tuple[Response, int]:
-    raw = request.args.get("limit", str(DEFAULT_LIST_LIMIT))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST_LIMIT:
+    limit = parse_page_number(request.args.get("limit", str(DEFAULT_LIST_LIMIT)), maximum=MAX_LIST_LIMIT)
+    if limit is None:
         return error_response(400, f'"limit" must be a whole number from 1 to {MAX_LIST_LIMIT}.')
-    return jsonify({"jobs": [job_summary(job) for job in jobs().recent(int(raw))]}), 200
+    return jsonify({"jobs": [job_summary(job) for job in jobs().recent(limit)]}), 200
 
 
 @bp.get("/healthz")

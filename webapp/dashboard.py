@@ -7,9 +7,11 @@ same routes answer with the fragments to swap in (new cards, the form with its n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     get_flashed_messages,
@@ -23,8 +25,8 @@ from werkzeug.wrappers import Response
 
 from webapp.job_views import JobCard, job_card
 from webapp.validation import ValidationError, parse_batch
-from worker.jobs import JobService, QueueUnavailable
-from worker.store import FAILURE, Job
+from worker.jobs import JobService, NotRetryable, QueueUnavailable
+from worker.store import Job
 
 bp = Blueprint("dashboard", __name__)
 
@@ -37,6 +39,20 @@ class FormState:
     text: str = ""
     error: str = ""
     notice: str = ""
+
+
+@bp.before_request
+def refuse_cross_site_posts() -> None:
+    """A form post from another site is refused, so a page an analyst happens to visit cannot
+    spend their budget by queueing reports (browsers send these headers on every form post)."""
+    if request.method != "POST":
+        return
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site and fetch_site not in ("same-origin", "none"):
+        abort(403)
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+        abort(403)
 
 
 def jobs() -> JobService:
@@ -112,22 +128,18 @@ def card(job_id: str) -> tuple[str, int]:
 
 @bp.post("/jobs/<job_id>/retry")
 def retry(job_id: str) -> Response | tuple[str, int]:
-    """Submit a failed job's startup again, as a new job that replaces the failed card."""
-    job = jobs().get(job_id)
-    if job is None:
-        return _form_error(FormState(error="That job no longer exists."), status=404)
-    if job.state != FAILURE:
-        return _form_error(FormState(error=f"Only a failed job can be retried (this one is {job.state})."))
+    """Submit a failed job's startup again, as a new job whose card replaces the failed one."""
     try:
-        new_job = jobs().submit(job.startup)
-    except QueueUnavailable:
-        return _form_error(
-            FormState(
-                error="The job queue (Redis) is unreachable, so nothing was queued. Try again in a minute."
-            ),
-            status=503,
-        )
+        new_job = jobs().retry(job_id)
+    except (NotRetryable, QueueUnavailable) as exc:
+        message = QUEUE_DOWN if isinstance(exc, QueueUnavailable) else str(exc)
+        status = 503 if isinstance(exc, QueueUnavailable) else 409
+        job = jobs().get(job_id)
+        if htmx_request.htmx and job is not None:
+            # Keep the card where it is, with the reason: an empty swap would make it vanish.
+            return render_template("jobs/_card.html", card=card_for(job), card_error=message), 200
+        return render_dashboard(FormState(error=message), status)
     if htmx_request.htmx:
         return render_template("jobs/_card.html", card=card_for(new_job)), 200
-    flash(f"Queued {job.startup} again.")
+    flash(f"Queued {new_job.startup} again.")
     return redirect(url_for(".index"), 303)

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from webapp.errors import error_response
 from webapp.job_views import format_duration, job_card
 from webapp.rendering import render_report
+from webapp.validation import parse_page_number
 from worker.jobs import JobService
 from worker.store import SUCCESS
 
@@ -34,10 +35,12 @@ def download_name(startup: str) -> str:
 @bp.get("/reports")
 def index() -> str:
     query = request.args.get("q", "").strip()[:200]
-    page_arg = request.args.get("page", "1")
-    page = int(page_arg) if page_arg.isdigit() and int(page_arg) > 0 else 1
+    page = parse_page_number(request.args.get("page")) or 1
     rows, total = jobs().store.search_reports(query, offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
     pages = max(1, math.ceil(total / PER_PAGE))
+    if page > pages:  # past the end (an old link, a typed number): show the last page
+        page = pages
+        rows, total = jobs().store.search_reports(query, offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
     return render_template(
         "reports/index.html",
         reports=rows,

@@ -9,6 +9,7 @@ from worker.store import MAX_STARTUP_CHARS, startup_key
 
 MAX_BATCH = 50
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
 class ValidationError(ValueError):
@@ -28,7 +29,17 @@ def validate_startup(value: object) -> str:
         raise ValidationError(f'"startup" must be at most {MAX_STARTUP_CHARS} characters (got {len(name)}).')
     if _CONTROL_CHARS.search(name):
         raise ValidationError('"startup" must not contain control characters such as line breaks or tabs.')
+    if _SURROGATES.search(name):
+        raise ValidationError('"startup" must be valid Unicode text (it contains a lone surrogate).')
     return name
+
+
+def parse_page_number(raw: str | None, *, maximum: int = 10_000) -> int | None:
+    """A page or list size from a query string: 1 to `maximum`, or None when it is not one."""
+    if raw is None or not re.fullmatch(r"[0-9]{1,6}", raw):
+        return None
+    value = int(raw)
+    return value if 1 <= value <= maximum else None
 
 
 @dataclass(frozen=True)
@@ -63,8 +74,8 @@ def parse_batch(text: str) -> Batch:
         if len(name) > MAX_STARTUP_CHARS:
             problems.append(f"line {number} is longer than {MAX_STARTUP_CHARS} characters")
             continue
-        if _CONTROL_CHARS.search(name):
-            problems.append(f"line {number} contains a control character")
+        if _CONTROL_CHARS.search(name) or _SURROGATES.search(name):
+            problems.append(f"line {number} contains a control character or invalid text")
             continue
         key = startup_key(name)
         if key in seen:

@@ -29,6 +29,10 @@ class QueueUnavailable(Exception):
     """The broker (Redis) could not take the job."""
 
 
+class NotRetryable(Exception):
+    """The job cannot be retried; the message says why."""
+
+
 def describe_lost_task(meta: dict[str, object]) -> str:
     """A sentence for a task that Celery marked failed without our task recording why."""
     result = meta.get("result")
@@ -78,6 +82,28 @@ class JobService:
             self.store.mark_failed(job_id, error=describe_lost_task(meta))
             return self.store.get_job(job_id)
         return job
+
+    def retry(self, job_id: str) -> Job:
+        """Queue a failed job's startup again as a new job, once: a second call returns the same
+        new job instead of paying for another."""
+        job = self.get(job_id)
+        if job is None:
+            raise NotRetryable("That job does not exist.")
+        if job.state != FAILURE:
+            raise NotRetryable(f"Only a failed job can be retried (this one is {job.state}).")
+        if not self.store.claim_retry(job_id):
+            job = self.store.get_job(job_id)
+            existing = self.store.get_job(job.retried_as) if job and job.retried_as else None
+            if existing is None:
+                raise NotRetryable("This job is being retried already.")
+            return existing
+        try:
+            new_job = self.submit(job.startup)
+        except QueueUnavailable:
+            self.store.finish_retry(job_id, None)
+            raise
+        self.store.finish_retry(job_id, new_job.id)
+        return new_job
 
     def recent(self, limit: int) -> list[Job]:
         return self.store.recent_jobs(limit)

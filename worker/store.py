@@ -45,6 +45,7 @@ FINISHED_STATES = frozenset({SUCCESS, FAILURE})
 LIVE_STATES = frozenset({PENDING, STARTED, PROGRESS, RETRY})
 
 MAX_STARTUP_CHARS = 200
+RETRY_CLAIMED = "claimed"
 
 
 def startup_key(name: str) -> str:
@@ -101,6 +102,8 @@ class Job(Base):
     provider: Mapped[str | None] = mapped_column(String(200), nullable=True)
     calls: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Set when a failed job is retried: the id of the new job ("claimed" while it is being made).
+    retried_as: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
     @property
     def is_finished(self) -> bool:
@@ -281,6 +284,21 @@ class JobStore:
             retry_at=None,
             finished_at=utcnow(),
         )
+
+    def claim_retry(self, job_id: str) -> bool:
+        """Take the right to retry a failed job. Only one caller ever gets it, so a double click
+        or a second tab cannot pay for the same retry twice."""
+        with self.session() as session:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == FAILURE, Job.retried_as.is_(None))
+                .values(retried_as=RETRY_CLAIMED)
+            )
+            return result.rowcount == 1
+
+    def finish_retry(self, job_id: str, new_job_id: str | None) -> None:
+        """Record the new job of a claimed retry, or give the claim back (None) if queueing failed."""
+        self._update(job_id, retried_as=new_job_id)
 
     def mark_failed(self, job_id: str, *, error: str) -> None:
         """Fail a job unless it has already finished (a late duplicate must not undo a success)."""

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from config import PROJECT_ROOT
-from tests.conftest import follow_job, free_port, wait_for
+from tests.conftest import SETTING_NAMES, follow_job, free_port, wait_for
 from tests.test_pipeline import EXPECTED_HEADINGS, headings
 
 pytestmark = pytest.mark.integration
@@ -25,8 +25,11 @@ def test_run_sh_brings_the_stack_up_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     bind = f"127.0.0.1:{free_port()}"
     flower_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "REDIS_URL", "DATABASE_URL"))}
+    env = {
+        k: v for k, v in os.environ.items() if k.upper() not in SETTING_NAMES and not k.endswith("_API_KEY")
+    }
     env.update(
+        STARTUP_REPORTS_ENV_FILE=os.devnull,
         DATA_DIR=str(data_dir),
         BIND=bind,
         FLOWER_PORT=str(flower_port),
