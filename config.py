@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -23,6 +23,24 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 # find the same Redis.
 EMBEDDED_REDIS_URL_FILE = "redis.url"
 FALLBACK_REDIS_URL = "redis://127.0.0.1:6379"
+
+# List prices in US dollars per million tokens (input, output) as published by the providers when
+# this table was written. Estimates only: override with LLM_PRICES.
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+    "gpt-5": (1.25, 10.0),
+    "gpt-5-mini": (0.25, 2.0),
+    "gpt-5-nano": (0.05, 0.4),
+    "gpt-4.1": (2.0, 8.0),
+    "gpt-4.1-mini": (0.4, 1.6),
+    "gpt-4o": (2.5, 10.0),
+    "gpt-4o-mini": (0.15, 0.6),
+    "claude-opus-4-1": (15.0, 75.0),
+    "claude-sonnet-4-5": (3.0, 15.0),
+    "claude-haiku-4-5": (1.0, 5.0),
+    "gemini-2.5-pro": (1.25, 10.0),
+    "gemini-2.5-flash": (0.3, 2.5),
+    "gemini-2.5-flash-lite": (0.1, 0.4),
+}
 
 
 def _with_db(url: str, db: int) -> str:
@@ -60,10 +78,35 @@ class Settings(BaseSettings):
     # postgresql+psycopg://user:password@host/db
     database_url: str = ""
 
-    # Which language model writes the reports. `auto` takes the first provider whose key is set
-    # and falls back to the offline demo provider when there is none.
+    # Which language model writes the reports. `auto` takes the first of openai, anthropic and
+    # gemini whose key is set, and the offline demo provider when there is none.
     llm_provider: str = "auto"
+    # Providers to try, in order, for a step whose provider failed for good ("anthropic,gemini").
+    llm_fallback: str = ""
     offline_step_delay: float = Field(default=0.5, ge=0, le=30)
+
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-5-mini"
+    # Any OpenAI-compatible server: Ollama, vLLM, LM Studio, OpenRouter, a company gateway.
+    openai_base_url: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_base_url: str | None = None
+    gemini_api_key: SecretStr | None = None
+    gemini_model: str = "gemini-2.5-flash"
+    gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta/openai/"
+
+    # Each provider call: its timeout, the retries of a transient error, the longest wait between
+    # them that is worth holding a worker slot, and the cap on the answer's length.
+    llm_timeout: float = Field(default=60.0, gt=0, le=600)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_max_retry_wait: float = Field(default=60.0, ge=0)
+    llm_backoff_base: float = Field(default=1.0, gt=0)
+    llm_max_output_tokens: int = Field(default=2000, ge=100, le=64000)
+    # US dollars per million input and output tokens, by model, for the cost estimate of each
+    # report: a JSON object in the environment, added to DEFAULT_PRICES. Models not listed in
+    # either have no estimate.
+    llm_prices: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
 
     # The web app (gunicorn) and Flower. SECRET_KEY signs session cookies; unset, a random key is
     # made once and kept in the data directory, so every gunicorn process shares it.
@@ -99,6 +142,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:
+        self.llm_prices = {**DEFAULT_PRICES, **self.llm_prices}
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir.resolve() / 'reports.db'}"
         if self.celery_visibility_timeout <= self.task_time_limit + self.retry_backoff_max:
@@ -149,7 +193,7 @@ def main(argv: list[str]) -> int:
             print(f"unknown setting: {name}", file=sys.stderr)
             return 2
         value = getattr(settings, name.lower())
-        values.append("" if value is None else str(value))
+        values.append("" if value is None else str(value))  # SecretStr prints as **********
     print("\n".join(values))
     return 0
 

@@ -75,10 +75,7 @@ def main() -> int:
         body = final.get(job_id, {"state": "UNFINISHED"})
         seconds = body.get("duration_seconds")
         shown = f"{seconds:.1f}" if seconds is not None else "-"
-        print(
-            f"{name[:24]:<24} {body['state']:<9} {shown:>8} "
-            f"{body.get('calls', '-'):>6}  {body.get('error', '')}"
-        )
+        print(f"{name[:24]:<24} {body['state']:<9} {shown:>8} {body.get('calls', '-'):>6}  {body.get('error', '')}")
     succeeded = sum(1 for b in final.values() if b["state"] == "SUCCESS")
     print(f"\n{succeeded} succeeded, {len(final) - succeeded} failed, {len(jobs) - len(final)} unfinished")
     print(f"makespan {time.monotonic() - started:.1f} s")

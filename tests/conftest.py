@@ -220,9 +220,7 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, interva
 
 
 @pytest.fixture
-def start_worker(
-    settings: Settings, tmp_path: Path, clean_redis: RedisServer
-) -> Iterator[Callable[..., Process]]:
+def start_worker(settings: Settings, tmp_path: Path, clean_redis: RedisServer) -> Iterator[Callable[..., Process]]:
     """Start a worker as `./run_worker.sh` would; waits until it answers a ping."""
     started: list[Process] = []
     control = create_celery(settings)

@@ -206,9 +206,7 @@ def test_healthz_reports_redis_and_database(client: FlaskClient) -> None:
 
 
 def test_without_redis_generate_is_a_503_and_stores_nothing(database_url: str, tmp_path) -> None:
-    settings = make_settings(
-        redis_url=f"redis://127.0.0.1:{free_port()}", database_url=database_url, data_dir=tmp_path
-    )
+    settings = make_settings(redis_url=f"redis://127.0.0.1:{free_port()}", database_url=database_url, data_dir=tmp_path)
     app = create_app(settings)
     client = app.test_client()
     response = client.post("/generate", json={"startup": "Acme"})

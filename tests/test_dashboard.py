@@ -43,9 +43,7 @@ def finished(store: JobStore, name: str, report: str = "# T\n\n## Summary\n\nGoo
     return job.id
 
 
-def test_dashboard_shows_the_form_the_navbar_and_cards_newest_first(
-    client: FlaskClient, store: JobStore
-) -> None:
+def test_dashboard_shows_the_form_the_navbar_and_cards_newest_first(client: FlaskClient, store: JobStore) -> None:
     old = finished(store, "Older Co")
     live = store.create_job("Newer Co").id
     page = client.get("/").get_data(as_text=True)
@@ -77,9 +75,7 @@ def test_plain_form_post_redirects_and_flashes_what_was_queued(
     assert "Queued 2 reports" not in client.get("/").get_data(as_text=True)  # shown once
 
 
-def test_htmx_post_returns_the_new_cards_and_the_form_out_of_band(
-    client: FlaskClient, store: JobStore
-) -> None:
+def test_htmx_post_returns_the_new_cards_and_the_form_out_of_band(client: FlaskClient, store: JobStore) -> None:
     response = client.post("/jobs", data={"startups": "Alpha\nBeta\nGamma"}, headers=HX)
     assert response.status_code == 200
     body = response.get_data(as_text=True)
@@ -181,9 +177,7 @@ def test_retry_queues_a_failed_startup_again(client: FlaskClient, store: JobStor
         {"Sec-Fetch-Site": "same-site", "Origin": "https://sub.localhost"},
     ],
 )
-def test_form_posts_from_other_sites_are_refused(
-    client: FlaskClient, store: JobStore, headers: dict[str, str]
-) -> None:
+def test_form_posts_from_other_sites_are_refused(client: FlaskClient, store: JobStore, headers: dict[str, str]) -> None:
     response = client.post("/jobs", data={"startups": "Acme"}, headers={**headers, **HTML})
     assert response.status_code == 403 and "another site" in response.get_data(as_text=True)
     assert store.recent_jobs(10) == []
@@ -196,10 +190,7 @@ def test_form_posts_from_other_sites_are_refused(
 
 
 def test_report_page_renders_a_document(client: FlaskClient, store: JobStore) -> None:
-    report = (
-        "# Acme: investment memo\n\n## Summary\n\nGood.\n\n"
-        "## Competition\n\n| A | B |\n|---|---|\n| 1 | 2 |\n"
-    )
+    report = "# Acme: investment memo\n\n## Summary\n\nGood.\n\n## Competition\n\n| A | B |\n|---|---|\n| 1 | 2 |\n"
     job_id = finished(store, "Acme & Co", report)
     page = client.get(f"/reports/{job_id}").get_data(as_text=True)
     assert '<h1 class="report__title">Acme &amp; Co</h1>' in page

@@ -47,7 +47,7 @@ class RecordingProvider(Provider):
     def model(self) -> str:
         return "rec-1"
 
-    def complete(self, prompt: Prompt) -> Completion:
+    def request(self, prompt: Prompt) -> Completion:
         if self.fail_on_call == len(self.prompts) + 1:
             self.fail_on_call = None
             raise TransientProviderError("simulated outage")
@@ -129,7 +129,7 @@ def test_demo_output_is_stable_for_a_name() -> None:
 
 def test_a_repeated_heading_from_the_model_is_dropped() -> None:
     class HeadingProvider(RecordingProvider):
-        def complete(self, prompt: Prompt) -> Completion:
+        def request(self, prompt: Prompt) -> Completion:
             title = next((s.title for s in SECTIONS if s.key == prompt.step), "Summary")
             return Completion(text=f"## {title}\n\nBody.", provider="h", model="m")
 

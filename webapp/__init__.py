@@ -68,9 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     celery = create_celery(settings)
     app.extensions["settings"] = settings
     app.extensions["jobs"] = JobService(store, celery)
-    app.extensions["redis"] = redis.Redis.from_url(
-        settings.broker_url, socket_connect_timeout=2, socket_timeout=2
-    )
+    app.extensions["redis"] = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=2)
 
     @app.context_processor
     def navbar_links() -> dict[str, str]:

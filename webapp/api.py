@@ -42,6 +42,14 @@ def job_summary(job: Job) -> dict[str, Any]:
         "attempts": job.attempts,
         "calls": job.calls,
         "provider": job.provider,
+        "usage": {
+            "calls": job.calls,
+            "retries": job.retries,
+            "input_tokens": job.input_tokens,
+            "output_tokens": job.output_tokens,
+            "cost_usd": round(job.cost_usd, 6),
+            "calls_without_price": job.unpriced_calls,
+        },
         "status_url": url_for("api.status", job_id=job.id),
     }
     if job.error:
@@ -62,15 +70,16 @@ def job_detail(job: Job) -> dict[str, Any]:
         }
     if job.state == SUCCESS:
         data["result"] = job.report_md
+        data["sections"] = [
+            {"step": step.key, "provider": step.provider, "model": step.model} for step in jobs().store.steps(job.id)
+        ]
     return data
 
 
 @bp.post("/generate")
 def generate() -> tuple[Response, int]:
     if not request.is_json:
-        return error_response(
-            400, 'Send a JSON body with Content-Type: application/json, e.g. {"startup": "Acme"}.'
-        )
+        return error_response(400, 'Send a JSON body with Content-Type: application/json, e.g. {"startup": "Acme"}.')
     try:
         payload = request.get_json(silent=True)
     except RecursionError:  # absurdly deep nesting: not a startup's name either way

@@ -88,7 +88,5 @@ def parse_batch(text: str) -> Batch:
     if not names:
         raise ValidationError("Enter at least one startup name.")
     if len(names) > MAX_BATCH:
-        raise ValidationError(
-            f"Nothing was queued: {len(names)} names is more than the {MAX_BATCH} a batch may hold."
-        )
+        raise ValidationError(f"Nothing was queued: {len(names)} names is more than the {MAX_BATCH} a batch may hold.")
     return Batch(names=names, blank_lines=blank, duplicates=duplicates)

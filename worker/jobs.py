@@ -43,9 +43,7 @@ def describe_lost_task(meta: dict[str, object]) -> str:
             "it keeps happening, raise TASK_TIME_LIMIT."
         )
     if exc_type == "WorkerLostError":
-        return (
-            "The worker process running this report died. Try again; if it recurs, check the worker's memory."
-        )
+        return "The worker process running this report died. Try again; if it recurs, check the worker's memory."
     return f"The worker reported a failure ({exc_type}). Try again; the worker's log has the details."
 
 

@@ -117,12 +117,15 @@ class Progress:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """The stored output of one finished step."""
+    """The stored output of one finished step, with what it cost."""
 
     key: str
     text: str
     provider: str
     model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    failed_attempts: int = 0
 
 
 @dataclass
@@ -232,7 +235,13 @@ def run_pipeline(
         completion: Completion = provider.complete(prompt)
         calls += 1
         checkpoint = Checkpoint(
-            key=key, text=completion.text.strip(), provider=completion.provider, model=completion.model
+            key=key,
+            text=completion.text.strip(),
+            provider=completion.provider,
+            model=completion.model,
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+            failed_attempts=completion.failed_attempts,
         )
         done[key] = checkpoint
         if on_checkpoint:
@@ -245,9 +254,7 @@ def run_pipeline(
     for index, section in enumerate(SECTIONS, start=2):
         prompt = section_prompt(startup, section, [plan, *written])
         written.append(run_step(index, section.key, section.title, prompt))
-    summary = run_step(
-        TOTAL_STEPS, SYNTHESIS_STEP, labels[SYNTHESIS_STEP], synthesis_prompt(startup, written)
-    )
+    summary = run_step(TOTAL_STEPS, SYNTHESIS_STEP, labels[SYNTHESIS_STEP], synthesis_prompt(startup, written))
     if on_progress:
         on_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done"))
 
@@ -273,8 +280,6 @@ def render_markdown(
     parts.append(f"## Summary\n\n{_strip_heading(summary.text, 'Summary')}")
     for section, checkpoint in zip(SECTIONS, sections, strict=True):
         parts.append(f"## {section.title}\n\n{_strip_heading(checkpoint.text, section.title)}")
-    written_by = "\n".join(
-        f"| {_title_of(c.key)} | {c.provider} | {c.model} |" for c in [plan, *sections, summary]
-    )
+    written_by = "\n".join(f"| {_title_of(c.key)} | {c.provider} | {c.model} |" for c in [plan, *sections, summary])
     parts.append(f"---\n\n**Written by**\n\n| Step | Provider | Model |\n|---|---|---|\n{written_by}")
     return "\n\n".join(parts) + "\n"

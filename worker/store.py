@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import (
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -101,6 +102,12 @@ class Job(Base):
     report_md: Mapped[str | None] = mapped_column(Text, nullable=True)
     provider: Mapped[str | None] = mapped_column(String(200), nullable=True)
     calls: Mapped[int] = mapped_column(Integer, default=0)
+    # Accounting: failed provider attempts (retried or handed on), tokens, estimated cost.
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    unpriced_calls: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # Set when a failed job is retried: the id of the new job ("claimed" while it is being made).
     retried_as: Mapped[str | None] = mapped_column(String(36), nullable=True)
@@ -126,6 +133,9 @@ class JobStep(Base):
     text: Mapped[str] = mapped_column(Text)
     provider: Mapped[str] = mapped_column(String(100))
     model: Mapped[str] = mapped_column(String(200))
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -225,9 +235,22 @@ class JobStore:
         with self.session() as session:
             rows = session.scalars(select(JobStep).where(JobStep.job_id == job_id))
             return {
-                row.key: Checkpoint(key=row.key, text=row.text, provider=row.provider, model=row.model)
+                row.key: Checkpoint(
+                    key=row.key,
+                    text=row.text,
+                    provider=row.provider,
+                    model=row.model,
+                    input_tokens=row.input_tokens,
+                    output_tokens=row.output_tokens,
+                )
                 for row in rows
             }
+
+    def steps(self, job_id: str) -> list[JobStep]:
+        """The finished steps of a job, in the order they were written."""
+        with self.session() as session:
+            query = select(JobStep).where(JobStep.job_id == job_id).order_by(JobStep.created_at, JobStep.key)
+            return list(session.scalars(query))
 
     # Writes by the worker. Each is one short transaction, so a crash loses at most one step.
 
@@ -256,7 +279,8 @@ class JobStore:
             progress_label=progress.label[:100],
         )
 
-    def save_checkpoint(self, job_id: str, checkpoint: Checkpoint) -> None:
+    def save_checkpoint(self, job_id: str, checkpoint: Checkpoint, cost_usd: float | None = None) -> None:
+        """Store a finished step and add what it cost to the job's totals, in one transaction."""
         with self.session() as session:
             session.merge(
                 JobStep(
@@ -265,11 +289,30 @@ class JobStore:
                     text=checkpoint.text,
                     provider=checkpoint.provider,
                     model=checkpoint.model,
+                    input_tokens=checkpoint.input_tokens,
+                    output_tokens=checkpoint.output_tokens,
+                    cost_usd=cost_usd,
                 )
             )
             session.execute(
-                update(Job).where(Job.id == job_id).values(calls=Job.calls + 1, updated_at=utcnow())
+                update(Job)
+                .where(Job.id == job_id)
+                .values(
+                    calls=Job.calls + 1,
+                    retries=Job.retries + checkpoint.failed_attempts,
+                    input_tokens=Job.input_tokens + checkpoint.input_tokens,
+                    output_tokens=Job.output_tokens + checkpoint.output_tokens,
+                    cost_usd=Job.cost_usd + (cost_usd or 0.0),
+                    unpriced_calls=Job.unpriced_calls + (1 if cost_usd is None else 0),
+                    updated_at=utcnow(),
+                )
             )
+
+    def add_failed_attempts(self, job_id: str, count: int) -> None:
+        """Count provider attempts that failed without producing a step (the job is retried or fails)."""
+        if count:
+            with self.session() as session:
+                session.execute(update(Job).where(Job.id == job_id).values(retries=Job.retries + count))
 
     def mark_retry(self, job_id: str, *, error: str, retry_at: datetime) -> None:
         self._update(job_id, state=RETRY, error=error, retry_at=retry_at)

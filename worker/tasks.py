@@ -14,8 +14,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from worker.celery_setup import TASK_NAME
 from worker.pipeline import Checkpoint, Progress, run_pipeline
+from worker.pricing import estimate_cost
 from worker.providers import build_provider
-from worker.providers.base import FatalProviderError, TransientProviderError
+from worker.providers.base import FatalProviderError, TransientProviderError, backoff_delay
 from worker.store import utcnow
 
 logger = logging.getLogger(__name__)
@@ -25,14 +26,14 @@ class JobFailed(Exception):
     """Raised to mark the Celery task FAILURE once the job's row holds the reason."""
 
 
-def retry_delay(retries: int, base: float, maximum: float, rng: random.Random | None = None) -> float:
-    """Exponential backoff with jitter: about base·2^retries seconds, capped at `maximum`.
-
-    The delay is drawn between half and all of that, so workers that failed together (a provider
-    outage) do not all come back in the same second, yet each still waits a real while.
-    """
-    ceiling = min(maximum, base * (2**retries))
-    return (rng or random).uniform(ceiling / 2, ceiling)
+def retry_delay(retries: int, base: float, maximum: float, retry_after: float | None = None) -> float:
+    """How long the job waits before its next attempt: exponential backoff with jitter, but never
+    sooner than the provider asked (`Retry-After`), and never longer than `maximum`, which the
+    settings keep below the visibility timeout."""
+    delay = backoff_delay(retries, base, maximum)
+    if retry_after is not None:
+        delay = max(delay, retry_after + random.uniform(0, min(1.0, 0.1 * retry_after)))
+    return min(delay, maximum)
 
 
 @shared_task(bind=True, name=TASK_NAME, max_retries=None)
@@ -59,7 +60,8 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
             logger.warning("could not publish progress of job %s to Redis", job_id, exc_info=True)
 
     def on_checkpoint(checkpoint: Checkpoint) -> None:
-        store.save_checkpoint(job_id, checkpoint)
+        cost = estimate_cost(settings.llm_prices, checkpoint.model, checkpoint.input_tokens, checkpoint.output_tokens)
+        store.save_checkpoint(job_id, checkpoint, cost)
 
     max_retries = settings.task_max_retries
     try:
@@ -72,6 +74,7 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
             on_checkpoint=on_checkpoint,
         )
     except TransientProviderError as exc:
+        store.add_failed_attempts(job_id, exc.failed_attempts)
         if self.request.retries >= max_retries:
             message = (
                 f"{exc} Gave up after {attempt} attempts: the provider may be down or rate-limiting "
@@ -79,11 +82,14 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
             )
             store.mark_failed(job_id, error=message)
             raise JobFailed(message) from None
-        delay = retry_delay(self.request.retries, settings.retry_backoff_base, settings.retry_backoff_max)
+        delay = retry_delay(
+            self.request.retries, settings.retry_backoff_base, settings.retry_backoff_max, exc.retry_after
+        )
         store.mark_retry(job_id, error=str(exc), retry_at=utcnow() + timedelta(seconds=delay))
         logger.info("job %s: transient error, retry %d in %.1f s: %s", job_id, attempt, delay, exc)
         raise self.retry(exc=exc, countdown=delay, max_retries=max_retries) from None
     except FatalProviderError as exc:
+        store.add_failed_attempts(job_id, exc.failed_attempts)
         store.mark_failed(job_id, error=str(exc))
         raise JobFailed(str(exc)) from None
     except SoftTimeLimitExceeded:

@@ -35,9 +35,7 @@ def watch_states(page: Page, name: str, until: str, timeout: float = 60) -> list
     raise AssertionError(f"{name} never reached {until}: {states}")
 
 
-def test_submit_watch_progress_open_and_download(
-    page: Page, start_worker, api_server: str, tmp_path: Path
-) -> None:
+def test_submit_watch_progress_open_and_download(page: Page, start_worker, api_server: str, tmp_path: Path) -> None:
     page.goto(api_server + "/")
     page.evaluate("window.__sameDocument = true")
     page.fill("#startups", "TeslaAI")
@@ -73,9 +71,7 @@ def test_submit_watch_progress_open_and_download(
     assert all(f"## {h}" in text for h in EXPECTED_HEADINGS)
 
 
-def test_a_batch_makes_one_card_per_name_and_shows_progress(
-    page: Page, start_worker, api_server: str
-) -> None:
+def test_a_batch_makes_one_card_per_name_and_shows_progress(page: Page, start_worker, api_server: str) -> None:
     start_worker(OFFLINE_STEP_DELAY="0.6", concurrency=3)
     page.goto(api_server + "/")
     page.fill("#startups", "Acme Robotics\nNorthwind Health\n\nacme robotics\nBlue Quarry")
@@ -152,9 +148,7 @@ def test_fifty_cards_with_forty_five_finished_poll_at_most_five_times_an_interva
     page.on(
         "request",
         lambda r: (
-            polls.append((time.monotonic(), r.url.split("/jobs/")[1].split("/")[0]))
-            if "/card" in r.url
-            else None
+            polls.append((time.monotonic(), r.url.split("/jobs/")[1].split("/")[0])) if "/card" in r.url else None
         ),
     )
     page.goto(api_server + "/")

@@ -60,7 +60,7 @@ class ScriptedProvider(Provider):
             (self.directory / name).write_text(str(value))
             return value
 
-    def complete(self, prompt: Prompt) -> Completion:
+    def request(self, prompt: Prompt) -> Completion:
         call = self._bump("calls")
         outcome = self.script["calls"].get(str(call), self.script["default"])
         if outcome == "transient":

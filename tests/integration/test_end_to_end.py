@@ -101,9 +101,7 @@ def test_transient_errors_are_retried_with_backoff_and_no_step_is_paid_twice(
     assert "error" not in final
 
 
-def test_a_fatal_error_fails_the_job_at_once_with_its_reason(
-    start_worker, api_server: str, tmp_path: Path
-) -> None:
+def test_a_fatal_error_fails_the_job_at_once_with_its_reason(start_worker, api_server: str, tmp_path: Path) -> None:
     script = tmp_path / "script"
     write_script(script, {2: "fatal"})
     start_worker(LLM_PROVIDER=SCRIPTED, SCRIPTED_PROVIDER_DIR=str(script))
@@ -117,9 +115,7 @@ def test_a_fatal_error_fails_the_job_at_once_with_its_reason(
     assert requests.get(f"{api_server}/reports/{job_id}.md", timeout=5).status_code == 409
 
 
-def test_retries_are_bounded_and_the_failure_says_what_to_do(
-    start_worker, api_server: str, tmp_path: Path
-) -> None:
+def test_retries_are_bounded_and_the_failure_says_what_to_do(start_worker, api_server: str, tmp_path: Path) -> None:
     script = tmp_path / "script"
     write_script(script, {}, default="transient")
     start_worker(

@@ -25,9 +25,7 @@ def test_run_sh_brings_the_stack_up_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     bind = f"127.0.0.1:{free_port()}"
     flower_port = free_port()
-    env = {
-        k: v for k, v in os.environ.items() if k.upper() not in SETTING_NAMES and not k.endswith("_API_KEY")
-    }
+    env = {k: v for k, v in os.environ.items() if k.upper() not in SETTING_NAMES and not k.endswith("_API_KEY")}
     env.update(
         STARTUP_REPORTS_ENV_FILE=os.devnull,
         DATA_DIR=str(data_dir),

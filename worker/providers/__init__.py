@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from worker.providers.base import FatalProviderError, Provider
+from worker.providers.fallback import FallbackProvider
 
 if TYPE_CHECKING:
     from config import Settings
@@ -18,16 +19,26 @@ if TYPE_CHECKING:
 # name -> "module:Class". The class builds itself with `from_settings(settings)` when it has one.
 REGISTRY: dict[str, str] = {
     "offline": "worker.providers.offline:OfflineProvider",
+    "openai": "worker.providers.openai_chat:OpenAIChatProvider",
+    "anthropic": "worker.providers.anthropic_messages:AnthropicProvider",
+    "gemini": "worker.providers.gemini:GeminiProvider",
 }
 # `LLM_PROVIDER=auto` takes the first of these whose key is set, in this order.
-AUTO_ORDER: tuple[tuple[str, str], ...] = ()
+AUTO_ORDER: tuple[tuple[str, str], ...] = (
+    ("openai", "openai_api_key"),
+    ("anthropic", "anthropic_api_key"),
+    ("gemini", "gemini_api_key"),
+)
+
+
+def _normalise(name: str) -> str:
+    name = name.strip()
+    return name if ":" in name else name.lower()
 
 
 def resolve_provider_name(settings: Settings) -> str:
     """The registry name (or `module:Class` path) that `settings` selects."""
-    choice = settings.llm_provider.strip()
-    if ":" not in choice:
-        choice = choice.lower()
+    choice = _normalise(settings.llm_provider)
     if choice != "auto":
         return choice
     for name, key_setting in AUTO_ORDER:
@@ -36,19 +47,40 @@ def resolve_provider_name(settings: Settings) -> str:
     return "offline"
 
 
-def build_provider(settings: Settings) -> Provider:
-    """Build the provider `settings` selects, or raise `FatalProviderError` saying what to fix."""
-    name = resolve_provider_name(settings)
+def fallback_names(settings: Settings) -> list[str]:
+    primary = resolve_provider_name(settings)
+    names: list[str] = []
+    for raw in settings.llm_fallback.split(","):
+        name = _normalise(raw)
+        if name and name != primary and name not in names:
+            names.append(name)
+    return names
+
+
+def load_provider(name: str, settings: Settings) -> Provider:
+    """Build one provider by registry name or class path, or raise `FatalProviderError` saying what to fix."""
     target = name if ":" in name else REGISTRY.get(name)
     if target is None:
         known = ", ".join(["auto", *REGISTRY])
-        raise FatalProviderError(
-            f"LLM_PROVIDER={settings.llm_provider!r} is not a known provider: use one of {known}, "
-            "or package.module:ClassName."
-        )
+        raise FatalProviderError(f"{name!r} is not a known provider: use one of {known}, or package.module:ClassName.")
     module_name, _, class_name = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
-        raise FatalProviderError(f"LLM_PROVIDER={settings.llm_provider!r} cannot be loaded: {exc}.") from exc
+        raise FatalProviderError(f"The provider {name!r} cannot be loaded: {exc}.") from exc
     return cls.from_settings(settings) if hasattr(cls, "from_settings") else cls()
+
+
+def build_provider(settings: Settings) -> Provider:
+    """The provider `settings` select, wrapped in a fallback chain when `LLM_FALLBACK` names more."""
+    try:
+        primary = load_provider(resolve_provider_name(settings), settings)
+    except FatalProviderError as exc:
+        raise FatalProviderError(f"LLM_PROVIDER={settings.llm_provider!r}: {exc}") from None
+    extra = []
+    for name in fallback_names(settings):
+        try:
+            extra.append(load_provider(name, settings))
+        except FatalProviderError as exc:
+            raise FatalProviderError(f"LLM_FALLBACK={settings.llm_fallback!r}: {exc}") from None
+    return FallbackProvider([primary, *extra]) if extra else primary

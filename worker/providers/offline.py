@@ -37,7 +37,7 @@ class OfflineProvider(Provider):
     def model(self) -> str:
         return "demo"
 
-    def complete(self, prompt: Prompt) -> Completion:
+    def request(self, prompt: Prompt) -> Completion:
         if self.step_delay:
             time.sleep(self.step_delay)
         seed = int.from_bytes(hashlib.sha256(prompt.startup.encode()).digest()[:8], "big")

@@ -1,0 +1,261 @@
+"""A fake LLM provider: a real HTTP server on 127.0.0.1 that speaks the wire formats the SDKs expect.
+
+- OpenAI Chat Completions: `POST /v1/chat/completions` (and Gemini's OpenAI-compatible
+  `POST /v1beta/openai/chat/completions`), answers with `choices` and `usage`.
+- Anthropic Messages: `POST /v1/messages`, answers with `content` blocks and `usage`.
+
+Each API has a queue of scripted replies, consumed one per request, and a default reply for when
+the queue is empty: a normal answer, a status with headers (429 with Retry-After, 500, 529, 401),
+a malformed body, a delay, or a request that never answers. Every request is recorded with its
+time, so that tests can assert the gaps between retries and count what was paid for.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+OPENAI_PATHS = {"/v1/chat/completions": "openai", "/v1beta/openai/chat/completions": "gemini"}
+ANTHROPIC_PATH = "/v1/messages"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the server does with one request."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+    delay: float = 0.0
+    hang: bool = False
+    malformed: bool = False
+    refusal: bool = False
+
+    @classmethod
+    def ok(cls, delay: float = 0.0) -> Reply:
+        return cls(delay=delay)
+
+    @classmethod
+    def rate_limited(cls, retry_after: float | None = None, *, ms: bool = False) -> Reply:
+        headers = {}
+        if retry_after is not None:
+            headers = {"retry-after-ms": str(int(retry_after * 1000))} if ms else {"Retry-After": str(retry_after)}
+        return cls(status=429, headers=headers, error="Rate limit reached for requests")
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> Reply:
+        return cls(status=status, error="The server had an error while processing your request")
+
+    @classmethod
+    def overloaded(cls) -> Reply:
+        return cls(status=529, error="Overloaded")
+
+    @classmethod
+    def unauthorized(cls) -> Reply:
+        return cls(status=401, error="Incorrect API key provided")
+
+    @classmethod
+    def never_answers(cls) -> Reply:
+        return cls(hang=True)
+
+    @classmethod
+    def garbled(cls) -> Reply:
+        return cls(malformed=True)
+
+
+@dataclass
+class Recorded:
+    api: str
+    at: float
+    status: int
+    model: str
+    prompt: str
+    authorization: str
+
+
+class FakeLLMServer:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scripts: dict[str, deque[Reply]] = {"openai": deque(), "gemini": deque(), "anthropic": deque()}
+        self._defaults: dict[str, Reply] = {api: Reply.ok() for api in self._scripts}
+        self.requests: list[Recorded] = []
+        self._stopping = threading.Event()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    # Control, from the test.
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def start(self) -> FakeLLMServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def script(self, api: str, *replies: Reply) -> None:
+        with self._lock:
+            self._scripts[api].extend(replies)
+
+    def set_default(self, api: str, reply: Reply) -> None:
+        with self._lock:
+            self._defaults[api] = reply
+
+    def reset(self) -> None:
+        with self._lock:
+            for api in self._scripts:
+                self._scripts[api].clear()
+                self._defaults[api] = Reply.ok()
+            self.requests.clear()
+
+    def successes(self, api: str | None = None) -> list[Recorded]:
+        """Requests answered with a valid, paid-for answer."""
+        return [r for r in self.requests if r.status == 200 and (api is None or r.api == api)]
+
+    def of(self, api: str) -> list[Recorded]:
+        return [r for r in self.requests if r.api == api]
+
+    # Serving.
+
+    def _next_reply(self, api: str) -> Reply:
+        with self._lock:
+            return self._scripts[api].popleft() if self._scripts[api] else self._defaults[api]
+
+    def _record(self, entry: Recorded) -> None:
+        with self._lock:
+            self.requests.append(entry)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                return None
+
+            def do_POST(self) -> None:  # noqa: N802 (the name http.server asks for)
+                api = OPENAI_PATHS.get(self.path) or ("anthropic" if self.path == ANTHROPIC_PATH else "")
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if not api:
+                    self._send(404, {"error": {"message": f"no route {self.path}"}})
+                    return
+                body = json.loads(raw or b"{}")
+                prompt = _last_user_text(body)
+                auth = self.headers.get("Authorization") or self.headers.get("x-api-key") or ""
+                reply = server._next_reply(api)
+                arrived = time.monotonic()
+                if reply.hang:
+                    server._record(Recorded(api, arrived, 0, body.get("model", ""), prompt, auth))
+                    server._stopping.wait(120)
+                    self.close_connection = True
+                    return
+                if reply.delay:
+                    time.sleep(reply.delay)
+                server._record(Recorded(api, arrived, reply.status, body.get("model", ""), prompt, auth))
+                if reply.malformed:
+                    self._send_raw(200, b'{"id": "chatcmpl-broken", "choices": [', "application/json")
+                elif reply.status != 200:
+                    self._send(reply.status, _error_body(api, reply), reply.headers)
+                elif api == "anthropic":
+                    self._send(200, _anthropic_answer(body, prompt, reply.refusal))
+                else:
+                    self._send(200, _openai_answer(body, prompt, reply.refusal))
+
+            def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
+                self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)
+
+            def _send_raw(
+                self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None
+            ) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+
+def _last_user_text(body: dict) -> str:
+    for message in reversed(body.get("messages", [])):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+            return str(content)
+    return ""
+
+
+def _answer_text(prompt: str) -> str:
+    """A short Markdown answer that names what was asked, so tests can tell the steps apart."""
+    asked = prompt.strip().splitlines()[0][:80] if prompt.strip() else "(empty prompt)"
+    words = len(prompt.split())
+    return (
+        f"Fake analysis for: {asked}\n\n"
+        f"- The prompt had {words} words.\n"
+        "- Figures here come from the fake provider server.\n\n"
+        "| Metric | Value |\n|---|---|\n| Confidence | Low |"
+    )
+
+
+def _usage(prompt: str, text: str) -> tuple[int, int]:
+    return max(1, len(prompt.split()) * 4 // 3), max(1, len(text.split()) * 4 // 3)
+
+
+def _openai_answer(body: dict, prompt: str, refusal: bool) -> dict:
+    text = _answer_text(prompt)
+    prompt_tokens, completion_tokens = _usage(prompt, text)
+    message: dict[str, Any] = {"role": "assistant", "content": None if refusal else text}
+    if refusal:
+        message["refusal"] = "I can't help with that."
+    return {
+        "id": f"chatcmpl-{time.monotonic_ns()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", ""),
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def _anthropic_answer(body: dict, prompt: str, refusal: bool) -> dict:
+    text = "" if refusal else _answer_text(prompt)
+    input_tokens, output_tokens = _usage(prompt, text)
+    return {
+        "id": f"msg_{time.monotonic_ns()}",
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", ""),
+        "content": [] if refusal else [{"type": "text", "text": text}],
+        "stop_reason": "refusal" if refusal else "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+    }
+
+
+def _error_body(api: str, reply: Reply) -> dict:
+    if api == "anthropic":
+        kind = {401: "authentication_error", 429: "rate_limit_error", 529: "overloaded_error"}.get(
+            reply.status, "api_error"
+        )
+        return {"type": "error", "error": {"type": kind, "message": reply.error}}
+    return {"error": {"message": reply.error, "type": "error", "code": str(reply.status)}}
