@@ -35,6 +35,7 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "gpt-4o": (2.5, 10.0),
     "gpt-4o-mini": (0.15, 0.6),
     "claude-opus-4-1": (15.0, 75.0),
+    "claude-sonnet-4-6": (3.0, 15.0),
     "claude-sonnet-4-5": (3.0, 15.0),
     "claude-haiku-4-5": (1.0, 5.0),
     "gemini-2.5-pro": (1.25, 10.0),
@@ -90,7 +91,7 @@ class Settings(BaseSettings):
     # Any OpenAI-compatible server: Ollama, vLLM, LM Studio, OpenRouter, a company gateway.
     openai_base_url: str | None = None
     anthropic_api_key: SecretStr | None = None
-    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_model: str = "claude-sonnet-4-6"
     anthropic_base_url: str | None = None
     gemini_api_key: SecretStr | None = None
     gemini_model: str = "gemini-2.5-flash"

@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from config import PROJECT_ROOT, Settings
+from tests.fakes.llm_server import FakeLLMServer
 from worker.celery_setup import create_celery
 from worker.store import FINISHED_STATES
 
@@ -282,3 +283,33 @@ def follow_job(base: str, job_id: str, timeout: float = 60) -> tuple[dict, list[
 
     final = wait_for(finished, timeout, f"job {job_id} to finish", interval=0.05)
     return final, seen  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def llm_server_session() -> Iterator[FakeLLMServer]:
+    server = FakeLLMServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_llm(llm_server_session: FakeLLMServer) -> FakeLLMServer:
+    """The fake provider server, with empty scripts and history."""
+    llm_server_session.reset()
+    return llm_server_session
+
+
+def provider_env(server: FakeLLMServer, provider: str, **extra: str) -> dict[str, str]:
+    """Variables that point a worker's real SDK clients at the fake server."""
+    env = {
+        "LLM_PROVIDER": provider,
+        "OPENAI_API_KEY": "test-openai-key",
+        "OPENAI_BASE_URL": f"{server.url}/v1",
+        "ANTHROPIC_API_KEY": "test-anthropic-key",
+        "ANTHROPIC_BASE_URL": server.url,
+        "GEMINI_API_KEY": "test-gemini-key",
+        "GEMINI_BASE_URL": f"{server.url}/v1beta/openai/",
+        "LLM_BACKOFF_BASE": "0.05",
+    }
+    env.update(extra)
+    return env
