@@ -113,9 +113,20 @@ class Settings(BaseSettings):
     # made once and kept in the data directory, so every gunicorn process shares it.
     bind: str = "127.0.0.1:8000"
     secret_key: str | None = None
+    # Accounts: the first user, `admin`, gets ADMIN_PASSWORD (or a random one that run.sh prints
+    # once); API_TOKEN is a bearer token for admin read at start, for scripts.
+    admin_password: SecretStr | None = None
+    api_token: SecretStr | None = None
+    # Honour X-Forwarded-Proto/-For from one reverse proxy in front (HTTPS, real client address).
+    trust_proxy: bool = False
+    # Abuse limits per user: report submissions a minute, and jobs queued or running at once.
+    submit_rate_per_minute: int = Field(default=120, ge=1)
+    max_live_jobs_per_user: int = Field(default=200, ge=1)
     flower_port: int = Field(default=5555, ge=1, le=65535)
     flower_address: str = "127.0.0.1"
     flower_url: str | None = None
+    # "user:password" for Flower's basic auth. Unset: run.sh makes one and prints it once.
+    flower_basic_auth: SecretStr | None = None
 
     # gunicorn: processes and threads each. Requests are short; the long work is the worker's.
     api_workers: int = Field(default=2, ge=1, le=64)
@@ -183,9 +194,12 @@ class Settings(BaseSettings):
 
 
 def main(argv: list[str]) -> int:
-    """Print the named settings, one per line, as the scripts read them."""
+    """Print the named settings, one per line, as the scripts read them. Secrets print as
+    ********** unless --reveal comes first (run_flower.sh needs FLOWER_BASIC_AUTH itself)."""
+    reveal = bool(argv) and argv[0] == "--reveal"
+    argv = argv[1:] if reveal else argv
     if not argv:
-        print("usage: python -m config SETTING_NAME [SETTING_NAME …]", file=sys.stderr)
+        print("usage: python -m config [--reveal] SETTING_NAME [SETTING_NAME …]", file=sys.stderr)
         return 2
     settings = Settings()
     values = []
@@ -194,7 +208,9 @@ def main(argv: list[str]) -> int:
             print(f"unknown setting: {name}", file=sys.stderr)
             return 2
         value = getattr(settings, name.lower())
-        values.append("" if value is None else str(value))  # SecretStr prints as **********
+        if reveal and isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        values.append("" if value is None else str(value))
     print("\n".join(values))
     return 0
 

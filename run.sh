@@ -27,12 +27,19 @@ if [ "$(cat .venv/.run-requirements 2>/dev/null || true)" != "$want" ]; then
 fi
 export PYTHON="$ROOT/$PY"
 
-mapfile -t cfg < <("$PY" -m config DATA_DIR REDIS_URL EMBEDDED_REDIS_PORT BIND FLOWER_PORT FLOWER_ADDRESS)
+mapfile -t cfg < <("$PY" -m config --reveal DATA_DIR REDIS_URL EMBEDDED_REDIS_PORT BIND FLOWER_PORT FLOWER_ADDRESS FLOWER_BASIC_AUTH)
 DATA_DIR=${cfg[0]}
 REDIS_URL=${cfg[1]}  # from the environment or .env; empty means "start our own"
 BIND=${cfg[3]}
 FLOWER_PORT=${cfg[4]}
 export DATA_DIR BIND FLOWER_PORT
+flower_note="user:password from FLOWER_BASIC_AUTH"
+if [ -z "${cfg[6]:-}" ]; then
+    # Flower can revoke and kill tasks: never open. A fresh password each start, printed below.
+    FLOWER_BASIC_AUTH="admin:$("$PY" -c 'import secrets; print(secrets.token_urlsafe(12))')"
+    export FLOWER_BASIC_AUTH
+    flower_note="log in as $FLOWER_BASIC_AUTH (made for this run; set FLOWER_BASIC_AUTH to choose)"
+fi
 mkdir -p "$DATA_DIR"
 LOG_DIR="$DATA_DIR/logs"
 mkdir -p "$LOG_DIR"
@@ -143,16 +150,30 @@ cat <<EOF
   Startup Reports is running.
 
   API and dashboard  http://$BIND
-  Flower             http://${cfg[5]}:$FLOWER_PORT
+  Flower             http://${cfg[5]}:$FLOWER_PORT  ($flower_note)
   Redis              $REDIS_URL ($redis_note)
   Database           $("$PY" -c 'from config import Settings; from sqlalchemy.engine import make_url; print(make_url(Settings().database_url))')
   LLM provider       $provider_note
   Logs               $LOG_DIR/{worker,api,flower${REDIS_PORT:+,redis}}.log
 
-  Try:  curl -s -X POST http://$BIND/generate -H 'content-type: application/json' -d '{"startup": "TeslaAI"}'
+  Scripts need a token: set API_TOKEN, or create one on the account page (or with
+  .venv/bin/flask --app webapp create-token admin), then:
+  curl -s -X POST http://$BIND/generate -H "Authorization: Bearer \$TOKEN" \\
+       -H 'content-type: application/json' -d '{"startup": "TeslaAI"}'
   Press Ctrl-C to stop everything.
 
 EOF
+# The first start made the admin account with a random password: show it this once, then forget it.
+if [ -f "$DATA_DIR/admin-password" ]; then
+    cat <<EOF
+  ┌──────────────────────────────────────────────────────────────────────────
+  │ First start: log in as  admin  with password  $(cat "$DATA_DIR/admin-password")
+  │ It is shown only now. Change it on the account page, or set ADMIN_PASSWORD.
+  └──────────────────────────────────────────────────────────────────────────
+
+EOF
+    rm -f "$DATA_DIR/admin-password"
+fi
 
 # If any process exits on its own, say which and stop the rest.
 set +e

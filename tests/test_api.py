@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from config import Settings
-from tests.conftest import RedisServer, free_port, make_settings
+from tests.conftest import API_TOKEN, AUTH, RedisServer, free_port, make_settings
 from webapp import create_app
 from worker.pipeline import Progress
 from worker.store import JobStore
@@ -24,7 +24,10 @@ def app(settings: Settings) -> Flask:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+    """A script's client: every request carries the API token."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
+    return client
 
 
 def store_of(app: Flask) -> JobStore:
@@ -206,9 +209,11 @@ def test_healthz_reports_redis_and_database(client: FlaskClient) -> None:
 
 
 def test_without_redis_generate_is_a_503_and_stores_nothing(database_url: str, tmp_path) -> None:
-    settings = make_settings(redis_url=f"redis://127.0.0.1:{free_port()}", database_url=database_url, data_dir=tmp_path)
+    dead_redis = f"redis://127.0.0.1:{free_port()}"
+    settings = make_settings(redis_url=dead_redis, database_url=database_url, data_dir=tmp_path, api_token=API_TOKEN)
     app = create_app(settings)
     client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
     response = client.post("/generate", json={"startup": "Acme"})
     assert response.status_code == 503 and response.is_json
     assert "Redis" in response.get_json()["error"]

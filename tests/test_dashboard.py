@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from config import Settings
-from tests.conftest import RedisServer, free_port, make_settings
+from tests.conftest import ADMIN_PASSWORD, RedisServer, free_port, log_in, make_settings
 from webapp import create_app
 from worker.pipeline import Progress
 from worker.store import JobStore
@@ -28,7 +28,10 @@ def app(settings: Settings) -> Flask:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+    """An analyst's browser: logged in, sending the CSRF token like the pages do."""
+    client = app.test_client()
+    log_in(client)
+    return client
 
 
 @pytest.fixture
@@ -102,9 +105,13 @@ def test_a_bad_batch_queues_nothing_and_keeps_the_text(
 
 def test_without_redis_the_page_says_so_and_keeps_the_names(database_url: str, tmp_path) -> None:
     dead_redis = f"redis://127.0.0.1:{free_port()}"
-    settings = make_settings(redis_url=dead_redis, database_url=database_url, data_dir=tmp_path)
+    settings = make_settings(
+        redis_url=dead_redis, database_url=database_url, data_dir=tmp_path, admin_password=ADMIN_PASSWORD
+    )
     app = create_app(settings)
-    response = app.test_client().post("/jobs", data={"startups": "Acme\nZeta"})
+    client = app.test_client()
+    log_in(client)
+    response = client.post("/jobs", data={"startups": "Acme\nZeta"})
     body = response.get_data(as_text=True)
     assert response.status_code == 503
     assert "Redis" in body and "unreachable" in body and "Acme\nZeta</textarea>" in body

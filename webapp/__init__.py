@@ -14,9 +14,12 @@ from pathlib import Path
 import redis
 from flask import Flask
 from htmx_flask import Htmx
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import PROJECT_ROOT, Settings
-from webapp import api, dashboard, errors, reports
+from webapp import api, auth, commands, dashboard, errors, reports
+from webapp.accounts import Accounts
+from webapp.limits import SubmitLimiter
 from worker.celery_setup import create_celery
 from worker.jobs import JobService
 from worker.store import JobStore
@@ -61,6 +64,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.json.ensure_ascii = False  # names like „KG“ come back as written, not as \u escapes
     app.json.sort_keys = False
+    app.session_interface = auth.SessionInterface()
+    if settings.trust_proxy:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     Htmx(app)
 
     store = JobStore(settings.database_url)
@@ -69,12 +75,27 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["settings"] = settings
     app.extensions["jobs"] = JobService(store, celery)
     app.extensions["redis"] = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=2)
+    app.extensions["limiter"] = SubmitLimiter(app.extensions["redis"], settings.submit_rate_per_minute)
+    app.extensions["accounts"] = accounts = Accounts(store)
+    store.create_schema()  # again, now that the account tables are known too
+    admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    written = accounts.ensure_admin(admin_password, Path(settings.data_dir))
+    if written:
+        logging.getLogger(__name__).warning("created user admin; its password is in %s", written)
 
     @app.context_processor
-    def navbar_links() -> dict[str, str]:
-        return {"flower_url": settings.flower_link}
+    def page_globals() -> dict[str, object]:
+        return {
+            "flower_url": settings.flower_link,
+            "csrf_token": auth.csrf_token,
+            "principal": auth.current_principal(),
+        }
 
+    app.before_request(auth.guard)
+    app.after_request(auth.security_headers)
     errors.register(app)
+    commands.register(app)
+    app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(reports.bp)

@@ -8,7 +8,9 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
+from webapp.auth import current_principal
 from webapp.errors import error_response
+from webapp.limits import SubmissionRefused, check_submission
 from webapp.validation import ValidationError, parse_page_number, validate_startup
 from worker.jobs import JobService, QueueUnavailable
 from worker.store import RETRY, SUCCESS, Job
@@ -92,8 +94,19 @@ def generate() -> tuple[Response, int]:
         startup = validate_startup(payload.get("startup"))
     except ValidationError as exc:
         return error_response(400, str(exc))
+    user = current_principal().username
+    settings = current_app.extensions["settings"]
     try:
-        job = jobs().submit(startup)
+        check_submission(
+            current_app.extensions["limiter"], jobs().store.count_live(user), settings.max_live_jobs_per_user, user, 1
+        )
+    except SubmissionRefused as exc:
+        response, status = error_response(429, str(exc))
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
+        return response, status
+    try:
+        job = jobs().submit(startup, user)
     except QueueUnavailable:
         return error_response(
             503, "The job queue (Redis) is unreachable, so nothing was queued. Try again in a minute."

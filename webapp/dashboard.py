@@ -23,7 +23,9 @@ from flask import (
 from htmx_flask import request as htmx_request
 from werkzeug.wrappers import Response
 
+from webapp.auth import current_principal
 from webapp.job_views import JobCard, job_card
+from webapp.limits import SubmissionRefused, check_submission
 from webapp.validation import ValidationError, parse_batch
 from worker.jobs import JobService, NotRetryable, QueueUnavailable
 from worker.store import Job
@@ -82,10 +84,20 @@ def submit() -> Response | tuple[str, int]:
     except ValidationError as exc:
         return _form_error(FormState(text=text, error=str(exc)))
 
+    user = current_principal().username
+    settings = current_app.extensions["settings"]
+    try:
+        live = jobs().store.count_live(user)
+        check_submission(
+            current_app.extensions["limiter"], live, settings.max_live_jobs_per_user, user, len(batch.names)
+        )
+    except SubmissionRefused as exc:
+        return _form_error(FormState(text=text, error=f"Nothing was queued. {exc}"), status=429)
+
     created: list[Job] = []
     for position, name in enumerate(batch.names):
         try:
-            created.append(jobs().submit(name))
+            created.append(jobs().submit(name, user))
         except QueueUnavailable:
             rest = "\n".join(batch.names[position:])
             queued = f" {len(created)} of {len(batch.names)} were queued;" if created else ""
@@ -130,7 +142,7 @@ def card(job_id: str) -> tuple[str, int]:
 def retry(job_id: str) -> Response | tuple[str, int]:
     """Submit a failed job's startup again, as a new job whose card replaces the failed one."""
     try:
-        new_job = jobs().retry(job_id)
+        new_job = jobs().retry(job_id, current_principal().username)
     except (NotRetryable, QueueUnavailable) as exc:
         message = QUEUE_DOWN if isinstance(exc, QueueUnavailable) else str(exc)
         status = 503 if isinstance(exc, QueueUnavailable) else 409

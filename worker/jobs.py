@@ -52,9 +52,9 @@ class JobService:
         self.store = store
         self.celery = celery
 
-    def submit(self, startup: str) -> Job:
+    def submit(self, startup: str, created_by: str | None = None) -> Job:
         """Record a job and queue its task; raise `QueueUnavailable` (storing nothing) on failure."""
-        job = self.store.create_job(startup)
+        job = self.store.create_job(startup, created_by)
         try:
             self.celery.send_task(TASK_NAME, args=[job.id], task_id=job.id)
         except Exception as exc:
@@ -81,7 +81,7 @@ class JobService:
             return self.store.get_job(job_id)
         return job
 
-    def retry(self, job_id: str) -> Job:
+    def retry(self, job_id: str, created_by: str | None = None) -> Job:
         """Queue a failed job's startup again as a new job, once: a second call returns the same
         new job instead of paying for another."""
         job = self.get(job_id)
@@ -96,7 +96,7 @@ class JobService:
                 raise NotRetryable("This job is being retried already.")
             return existing
         try:
-            new_job = self.submit(job.startup)
+            new_job = self.submit(job.startup, created_by)
         except QueueUnavailable:
             self.store.finish_retry(job_id, None)
             raise

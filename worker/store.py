@@ -109,6 +109,8 @@ class Job(Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     unpriced_calls: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The user who asked for it, and who cancelled it, if anyone did.
+    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     # Set when a failed job is retried: the id of the new job ("claimed" while it is being made).
     retried_as: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
@@ -191,11 +193,12 @@ class JobStore:
 
     # Writes by the web app.
 
-    def create_job(self, startup: str) -> Job:
+    def create_job(self, startup: str, created_by: str | None = None) -> Job:
         job = Job(
             id=str(uuid.uuid4()),
             startup=startup,
             startup_key=startup_key(startup),
+            created_by=created_by,
             state=PENDING,
             created_at=utcnow(),
         )
@@ -213,6 +216,12 @@ class JobStore:
     def get_job(self, job_id: str) -> Job | None:
         with self.session() as session:
             return session.get(Job, job_id)
+
+    def count_live(self, created_by: str) -> int:
+        with self.session() as session:
+            mine = (Job.created_by == created_by) & Job.state.in_(LIVE_STATES)
+            query = select(func.count()).select_from(Job).where(mine)
+            return session.scalar(query) or 0
 
     def recent_jobs(self, limit: int = 20) -> list[Job]:
         with self.session() as session:

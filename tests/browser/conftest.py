@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Playwright, sync_playwright
 
 from config import PROJECT_ROOT
+from tests.conftest import ADMIN_PASSWORD
 
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
 CHROMIUM_ARGS = [
@@ -78,10 +79,20 @@ def page(browser: Browser, watch: PageWatch, api_server: str) -> Iterator[Page]:
     page.on("console", watch.on_console)
     page.on("pageerror", watch.on_page_error)
     page.on("dialog", watch.on_dialog)
+    log_in(page, api_server)
     yield page
     context.close()
     assert watch.console_errors == [], watch.console_errors
     assert watch.dialogs == [], f"a dialog fired: {watch.dialogs}"
+
+
+def log_in(page: Page, base: str) -> None:
+    """Log in through the real form, as an analyst would."""
+    page.goto(base + "/login")
+    page.fill("#username", "admin")
+    page.fill("#password", ADMIN_PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_url(base + "/")
 
 
 def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PageWatch, screenshot
+from tests.browser.conftest import PageWatch, log_in, screenshot
 from tests.test_pipeline import EXPECTED_HEADINGS
 from worker.store import JobStore
 
@@ -169,6 +169,7 @@ def test_fifty_cards_with_forty_five_finished_poll_at_most_five_times_an_interva
 def test_the_form_works_without_javascript(browser, api_server: str, settings) -> None:
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
+    log_in(page, api_server)
     page.goto(api_server + "/")
     page.fill("#startups", "No Script GmbH\nSecond AG")
     page.click("#submit-form button[type=submit]")

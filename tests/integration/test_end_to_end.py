@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import RedisServer, follow_job
+from tests.conftest import AUTH, RedisServer, follow_job
 from tests.fakes.scripted_provider import read_count, write_script
 from tests.test_pipeline import EXPECTED_HEADINGS, headings
 from worker.pipeline import DEMO_BANNER, TOTAL_STEPS
@@ -20,7 +20,7 @@ SCRIPTED = "tests.fakes.scripted_provider:ScriptedProvider"
 
 
 def submit(base: str, startup: str) -> str:
-    response = requests.post(f"{base}/generate", json={"startup": startup}, timeout=10)
+    response = requests.post(f"{base}/generate", json={"startup": startup}, headers=AUTH, timeout=10)
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "queued"
     return response.json()["job_id"]
@@ -52,7 +52,7 @@ def test_a_report_goes_from_queued_through_progress_to_success(
     # The row holds the report, and the download is the same Markdown.
     row = JobStore(settings.database_url).get_job(job_id)
     assert row.report_md == report and row.worker == "w1@test"
-    download = requests.get(f"{api_server}{final['download_url']}", timeout=5)
+    download = requests.get(f"{api_server}{final['download_url']}", headers=AUTH, timeout=5)
     assert download.status_code == 200 and download.text == report
 
     # Celery's state in Redis DB 1 went through PROGRESS to SUCCESS.
@@ -60,7 +60,7 @@ def test_a_report_goes_from_queued_through_progress_to_success(
 
     # Wiping Redis loses nothing: the report is read from the database.
     clean_redis.client().flushall()
-    again = requests.get(f"{api_server}/status/{job_id}", timeout=5).json()
+    again = requests.get(f"{api_server}/status/{job_id}", headers=AUTH, timeout=5).json()
     assert again["state"] == "SUCCESS" and again["result"] == report
 
 
@@ -112,7 +112,7 @@ def test_a_fatal_error_fails_the_job_at_once_with_its_reason(start_worker, api_s
     assert final["error"] == "Scripted provider rejected the API key: check SCRIPTED_API_KEY."
     assert final["attempts"] == 1
     assert read_count(script, "calls") == 2  # no retry after a fatal error
-    assert requests.get(f"{api_server}/reports/{job_id}.md", timeout=5).status_code == 409
+    assert requests.get(f"{api_server}/reports/{job_id}.md", headers=AUTH, timeout=5).status_code == 409
 
 
 def test_retries_are_bounded_and_the_failure_says_what_to_do(start_worker, api_server: str, tmp_path: Path) -> None:
@@ -134,7 +134,7 @@ def test_retries_are_bounded_and_the_failure_says_what_to_do(start_worker, api_s
 
 def test_a_job_queued_while_no_worker_runs_is_done_when_one_starts(start_worker, api_server: str) -> None:
     job_id = submit(api_server, "Patient Co")
-    status = requests.get(f"{api_server}/status/{job_id}", timeout=5).json()
+    status = requests.get(f"{api_server}/status/{job_id}", headers=AUTH, timeout=5).json()
     assert status["state"] == "PENDING"
     start_worker()
     final, _ = follow_job(api_server, job_id)

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import follow_job, provider_env
+from tests.conftest import AUTH, follow_job, provider_env
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from worker.pipeline import SECTIONS, TOTAL_STEPS
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def submit(base: str, startup: str) -> str:
-    response = requests.post(f"{base}/generate", json={"startup": startup}, timeout=10)
+    response = requests.post(f"{base}/generate", json={"startup": startup}, headers=AUTH, timeout=10)
     assert response.status_code == 202, response.text
     return response.json()["job_id"]
 
@@ -103,7 +103,7 @@ def test_fallback_completes_the_report_and_the_footer_says_who_wrote_what(
     assert len(fake_llm.successes("anthropic")) == TOTAL_STEPS
     assert final["usage"]["retries"] == 2
 
-    page = requests.get(f"{api_server}{final['report_url']}", timeout=5).text
+    page = requests.get(f"{api_server}{final['report_url']}", headers=AUTH, timeout=5).text
     assert "anthropic/claude-sonnet-4-6" in page and "Estimated cost" in page
 
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from config import PROJECT_ROOT
-from tests.conftest import SETTING_NAMES, follow_job, free_port, wait_for
+from tests.conftest import AUTH, SETTING_NAMES, follow_job, free_port, wait_for
 from tests.test_pipeline import EXPECTED_HEADINGS, headings
 
 pytestmark = pytest.mark.integration
@@ -34,6 +34,7 @@ def test_run_sh_brings_the_stack_up_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         EMBEDDED_REDIS_PORT=str(free_port()),
         OFFLINE_STEP_DELAY="0.05",
         LLM_PROVIDER="auto",
+        API_TOKEN=AUTH["Authorization"].removeprefix("Bearer "),
     )
     log = (tmp_path / "run.log").open("wb")
     run = subprocess.Popen(["./run.sh"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -45,13 +46,27 @@ def test_run_sh_brings_the_stack_up_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert f"http://{bind}" in text and f":{flower_port}" in text
         assert "offline demo" in text
 
+        # The first start printed admin's random password once, and it works.
+        password = re.search(r"log in as  admin  with password  (\S+)", text).group(1)
+        assert not (data_dir / "admin-password").exists()
+        browser = requests.Session()
+        login_page = browser.get(f"http://{bind}/login", timeout=5).text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', login_page).group(1)
+        logged_in = browser.post(
+            f"http://{bind}/login",
+            data={"username": "admin", "password": password, "csrf_token": csrf},
+            timeout=5,
+        )
+        assert logged_in.status_code == 200 and "Recent jobs" in logged_in.text
+        flower_auth = tuple(re.search(r"log in as (admin:\S+) \(made for this run", text).group(1).split(":", 1))
+
         # The embedded Redis runs with AOF under the data dir, and says where it is.
         redis_url = (data_dir / "redis.url").read_text().strip()
         assert re.fullmatch(r"redis://127\.0\.0\.1:\d+", redis_url)
         assert f"Redis              {redis_url}" in text
 
         base = f"http://{bind}"
-        response = requests.post(f"{base}/generate", json={"startup": "TeslaAI"}, timeout=10)
+        response = requests.post(f"{base}/generate", json={"startup": "TeslaAI"}, headers=AUTH, timeout=10)
         assert response.status_code == 202
         final, seen = follow_job(base, response.json()["job_id"], timeout=120)
         assert final["state"] == "SUCCESS"
@@ -75,12 +90,13 @@ def test_run_sh_brings_the_stack_up_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         # Flower lists the worker.
         def flower_lists_worker() -> bool:
             try:
-                page = requests.get(f"http://127.0.0.1:{flower_port}/workers", timeout=2).text
+                page = requests.get(f"http://127.0.0.1:{flower_port}/workers", auth=flower_auth, timeout=2).text
             except requests.ConnectionError:
                 return False
             return "worker@" in page
 
         wait_for(flower_lists_worker, 30, "Flower to list the worker")
+        assert requests.get(f"http://127.0.0.1:{flower_port}/workers", timeout=2).status_code == 401
 
         children = psutil.Process(run.pid).children(recursive=True)
         assert len(children) >= 4

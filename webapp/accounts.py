@@ -1,0 +1,184 @@
+"""Analysts' accounts and their API tokens, in the same database as the jobs.
+
+Passwords are hashed with werkzeug (scrypt); API tokens are random, shown once, and stored only as
+their SHA-256, which is enough for a 256-bit random secret and lets a token be found in one query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import ForeignKey, Integer, String, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from worker.store import Base, JobStore, UTCDateTime, utcnow
+
+ADMIN = "admin"
+TOKEN_PREFIX = "sr_"
+MIN_PASSWORD_CHARS = 10
+USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters, so the owner can tell tokens apart without the secret.
+    hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a user, and how they proved it."""
+
+    user_id: int
+    username: str
+    via: str  # "session", "token" or "api_token_setting"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def check_username(name: str) -> str:
+    name = name.strip().lower()
+    if not 1 <= len(name) <= 64 or not set(name) <= USERNAME_CHARS:
+        raise AccountError("A username is 1 to 64 characters: letters, digits, dots, dashes and underscores.")
+    return name
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise AccountError(f"A password needs at least {MIN_PASSWORD_CHARS} characters.")
+    return password
+
+
+class Accounts:
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+
+    def create_user(self, username: str, password: str) -> User:
+        user = User(username=check_username(username), password_hash=generate_password_hash(check_password(password)))
+        try:
+            with self.store.session() as session:
+                session.add(user)
+        except IntegrityError:
+            raise AccountError(f"The user {user.username!r} exists already.") from None
+        return user
+
+    def set_password(self, username: str, password: str) -> None:
+        with self.store.session() as session:
+            user = session.scalar(select(User).where(User.username == check_username(username)))
+            if user is None:
+                raise AccountError(f"There is no user {username!r}.")
+            user.password_hash = generate_password_hash(check_password(password))
+
+    def has_users(self) -> bool:
+        with self.store.session() as session:
+            return session.scalar(select(User.id).limit(1)) is not None
+
+    def get(self, user_id: int) -> User | None:
+        with self.store.session() as session:
+            return session.get(User, user_id)
+
+    def by_name(self, username: str) -> User | None:
+        with self.store.session() as session:
+            return session.scalar(select(User).where(User.username == username.strip().lower()))
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        user = self.by_name(username)
+        if user is None:
+            # Spend the same time as a real check, so timing does not tell which names exist.
+            check_password_hash(_DUMMY_HASH, password)
+            return None
+        return user if check_password_hash(user.password_hash, password) else None
+
+    def create_token(self, username: str, name: str) -> tuple[ApiToken, str]:
+        """A new token for the user: the row, and the secret, which is never shown again."""
+        user = self.by_name(username)
+        if user is None:
+            raise AccountError(f"There is no user {username!r}.")
+        secret = new_token()
+        label = name.strip()[:100] or "token"
+        token = ApiToken(user_id=user.id, name=label, token_hash=hash_token(secret), hint=secret[:10])
+        with self.store.session() as session:
+            session.add(token)
+        return token, secret
+
+    def tokens_of(self, user_id: int) -> list[ApiToken]:
+        with self.store.session() as session:
+            query = select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at.desc())
+            return list(session.scalars(query))
+
+    def revoke_token(self, user_id: int, token_id: int) -> bool:
+        with self.store.session() as session:
+            token = session.get(ApiToken, token_id)
+            if token is None or token.user_id != user_id:
+                return False
+            session.delete(token)
+            return True
+
+    def principal_for_token(self, secret: str, api_token_setting: str | None) -> Principal | None:
+        if api_token_setting and hmac.compare_digest(secret.encode(), api_token_setting.encode()):
+            admin = self.by_name(ADMIN)
+            return Principal(admin.id, admin.username, "api_token_setting") if admin else None
+        with self.store.session() as session:
+            token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+            if token is None:
+                return None
+            user = session.get(User, token.user_id)
+            token.last_used_at = utcnow()
+            return Principal(user.id, user.username, "token") if user else None
+
+    def ensure_admin(self, admin_password: str | None, data_dir: Path) -> str | None:
+        """With no users yet, create `admin`: with ADMIN_PASSWORD, or with a random password that is
+        written (mode 600) to DATA_DIR/admin-password for run.sh to print once. Returns the file
+        written, if any. Safe when several processes start at once: only one creates the user."""
+        if self.has_users():
+            return None
+        password = admin_password or secrets.token_urlsafe(12)
+        try:
+            self.create_user(ADMIN, password)
+        except AccountError:
+            return None  # another process made it first
+        if admin_password:
+            return None
+        path = data_dir / "admin-password"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(password + "\n")
+        return str(path)
+
+
+_DUMMY_HASH = generate_password_hash("not a real password")
