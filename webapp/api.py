@@ -12,7 +12,7 @@ from webapp.auth import current_principal
 from webapp.errors import error_response
 from webapp.limits import SubmissionRefused, check_submission
 from webapp.validation import ValidationError, parse_page_number, validate_startup
-from worker.jobs import JobService, QueueUnavailable
+from worker.jobs import JobService, NotCancellable, QueueUnavailable
 from worker.store import RETRY, SUCCESS, Job
 
 bp = Blueprint("api", __name__)
@@ -56,6 +56,8 @@ def job_summary(job: Job) -> dict[str, Any]:
     }
     if job.error:
         data["error"] = job.error
+    if job.cancelled_by:
+        data["cancelled_by"] = job.cancelled_by
     if job.state == SUCCESS:
         data["report_url"] = url_for("reports.show", job_id=job.id)
         data["download_url"] = url_for("reports.download", job_id=job.id)
@@ -105,16 +107,40 @@ def generate() -> tuple[Response, int]:
         if exc.retry_after is not None:
             response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
         return response, status
+    idempotency_key = request.headers.get("Idempotency-Key", "").strip() or None
+    if idempotency_key and len(idempotency_key) > 200:
+        return error_response(400, "The Idempotency-Key header must be at most 200 characters.")
+    fresh = payload.get("fresh", False)
+    if not isinstance(fresh, bool):
+        return error_response(400, '"fresh" must be true or false.')
     try:
-        job = jobs().submit(startup, user)
+        submission = jobs().request_report(startup, user, idempotency_key=idempotency_key, fresh=fresh)
     except QueueUnavailable:
         return error_response(
             503, "The job queue (Redis) is unreachable, so nothing was queued. Try again in a minute."
         )
+    job = submission.job
     status_url = url_for("api.status", job_id=job.id)
-    response = jsonify({"job_id": job.id, "status": "queued", "status_url": status_url})
+    body: dict[str, Any] = {"job_id": job.id, "status": submission.outcome, "status_url": status_url}
+    if submission.outcome == "joined":
+        body["note"] = (
+            'A report on this startup is already being written: this is that job. Send "fresh": true for a new one.'
+        )
+    if submission.outcome != "queued":
+        body["state"] = job.state
+    response = jsonify(body)
     response.headers["Location"] = status_url
-    return response, 202
+    return response, 202 if submission.outcome == "queued" else 200
+
+
+@bp.post("/api/jobs/<job_id>/cancel")
+def cancel(job_id: str) -> tuple[Response, int]:
+    try:
+        job = jobs().cancel(job_id, by=current_principal().username)
+    except NotCancellable as exc:
+        status = 404 if jobs().get(job_id) is None else 409
+        return error_response(status, str(exc))
+    return jsonify(job_summary(job)), 200
 
 
 @bp.get("/status/<job_id>")

@@ -27,7 +27,7 @@ from webapp.auth import current_principal
 from webapp.job_views import JobCard, job_card
 from webapp.limits import SubmissionRefused, check_submission
 from webapp.validation import ValidationError, parse_batch
-from worker.jobs import JobService, NotRetryable, QueueUnavailable
+from worker.jobs import JobService, NotCancellable, NotRetryable, QueueUnavailable
 from worker.store import Job
 
 bp = Blueprint("dashboard", __name__)
@@ -94,10 +94,12 @@ def submit() -> Response | tuple[str, int]:
     except SubmissionRefused as exc:
         return _form_error(FormState(text=text, error=f"Nothing was queued. {exc}"), status=429)
 
+    fresh = request.form.get("fresh") == "on"
     created: list[Job] = []
+    joined: list[Job] = []
     for position, name in enumerate(batch.names):
         try:
-            created.append(jobs().submit(name, user))
+            submission = jobs().request_report(name, user, fresh=fresh)
         except QueueUnavailable:
             rest = "\n".join(batch.names[position:])
             queued = f" {len(created)} of {len(batch.names)} were queued;" if created else ""
@@ -112,8 +114,12 @@ def submit() -> Response | tuple[str, int]:
                 created=created,
                 status=503,
             )
+        (created if submission.outcome == "queued" else joined).append(submission.job)
 
     notice = f"Queued {len(created)} report{'s' if len(created) != 1 else ''}. {batch.note}".strip()
+    if joined:
+        names = ", ".join(job.startup for job in joined)
+        notice += f" Already being written, so not started again: {names} (tick “Start fresh reports” to start anew)."
     if htmx_request.htmx:
         cards = [card_for(job) for job in reversed(created)]
         return render_template("dashboard/_submitted.html", cards=cards, form=FormState(notice=notice)), 200
@@ -136,6 +142,22 @@ def card(job_id: str) -> tuple[str, int]:
     if job is None:
         return render_template("errors/_card_missing.html", job_id=job_id), 404
     return render_template("jobs/_card.html", card=card_for(job)), 200
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def cancel(job_id: str) -> Response | tuple[str, int]:
+    """Cancel a queued or running job from its card."""
+    try:
+        job = jobs().cancel(job_id, by=current_principal().username)
+    except NotCancellable as exc:
+        job = jobs().get(job_id)
+        if htmx_request.htmx and job is not None:
+            return render_template("jobs/_card.html", card=card_for(job), card_error=str(exc)), 200
+        return render_dashboard(FormState(error=str(exc)), 409)
+    if htmx_request.htmx:
+        return render_template("jobs/_card.html", card=card_for(job)), 200
+    flash(f"Cancelled the report on {job.startup}.")
+    return redirect(url_for(".index"), 303)
 
 
 @bp.post("/jobs/<job_id>/retry")

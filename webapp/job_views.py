@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from worker.store import FAILURE, PENDING, PROGRESS, RETRY, STARTED, SUCCESS, Job, utcnow
+from worker.store import LIVE_STATES, PENDING, PROGRESS, RETRY, REVOKED, STARTED, SUCCESS, Job, utcnow
 
 
 def format_duration(seconds: float) -> str:
@@ -34,7 +34,7 @@ def job_card(job: Job, *, max_retries: int, now: datetime | None = None) -> JobC
     now = now or utcnow()
     total = job.progress_total or 1
     percent = round(100 * job.progress_step / total) if job.progress_total else 0
-    live = job.state not in (SUCCESS, FAILURE)
+    live = job.state in LIVE_STATES
     if job.state == PENDING:
         status, tone = "Queued", "queued"
     elif job.state == STARTED:
@@ -49,6 +49,8 @@ def job_card(job: Job, *, max_retries: int, now: datetime | None = None) -> JobC
         tone = "retry"
     elif job.state == SUCCESS:
         status, tone, percent = "Done", "done", 100
+    elif job.state == REVOKED:
+        status, tone = f"Cancelled by {job.cancelled_by or 'a user'}", "cancelled"
     else:
         status, tone = f"Failed: {job.error or 'no reason was recorded'}", "failed"
     end = job.finished_at or now

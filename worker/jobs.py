@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 
 from celery import Celery
 
@@ -33,6 +34,18 @@ class NotRetryable(Exception):
     """The job cannot be retried; the message says why."""
 
 
+class NotCancellable(Exception):
+    """The job cannot be cancelled (it has finished); the message says why."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    job: Job
+    #: "queued" for a new job, "joined" for a live job of the same startup, "duplicate" for a
+    #: repeated Idempotency-Key.
+    outcome: str
+
+
 def describe_lost_task(meta: dict[str, object]) -> str:
     """A sentence for a task that Celery marked failed without our task recording why."""
     result = meta.get("result")
@@ -52,9 +65,40 @@ class JobService:
         self.store = store
         self.celery = celery
 
-    def submit(self, startup: str, created_by: str | None = None) -> Job:
+    def request_report(
+        self, startup: str, created_by: str, *, idempotency_key: str | None = None, fresh: bool = False
+    ) -> Submission:
+        """What a user's request for a report leads to: the job an Idempotency-Key already made,
+        the live job of the same startup (unless `fresh`), or a new job."""
+        if idempotency_key:
+            existing = self.store.find_by_idempotency_key(created_by, idempotency_key)
+            if existing is not None:
+                return Submission(existing, "duplicate")
+        if not fresh:
+            live = self.store.find_live(startup)
+            if live is not None:
+                return Submission(live, "joined")
+        return Submission(self.submit(startup, created_by, idempotency_key), "queued")
+
+    def cancel(self, job_id: str, by: str) -> Job:
+        """Cancel a queued or running job: it is marked at once, the worker running it is stopped,
+        and a worker that has yet to start it will skip it."""
+        job = self.get(job_id)
+        if job is None:
+            raise NotCancellable("That job does not exist.")
+        if not self.store.mark_cancelled(job_id, by=by):
+            raise NotCancellable(f"This job has already finished ({job.state}); there is nothing to cancel.")
+        try:
+            # SIGKILL ends the pool process mid-call, so not one more provider call is paid for;
+            # each process runs one job at a time, so nothing else is lost with it.
+            self.celery.control.revoke(job_id, terminate=True, signal="SIGKILL")
+        except Exception as exc:  # Redis down: the row says REVOKED, the task checks it between steps
+            logger.warning("could not broadcast the cancellation of %s: %s", job_id, exc)
+        return self.store.get_job(job_id)
+
+    def submit(self, startup: str, created_by: str | None = None, idempotency_key: str | None = None) -> Job:
         """Record a job and queue its task; raise `QueueUnavailable` (storing nothing) on failure."""
-        job = self.store.create_job(startup, created_by)
+        job = self.store.create_job(startup, created_by, idempotency_key)
         try:
             self.celery.send_task(TASK_NAME, args=[job.id], task_id=job.id)
         except Exception as exc:

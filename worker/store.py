@@ -42,7 +42,8 @@ PROGRESS = "PROGRESS"
 RETRY = "RETRY"
 SUCCESS = "SUCCESS"
 FAILURE = "FAILURE"
-FINISHED_STATES = frozenset({SUCCESS, FAILURE})
+REVOKED = "REVOKED"  # cancelled by a user: Celery's own name for it
+FINISHED_STATES = frozenset({SUCCESS, FAILURE, REVOKED})
 LIVE_STATES = frozenset({PENDING, STARTED, PROGRESS, RETRY})
 
 MAX_STARTUP_CHARS = 200
@@ -111,6 +112,11 @@ class Job(Base):
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # The user who asked for it, and who cancelled it, if anyone did.
     created_by: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    cancelled_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A client's Idempotency-Key: the same key from the same user returns the same job.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    # Times a worker began this job, retries and re-deliveries after a crash alike.
+    deliveries: Mapped[int] = mapped_column(Integer, default=0)
     # Set when a failed job is retried: the id of the new job ("claimed" while it is being made).
     retried_as: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
@@ -193,12 +199,13 @@ class JobStore:
 
     # Writes by the web app.
 
-    def create_job(self, startup: str, created_by: str | None = None) -> Job:
+    def create_job(self, startup: str, created_by: str | None = None, idempotency_key: str | None = None) -> Job:
         job = Job(
             id=str(uuid.uuid4()),
             startup=startup,
             startup_key=startup_key(startup),
             created_by=created_by,
+            idempotency_key=idempotency_key,
             state=PENDING,
             created_at=utcnow(),
         )
@@ -267,26 +274,69 @@ class JobStore:
         with self.session() as session:
             session.execute(update(Job).where(Job.id == job_id).values(updated_at=utcnow(), **values))
 
-    def mark_started(self, job_id: str, *, worker: str, attempt: int) -> None:
+    def mark_started(self, job_id: str, *, worker: str, attempt: int) -> int:
+        """Record that a worker began the job; returns how many times one has (this one included)."""
         with self.session() as session:
             job = session.get(Job, job_id)
             if job is None:
-                return
+                return 0
+            job.deliveries = (job.deliveries or 0) + 1
             job.state = STARTED
             job.worker = worker
             job.attempts = attempt
             job.retry_at = None
             job.started_at = job.started_at or utcnow()
             job.updated_at = utcnow()
+            return job.deliveries
 
-    def mark_progress(self, job_id: str, progress: Progress) -> None:
-        self._update(
-            job_id,
-            state=PROGRESS,
-            progress_step=progress.step,
-            progress_total=progress.total,
-            progress_label=progress.label[:100],
-        )
+    def mark_progress(self, job_id: str, progress: Progress) -> bool:
+        """Record progress; False when the job has finished meanwhile (a user cancelled it)."""
+        with self.session() as session:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state.not_in(FINISHED_STATES))
+                .values(
+                    state=PROGRESS,
+                    progress_step=progress.step,
+                    progress_total=progress.total,
+                    progress_label=progress.label[:100],
+                    updated_at=utcnow(),
+                )
+            )
+            return result.rowcount == 1
+
+    def mark_cancelled(self, job_id: str, *, by: str) -> bool:
+        """Cancel a live job; False if it had already finished."""
+        with self.session() as session:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state.in_(LIVE_STATES))
+                .values(
+                    state=REVOKED,
+                    cancelled_by=by,
+                    error=f"Cancelled by {by}.",
+                    retry_at=None,
+                    finished_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
+            return result.rowcount == 1
+
+    def find_live(self, startup: str) -> Job | None:
+        """The newest queued or running job for the same startup (any case), if there is one."""
+        with self.session() as session:
+            query = (
+                select(Job)
+                .where(Job.startup_key == startup_key(startup), Job.state.in_(LIVE_STATES))
+                .order_by(Job.created_at.desc())
+                .limit(1)
+            )
+            return session.scalar(query)
+
+    def find_by_idempotency_key(self, created_by: str, key: str) -> Job | None:
+        with self.session() as session:
+            query = select(Job).where(Job.created_by == created_by, Job.idempotency_key == key).limit(1)
+            return session.scalar(query)
 
     def save_checkpoint(self, job_id: str, checkpoint: Checkpoint, cost_usd: float | None = None) -> None:
         """Store a finished step and add what it cost to the job's totals, in one transaction."""
@@ -324,18 +374,30 @@ class JobStore:
                 session.execute(update(Job).where(Job.id == job_id).values(retries=Job.retries + count))
 
     def mark_retry(self, job_id: str, *, error: str, retry_at: datetime) -> None:
-        self._update(job_id, state=RETRY, error=error, retry_at=retry_at)
+        with self.session() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state.not_in(FINISHED_STATES))
+                .values(state=RETRY, error=error, retry_at=retry_at, updated_at=utcnow())
+            )
 
-    def mark_succeeded(self, job_id: str, *, report_md: str, provider: str) -> None:
-        self._update(
-            job_id,
-            state=SUCCESS,
-            report_md=report_md,
-            provider=provider[:200],
-            error=None,
-            retry_at=None,
-            finished_at=utcnow(),
-        )
+    def mark_succeeded(self, job_id: str, *, report_md: str, provider: str) -> bool:
+        """Store the report, unless the job was cancelled meanwhile; True if it was stored."""
+        with self.session() as session:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state.not_in(FINISHED_STATES))
+                .values(
+                    state=SUCCESS,
+                    report_md=report_md,
+                    provider=provider[:200],
+                    error=None,
+                    retry_at=None,
+                    finished_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
+            return result.rowcount == 1
 
     def claim_retry(self, job_id: str) -> bool:
         """Take the right to retry a failed job. Only one caller ever gets it, so a double click

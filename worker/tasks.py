@@ -10,20 +10,29 @@ import random
 from datetime import timedelta
 
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from worker.celery_setup import TASK_NAME
 from worker.pipeline import Checkpoint, Progress, run_pipeline
 from worker.pricing import estimate_cost
 from worker.providers import build_provider
 from worker.providers.base import FatalProviderError, TransientProviderError, backoff_delay
-from worker.store import utcnow
+from worker.store import REVOKED, utcnow
 
 logger = logging.getLogger(__name__)
 
 
+# A job that has taken down its worker process this many times (the OOM killer, a crash in a
+# library) is failed instead of being delivered again and again.
+MAX_DELIVERIES = 5
+
+
 class JobFailed(Exception):
     """Raised to mark the Celery task FAILURE once the job's row holds the reason."""
+
+
+class JobCancelled(Exception):
+    """The user cancelled the job while it ran: stop before the next provider call."""
 
 
 def retry_delay(retries: int, base: float, maximum: float, retry_after: float | None = None) -> float:
@@ -50,10 +59,18 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
         return {"job_id": job_id, "skipped": f"already {job.state}"}
 
     attempt = self.request.retries + 1
-    store.mark_started(job_id, worker=self.request.hostname or "", attempt=attempt)
+    deliveries = store.mark_started(job_id, worker=self.request.hostname or "", attempt=attempt)
+    if deliveries > MAX_DELIVERIES:
+        message = (
+            f"This report stopped its worker process {deliveries - 1} times, so it was not tried again. "
+            "The worker may be running out of memory: check the worker's log and memory, then retry."
+        )
+        store.mark_failed(job_id, error=message)
+        raise JobFailed(message)
 
     def on_progress(progress: Progress) -> None:
-        store.mark_progress(job_id, progress)
+        if not store.mark_progress(job_id, progress):
+            raise JobCancelled(job_id)
         try:
             self.update_state(state="PROGRESS", meta={"job_id": job_id, **progress.as_dict()})
         except Exception:  # Redis hiccup: the row above already holds the progress.
@@ -92,6 +109,10 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
         store.add_failed_attempts(job_id, exc.failed_attempts)
         store.mark_failed(job_id, error=str(exc))
         raise JobFailed(str(exc)) from None
+    except JobCancelled:
+        logger.info("job %s was cancelled; stopped before its next step", job_id)
+        self.update_state(state=REVOKED, meta={"job_id": job_id})
+        raise Ignore() from None
     except SoftTimeLimitExceeded:
         message = (
             f"The report took longer than the {settings.task_time_limit}-second limit and was "
