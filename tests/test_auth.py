@@ -1,0 +1,190 @@
+"""Keeping strangers out: sessions, tokens, CSRF, headers, limits, and the account commands."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+
+from config import Settings
+from tests.conftest import ADMIN_PASSWORD, AUTH, log_in
+from webapp import create_app
+from webapp.accounts import Accounts
+
+HTML = {"Accept": "text/html"}
+
+
+@pytest.fixture
+def app(settings: Settings) -> Flask:
+    return create_app(settings)
+
+
+def accounts(app: Flask) -> Accounts:
+    return app.extensions["accounts"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("post", "/generate"), ("get", "/status/x"), ("get", "/api/jobs"), ("get", "/reports/x.md")],
+)
+def test_the_api_answers_401_json_without_a_token(app: Flask, method: str, path: str) -> None:
+    response = getattr(app.test_client(), method)(path, json={"startup": "Acme"})
+    assert response.status_code == 401 and response.is_json
+    assert "Bearer" in response.get_json()["error"]
+    bad = getattr(app.test_client(), method)(path, headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401
+
+
+def test_pages_redirect_to_the_login_page_and_back(app: Flask) -> None:
+    client = app.test_client()
+    response = client.get("/reports?q=acme", headers=HTML)
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=")
+    assert client.get("/healthz").status_code == 200  # open, for load balancers
+    client.get("/login")
+    with client.session_transaction() as session:
+        token = session["csrf_token"]
+    login = client.post(
+        "/login",
+        data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token, "next": "/reports?q=acme"},
+    )
+    assert login.status_code == 303 and login.headers["Location"] == "/reports?q=acme"
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"])
+def test_login_never_redirects_off_site(app: Flask, target: str) -> None:
+    client = app.test_client()
+    client.get("/login")
+    with client.session_transaction() as session:
+        token = session["csrf_token"]
+    response = client.post(
+        "/login", data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token, "next": target}
+    )
+    assert response.headers["Location"] == "/"
+
+
+def test_wrong_passwords_are_refused(app: Flask) -> None:
+    client = app.test_client()
+    client.get("/login")
+    with client.session_transaction() as session:
+        token = session["csrf_token"]
+    for username, password in (("admin", "wrong password"), ("nobody", ADMIN_PASSWORD)):
+        response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+        assert response.status_code == 401 and "Wrong username or password" in response.get_data(as_text=True)
+    assert client.get("/", headers=HTML).status_code == 302
+
+
+def test_forms_without_the_csrf_token_are_refused(app: Flask) -> None:
+    client = app.test_client()
+    log_in(client)
+    del client.environ_base["HTTP_X_CSRFTOKEN"]
+    for path, data in (("/jobs", {"startups": "Acme"}), ("/logout", {})):
+        response = client.post(path, data=data, headers=HTML)
+        assert response.status_code == 403 and "CSRF" in response.get_data(as_text=True)
+    response = client.post("/jobs", data={"startups": "Acme", "csrf_token": "forged"}, headers=HTML)
+    assert response.status_code == 403
+    assert app.extensions["jobs"].store.recent_jobs(5) == []
+    # The token from the page itself works.
+    page = client.get("/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post("/jobs", data={"startups": "Acme", "csrf_token": token}).status_code == 303
+    assert f'hx-headers=\'{{"X-CSRFToken": "{token}"}}\'' in page
+
+
+def test_login_itself_needs_the_csrf_token(app: Flask) -> None:
+    response = app.test_client().post("/login", data={"username": "admin", "password": ADMIN_PASSWORD})
+    assert response.status_code == 403
+
+
+def test_security_headers_and_cookie_flags(app: Flask) -> None:
+    client = app.test_client()
+    response = client.get("/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    secure = client.get("/login", base_url="https://reports.example")
+    assert "Secure" in secure.headers["Set-Cookie"]
+
+
+def test_the_page_has_no_inline_script(app: Flask) -> None:
+    client = app.test_client()
+    log_in(client)
+    page = client.get("/").get_data(as_text=True)
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page) == []
+    assert not re.search(r"\son[a-z]+\s*=", page), "no inline event handlers either"
+
+
+def test_tokens_from_the_command_line_work_until_revoked(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["create-user", "dana", "--password", "a long enough password"])
+    assert result.exit_code == 0 and "Created user dana" in result.output
+    assert runner.invoke(args=["create-user", "dana", "--password", "a long enough password"]).exit_code == 1
+    assert "at least 10" in runner.invoke(args=["create-user", "eve", "--password", "short"]).output
+    token = runner.invoke(args=["create-token", "dana", "--name", "nightly"]).output.strip()
+    assert token.startswith("sr_") and len(token) > 40
+
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    response = client.post("/generate", json={"startup": "Acme"}, headers=headers)
+    assert response.status_code == 202
+    job = app.extensions["jobs"].store.get_job(response.get_json()["job_id"])
+    assert job.created_by == "dana"
+
+    (stored,) = accounts(app).tokens_of(accounts(app).by_name("dana").id)
+    assert token not in (stored.token_hash, stored.hint) and stored.last_used_at is not None
+    accounts(app).revoke_token(stored.user_id, stored.id)
+    assert client.get("/api/jobs", headers=headers).status_code == 401
+
+
+def test_tokens_from_the_account_page_are_shown_once(app: Flask) -> None:
+    client = app.test_client()
+    log_in(client)
+    created = client.post("/account/tokens", data={"name": "laptop"}, follow_redirects=True)
+    token = re.search(r'<code class="token">(sr_[^<]+)</code>', created.get_data(as_text=True)).group(1)
+    assert client.get("/api/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    again = client.get("/account").get_data(as_text=True)
+    assert token not in again and "laptop" in again
+
+
+def test_api_token_setting_is_admins(app: Flask) -> None:
+    response = app.test_client().post("/generate", json={"startup": "Acme"}, headers=AUTH)
+    job = app.extensions["jobs"].store.get_job(response.get_json()["job_id"])
+    assert job.created_by == "admin"
+
+
+def test_admin_is_made_once_with_a_random_password_when_none_is_set(settings: Settings) -> None:
+    settings.admin_password = None
+    first = create_app(settings)
+    password_file = settings.data_dir / "admin-password"
+    password = password_file.read_text().strip()
+    assert len(password) >= 12 and oct(password_file.stat().st_mode & 0o777) == "0o600"
+    assert accounts(first).authenticate("admin", password) is not None
+    password_file.unlink()
+    create_app(settings)  # a restart: admin exists, nothing new is made or written
+    assert not password_file.exists()
+
+
+def test_submissions_are_rate_limited_per_user(settings: Settings, clean_redis) -> None:
+    settings.submit_rate_per_minute = 3
+    app = create_app(settings)
+    client = app.test_client()
+    answers = [client.post("/generate", json={"startup": f"S{i}"}, headers=AUTH) for i in range(5)]
+    assert [a.status_code for a in answers] == [202, 202, 202, 429, 429]
+    refused = answers[3]
+    assert refused.is_json and "at most 3 reports a minute" in refused.get_json()["error"]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 61
+    assert len(app.extensions["jobs"].store.recent_jobs(10)) == 3
+
+
+def test_live_jobs_per_user_are_capped(settings: Settings) -> None:
+    settings.max_live_jobs_per_user = 2
+    app = create_app(settings)
+    client = app.test_client()
+    codes = [client.post("/generate", json={"startup": f"S{i}"}, headers=AUTH).status_code for i in range(3)]
+    assert codes == [202, 202, 429]
+    log_in(client)
+    page = client.post("/jobs", data={"startups": "X\nY"}, headers=HTML)
+    assert page.status_code == 429 and "the limit is 2 at once" in page.get_data(as_text=True)
