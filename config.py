@@ -141,8 +141,15 @@ class Settings(BaseSettings):
 
     # Time limits. The broker re-delivers a message that is unacknowledged after the visibility
     # timeout, so it must stay above the hard time limit or a slow job would run twice at once.
-    task_time_limit: int = Field(default=1800, ge=10)
-    celery_visibility_timeout: int = Field(default=3600, ge=30)
+    task_time_limit: int = Field(default=1800, ge=5)
+    celery_visibility_timeout: int = Field(default=3600, ge=10)
+    # How often the worker looks for unacknowledged messages older than the visibility timeout
+    # (those of a worker that died) to deliver them again.
+    unacked_restore_interval: int = Field(default=10, ge=1, le=600)
+    # The lost-job sweep: how often it runs, and how long a live row must have been unchanged
+    # before a job missing from Redis counts as lost (longer than any one step may take).
+    sweep_interval: float = Field(default=60.0, gt=0)
+    sweep_grace: float = Field(default=600.0, ge=1)
 
     # Retries of transient provider errors: exponential backoff with full jitter.
     task_max_retries: int = Field(default=3, ge=0, le=10)

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Starts one Celery worker. Run it on as many machines as you like, all with the same REDIS_URL
 # and DATABASE_URL: they share the queue. Extra arguments go to `celery worker`.
+# Gossip and mingle (workers talking to each other) are off: nothing here uses them, and with
+# celery 5.7 / kombu 5.7 / redis-py 8.1 gossip's restart after a Redis outage raised
+# AttributeError (tests/integration/test_faults.py checks the worker's log for it).
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-.venv/bin/python}
@@ -15,5 +18,7 @@ exec "$PY" -m celery -A worker.celery_app worker \
     --prefetch-multiplier=1 \
     --max-tasks-per-child="${cfg[1]}" \
     --hostname="${cfg[2]}" \
+    --without-gossip \
+    --without-mingle \
     -E \
     "$@"

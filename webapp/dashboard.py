@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import redis
 from flask import (
     Blueprint,
     abort,
@@ -65,9 +66,16 @@ def card_for(job: Job) -> JobCard:
     return job_card(job, max_retries=current_app.extensions["settings"].task_max_retries)
 
 
+def queue_reachable() -> bool:
+    try:
+        return bool(current_app.extensions["redis"].ping())
+    except redis.RedisError:
+        return False
+
+
 def render_dashboard(form: FormState, status: int = 200) -> tuple[str, int]:
     cards = [card_for(job) for job in jobs().recent(RECENT_CARDS)]
-    return render_template("dashboard/index.html", cards=cards, form=form), status
+    return render_template("dashboard/index.html", cards=cards, form=form, queue_down=not queue_reachable()), status
 
 
 @bp.get("/")

@@ -89,6 +89,10 @@ def create_celery(settings: Settings) -> ReportsCelery:
             # hard time limit plus the longest retry delay, or a merely slow job would be handed
             # to a second worker while the first still runs it (config.py enforces this).
             "visibility_timeout": settings.celery_visibility_timeout,
+            # Look for such messages every few seconds (kombu's default scans only every 100 s), so
+            # a job of a worker that was killed is delivered again soon after the timeout.
+            "unacked_restore_interval": settings.unacked_restore_interval,
+            "unacked_restore_throttle": 1,
             "socket_connect_timeout": 3,
             "health_check_interval": 10,
         },

@@ -274,6 +274,9 @@ class JobStore:
         with self.session() as session:
             session.execute(update(Job).where(Job.id == job_id).values(updated_at=utcnow(), **values))
 
+    def touch(self, job_id: str) -> None:
+        self._update(job_id)
+
     def mark_started(self, job_id: str, *, worker: str, attempt: int) -> int:
         """Record that a worker began the job; returns how many times one has (this one included)."""
         with self.session() as session:

@@ -9,7 +9,8 @@ import logging
 import random
 from datetime import timedelta
 
-from celery import shared_task
+import redis
+from celery import current_app, shared_task, signals
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from worker.celery_setup import TASK_NAME
@@ -18,6 +19,7 @@ from worker.pricing import estimate_cost
 from worker.providers import build_provider
 from worker.providers.base import FatalProviderError, TransientProviderError, backoff_delay
 from worker.store import REVOKED, utcnow
+from worker.sweeper import Sweeper
 
 logger = logging.getLogger(__name__)
 
@@ -133,3 +135,28 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
 
     store.mark_succeeded(job_id, report_md=report.markdown, provider=report.provider_label)
     return {"job_id": job_id, "chars": len(report.markdown), "calls": report.calls}
+
+
+@signals.worker_process_init.connect
+def _fresh_connections_after_fork(**_: object) -> None:
+    """A pool child must not share the parent's database sockets: drop the inherited pool."""
+    app = current_app._get_current_object()
+    if "job_store" in app.__dict__:
+        app.job_store.engine.dispose(close=False)
+
+
+@signals.worker_ready.connect
+def _start_sweeper(sender: object = None, **_: object) -> None:
+    app = current_app._get_current_object()
+    settings = app.settings
+    client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=3, socket_timeout=10)
+    sweeper = Sweeper(app.job_store, app, client, settings.sweep_interval, settings.sweep_grace)
+    sweeper.start()
+    app.sweeper = sweeper
+
+
+@signals.worker_shutdown.connect
+def _stop_sweeper(**_: object) -> None:
+    app = current_app._get_current_object()
+    if getattr(app, "sweeper", None):
+        app.sweeper.stopped.set()

@@ -5,7 +5,7 @@ Its call counter lives in files (`SCRIPTED_PROVIDER_DIR`), so that it counts acr
 a job and across the processes of a worker's pool. Successful calls are answered by the offline
 demo provider and counted in `ok`, so a test can assert that no step was paid for twice.
 
-script.json: {"calls": {"3": "transient", "4": "fatal"}, "default": "ok"}
+script.json: {"calls": {"3": "transient", "4": "fatal", "5": "crash"}, "default": "ok"}
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 from pathlib import Path
 
 from worker.providers.base import (
@@ -65,6 +66,8 @@ class ScriptedProvider(Provider):
         outcome = self.script["calls"].get(str(call), self.script["default"])
         if outcome == "transient":
             raise TransientProviderError(f"Scripted provider: timed out on call {call}.", provider=self.name)
+        if outcome == "crash":  # what the OOM killer does to a pool process
+            os.kill(os.getpid(), signal.SIGKILL)
         if outcome == "fatal":
             raise FatalProviderError(
                 "Scripted provider rejected the API key: check SCRIPTED_API_KEY.", provider=self.name

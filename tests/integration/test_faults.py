@@ -1,0 +1,192 @@
+"""Faults, injected into real processes: a worker killed mid-report, a pool child killed, Redis
+wiped, Redis killed and restarted under load, and a user cancelling a running job. Each test
+prints the recovery time it measured (`pytest -s` shows them)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from config import Settings
+from tests.conftest import AUTH, RedisServer, follow_job, free_port, make_settings, provider_env, wait_for
+from tests.fakes.llm_server import FakeLLMServer, Reply
+from tests.fakes.scripted_provider import write_script
+from worker.pipeline import TOTAL_STEPS
+from worker.store import JobStore
+
+pytestmark = pytest.mark.integration
+
+
+def submit(base: str, startup: str) -> str:
+    response = requests.post(f"{base}/generate", json={"startup": startup}, headers=AUTH, timeout=10)
+    assert response.status_code == 202, response.text
+    return response.json()["job_id"]
+
+
+def status(base: str, job_id: str) -> dict:
+    return requests.get(f"{base}/status/{job_id}", headers=AUTH, timeout=5).json()
+
+
+def pool_children(worker) -> list[psutil.Process]:  # type: ignore[no-untyped-def]
+    return psutil.Process(worker.popen.pid).children()
+
+
+def test_a_worker_killed_mid_report_is_recovered_without_recomputing_steps(
+    start_worker, api_server: str, fake_llm: FakeLLMServer, settings: Settings
+) -> None:
+    fake_llm.set_default("openai", Reply.ok(delay=0.3))
+    limits = {
+        "TASK_TIME_LIMIT": "15",
+        "CELERY_VISIBILITY_TIMEOUT": "20",
+        "RETRY_BACKOFF_MAX": "4",
+        "UNACKED_RESTORE_INTERVAL": "1",
+    }
+    env = provider_env(fake_llm, "openai", **limits)
+    first = start_worker("doomed", concurrency=1, **env)
+    job_id = submit(api_server, "Phoenix Labs")
+    wait_for(lambda: len(fake_llm.successes()) >= 5, 30, "five steps to finish")
+
+    first.stop(signal.SIGKILL)  # the whole worker, parent and pool child together
+    killed_at = time.monotonic()
+    paid_before = len(fake_llm.successes())
+    start_worker("rescuer", concurrency=1, **env)
+    final, _ = follow_job(api_server, job_id, timeout=110)
+    recovery = time.monotonic() - killed_at
+    print(f"\nworker SIGKILL: job finished {recovery:.1f} s after the kill (visibility timeout 20 s)")
+
+    assert final["state"] == "SUCCESS", final
+    assert recovery < 120
+    successes = fake_llm.successes()
+    # Steps stored before the kill were not asked again; at most the one in flight is repeated.
+    assert TOTAL_STEPS <= len(successes) <= TOTAL_STEPS + 1
+    assert len({r.prompt for r in successes[:paid_before]} & {r.prompt for r in successes[paid_before + 1 :]}) == 0
+    store = JobStore(settings.database_url)
+    assert [j.id for j in store.recent_jobs(10)] == [job_id]  # one job, one report
+    assert store.get_job(job_id).worker == "rescuer@test"
+
+
+def test_a_killed_pool_child_is_replaced_and_its_job_delivered_again(
+    start_worker, api_server: str, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.set_default("openai", Reply.ok(delay=0.3))
+    worker = start_worker(concurrency=1, **provider_env(fake_llm, "openai"))
+    job_id = submit(api_server, "Out Of Memory Inc")
+    wait_for(lambda: len(fake_llm.successes()) >= 3, 30, "three steps to finish")
+    (child,) = pool_children(worker)
+    child.kill()  # as the OOM killer would
+    killed_at = time.monotonic()
+    final, _ = follow_job(api_server, job_id, timeout=60)
+    print(f"\npool child SIGKILL: job finished {time.monotonic() - killed_at:.1f} s after the kill")
+
+    assert final["state"] == "SUCCESS", final
+    assert worker.alive()
+    assert TOTAL_STEPS <= len(fake_llm.successes()) <= TOTAL_STEPS + 1
+
+
+def test_a_job_that_kills_its_worker_every_time_gives_up(start_worker, api_server: str, tmp_path: Path) -> None:
+    script = tmp_path / "script"
+    write_script(script, {}, default="crash")
+    worker = start_worker(
+        concurrency=1,
+        LLM_PROVIDER="tests.fakes.scripted_provider:ScriptedProvider",
+        SCRIPTED_PROVIDER_DIR=str(script),
+    )
+    job_id = submit(api_server, "Memory Hog Ltd")
+    final, _ = follow_job(api_server, job_id, timeout=90)
+
+    assert final["state"] == "FAILURE"
+    assert "stopped its worker process 5 times" in final["error"] and "memory" in final["error"]
+    assert worker.alive()
+
+
+def test_jobs_lost_when_redis_is_wiped_are_found_and_queued_again(
+    start_worker, api_server: str, clean_redis: RedisServer
+) -> None:
+    job_ids = [submit(api_server, f"Forgotten {i}") for i in range(3)]
+    clean_redis.client().flushall()  # no persistence: every queued message is gone
+    wiped_at = time.monotonic()
+    start_worker(SWEEP_INTERVAL="1", SWEEP_GRACE="2")
+    finals = [follow_job(api_server, job_id, timeout=60)[0] for job_id in job_ids]
+    print(f"\nRedis wiped: all 3 jobs finished {time.monotonic() - wiped_at:.1f} s after the wipe")
+    assert [f["state"] for f in finals] == ["SUCCESS"] * 3
+
+
+def test_cancelling_a_running_job_stops_its_spending_at_once(
+    start_worker, api_server: str, fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.set_default("openai", Reply.ok(delay=0.4))
+    start_worker(concurrency=1, **provider_env(fake_llm, "openai"))
+    job_id = submit(api_server, "Never Mind GmbH")
+    wait_for(lambda: len(fake_llm.requests) >= 3, 30, "three calls")
+    cancelled_at = time.monotonic()
+    response = requests.post(f"{api_server}/api/jobs/{job_id}/cancel", headers=AUTH, timeout=5)
+    assert response.status_code == 200 and response.json()["cancelled_by"] == "admin"
+    time.sleep(2.5)
+    assert all(r.at < cancelled_at for r in fake_llm.requests)  # not one call started after the cancel
+    final = status(api_server, job_id)
+    assert final["state"] == "REVOKED" and final["error"] == "Cancelled by admin."
+
+    fake_llm.set_default("openai", Reply.ok())
+    after, _ = follow_job(api_server, submit(api_server, "Next Please"), timeout=60)
+    assert after["state"] == "SUCCESS"  # the worker carries on
+
+
+@pytest.fixture
+def aof_redis(tmp_path: Path) -> RedisServer:
+    server = RedisServer(tmp_path / "aof-redis", appendonly=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_redis_killed_and_restarted_under_load_loses_no_job(
+    aof_redis: RedisServer, tmp_path: Path, database_url: str, fake_llm: FakeLLMServer, request
+) -> None:
+    from tests.conftest import Process, worker_env
+
+    settings = make_settings(
+        redis_url=aof_redis.url, database_url=database_url, data_dir=tmp_path / "data", llm_provider="openai"
+    )
+    env = worker_env(settings, **provider_env(fake_llm, "openai"), WORKER_NAME="steady@test", WORKER_CONCURRENCY="2")
+    fake_llm.set_default("openai", Reply.ok(delay=0.2))
+    worker = Process("worker-steady", ["./run_worker.sh", "--pool=prefork"], env, tmp_path)
+    bind = f"127.0.0.1:{free_port()}"
+    api = Process("api-steady", ["./run_api.sh"], {**env, "BIND": bind}, tmp_path)
+    request.addfinalizer(worker.stop)
+    request.addfinalizer(api.stop)
+    base = f"http://{bind}"
+
+    def healthy() -> bool:
+        try:
+            return requests.get(f"{base}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_for(healthy, 30, "the API")
+    job_ids = [submit(base, f"Under Load {i}") for i in range(6)]
+    wait_for(lambda: len(fake_llm.successes()) >= 4, 30, "work to be under way")
+
+    os.kill(aof_redis.process.pid, signal.SIGKILL)
+    aof_redis.process.wait()
+    down_at = time.monotonic()
+    refused = requests.post(f"{base}/generate", json={"startup": "While Down"}, headers=AUTH, timeout=10)
+    assert refused.status_code == 503 and refused.headers["Content-Type"].startswith("application/json")
+    assert "Redis" in refused.json()["error"]
+    page = requests.get(f"{base}/", headers={"Accept": "text/html", **AUTH}, timeout=10)
+    assert page.status_code == 200 and "The job queue (Redis) is unreachable" in page.text
+    assert status(base, job_ids[0])["job_id"] == job_ids[0]  # reads still work
+    time.sleep(3)
+    assert worker.alive(), worker.output()[-3000:]
+
+    aof_redis.start()  # same port, same directory: the AOF file is replayed
+    finals = [follow_job(base, job_id, timeout=120)[0] for job_id in job_ids]
+    print(f"\nRedis SIGKILL: all 6 jobs finished {time.monotonic() - down_at:.1f} s after Redis went down")
+    assert [f["state"] for f in finals] == ["SUCCESS"] * 6
+    assert worker.alive() and "AttributeError" not in worker.output()
+    assert requests.post(f"{base}/generate", json={"startup": "After"}, headers=AUTH, timeout=10).status_code == 202
