@@ -2,8 +2,11 @@
 """Bulk sender: submits N reports at once to a running Startup Reports API, then follows them all
 until they finish and prints a summary table.
 
-    python send_requests.py                      # 30 reports to http://127.0.0.1:8000
-    python send_requests.py -n 100 --url http://10.0.0.5:8000
+    API_TOKEN=sr_… python send_requests.py         # 30 reports to http://127.0.0.1:8000
+    python send_requests.py -n 100 --url http://reports.internal:8000 --token sr_…
+
+The token is an API token (the account page, or `flask --app webapp create-token USER`) or the
+server's API_TOKEN.
 
 Standard library only, so it runs from any Python 3.11 without the project's .venv.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -21,9 +25,13 @@ from concurrent.futures import ThreadPoolExecutor
 FINISHED = {"SUCCESS", "FAILURE"}
 
 
+TOKEN = ""
+
+
 def call(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {TOKEN}")
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
@@ -42,16 +50,24 @@ def main() -> int:
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the API's base URL")
     parser.add_argument("--prefix", default="Startup", help="names are '<prefix> <i>'")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for all jobs")
+    parser.add_argument("--token", default=os.environ.get("API_TOKEN", ""), help="API token (default: $API_TOKEN)")
+    parser.add_argument("--fresh", action="store_true", help="new reports even for names already being written")
     args = parser.parse_args()
+    if not args.token:
+        parser.error("an API token is needed: --token sr_… or API_TOKEN=…")
+    global TOKEN
+    TOKEN = args.token
     base = args.url.rstrip("/")
 
     started = time.monotonic()
     names = [f"{args.prefix} {i + 1}" for i in range(args.count)]
     with ThreadPoolExecutor(max_workers=min(32, args.count)) as pool:
-        submitted = list(pool.map(lambda n: call("POST", f"{base}/generate", {"startup": n}), names))
+        submitted = list(
+            pool.map(lambda n: call("POST", f"{base}/generate", {"startup": n, "fresh": args.fresh}), names)
+        )
     jobs = {}
     for name, (status, body) in zip(names, submitted, strict=True):
-        if status == 202:
+        if status in (200, 202):
             jobs[body["job_id"]] = name
         else:
             print(f"{name}: not queued ({status}): {body.get('error')}", file=sys.stderr)
