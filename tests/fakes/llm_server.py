@@ -78,6 +78,17 @@ class Recorded:
     authorization: str
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client killed mid-request (the fault tests do that on purpose) is not news.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeLLMServer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -85,8 +96,7 @@ class FakeLLMServer:
         self._defaults: dict[str, Reply] = {api: Reply.ok() for api in self._scripts}
         self.requests: list[Recorded] = []
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
+        self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     # Control, from the test.

@@ -124,8 +124,8 @@ def test_cancelling_a_running_job_stops_its_spending_at_once(
     start_worker(concurrency=1, **provider_env(fake_llm, "openai"))
     job_id = submit(api_server, "Never Mind GmbH")
     wait_for(lambda: len(fake_llm.requests) >= 3, 30, "three calls")
-    cancelled_at = time.monotonic()
     response = requests.post(f"{api_server}/api/jobs/{job_id}/cancel", headers=AUTH, timeout=5)
+    cancelled_at = time.monotonic()  # the cancel is in force once its answer has come back
     assert response.status_code == 200 and response.json()["cancelled_by"] == "admin"
     time.sleep(2.5)
     assert all(r.at < cancelled_at for r in fake_llm.requests)  # not one call started after the cancel
