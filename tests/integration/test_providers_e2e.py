@@ -26,7 +26,7 @@ def submit(base: str, startup: str) -> str:
     [("openai", "gpt-5-mini"), ("anthropic", "claude-sonnet-4-6"), ("gemini", "gemini-2.5-flash")],
 )
 def test_a_whole_report_through_each_provider(
-    start_worker, api_server: str, fake_llm: FakeLLMServer, name: str, model: str
+    start_worker, api_server: str, fake_llm: FakeLLMServer, name: str, model: str, clean_redis
 ) -> None:
     start_worker(**provider_env(fake_llm, name))
     final, _ = follow_job(api_server, submit(api_server, "Acme Robotics"))
@@ -41,6 +41,17 @@ def test_a_whole_report_through_each_provider(
     assert {(s["provider"], s["model"]) for s in final["sections"]} == {(name, model)}
     usage = final["usage"]
     assert usage["calls"] == TOTAL_STEPS and usage["retries"] == 0
+
+    # Nothing secret or bulky reaches Redis: the task carries a job id, its result a summary.
+    stored = b" ".join(
+        value
+        for db in (0, 1)
+        for key in clean_redis.client(db).keys("*")
+        if clean_redis.client(db).type(key) == b"string"
+        for value in [clean_redis.client(db).get(key)]
+    )
+    assert b"test-" + name.encode() + b"-key" not in stored
+    assert b"investment memo" not in stored and b"Fake analysis" not in stored
     assert usage["input_tokens"] > 1000 and usage["output_tokens"] > 0 and usage["cost_usd"] > 0
 
 
