@@ -139,6 +139,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     engine.dispose()
 
 
+@pytest.fixture
+def one_database_url(tmp_path: Path) -> Iterator[str]:
+    """PostgreSQL when TEST_DATABASE_URL is set, else SQLite: for the slow process-level suites,
+    which need one database each, not both (SQLite is covered end to end elsewhere)."""
+    if not TEST_DATABASE_URL:
+        yield f"sqlite:///{tmp_path / 'reports.db'}"
+        return
+    url, schema = _postgres_schema_url(TEST_DATABASE_URL)
+    yield url
+    engine = create_engine(TEST_DATABASE_URL)
+    with engine.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
 def make_settings(**overrides: object) -> Settings:
     """Settings from the arguments alone: never from the developer's environment or .env."""
     saved = {key: os.environ.pop(key) for key in list(os.environ) if key.upper() in SETTING_NAMES}

@@ -23,6 +23,11 @@ from worker.store import JobStore
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+def database_url(one_database_url: str) -> str:
+    return one_database_url
+
+
 def submit(base: str, startup: str) -> str:
     response = requests.post(f"{base}/generate", json={"startup": startup}, headers=AUTH, timeout=10)
     assert response.status_code == 202, response.text

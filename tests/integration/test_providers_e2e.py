@@ -15,6 +15,11 @@ from worker.pipeline import SECTIONS, TOTAL_STEPS
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+def database_url(one_database_url: str) -> str:
+    return one_database_url
+
+
 def submit(base: str, startup: str) -> str:
     response = requests.post(f"{base}/generate", json={"startup": startup}, headers=AUTH, timeout=10)
     assert response.status_code == 202, response.text

@@ -1,0 +1,105 @@
+"""A rate limiter per provider, kept in Redis and shared by every worker process on every machine,
+so that adding workers never floods a provider: a call waits for its slot instead of collecting
+a 429.
+
+It is a generic cell-rate algorithm (GCRA) that hands out reservations: each call is given the
+moment it may start, spaced `60 / rate` seconds after the previous one, with a small burst
+allowance. Requests and tokens are limited alike (a call's tokens are estimated before it is
+made). The clock is Redis's own, so workers on machines whose clocks differ still agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+
+logger = logging.getLogger(__name__)
+
+# KEYS[1]: the limiter's key. ARGV: seconds per unit, units asked for, burst tolerance in seconds.
+# Returns the seconds to wait before the reserved slot, as a string (Lua numbers lose precision).
+_RESERVE = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local per_unit = tonumber(ARGV[1])
+local units = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local wait = tat - now - burst
+if wait < 0 then wait = 0 end
+local new_tat = tat + per_unit * units
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 60000)
+return tostring(wait)
+"""
+
+
+@dataclass(frozen=True)
+class Limit:
+    """`per_minute` units a minute (requests or tokens), with bursts of up to `burst` units."""
+
+    per_minute: float
+    burst: float
+
+    @property
+    def seconds_per_unit(self) -> float:
+        return 60.0 / self.per_minute
+
+    @property
+    def burst_seconds(self) -> float:
+        return max(0.0, self.burst - 1) * self.seconds_per_unit
+
+
+class ProviderRateLimiter:
+    """Requests per minute and tokens per minute for one provider (both optional)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        provider: str,
+        *,
+        rpm: float | None,
+        tpm: float | None,
+        sleep: Callable[[float], None] = time.sleep,
+        prefix: str = "startup-reports:ratelimit",
+    ) -> None:
+        self.client = client
+        self.provider = provider
+        # Bursts of 1 % of a minute's budget keep any 60-second window within about 1 % of the limit.
+        self.requests = Limit(rpm, max(1.0, rpm / 100)) if rpm else None
+        self.tokens = Limit(tpm, max(1.0, tpm / 100)) if tpm else None
+        self.sleep = sleep
+        self.prefix = prefix
+        self._script = client.register_script(_RESERVE)
+
+    def _reserve(self, kind: str, limit: Limit, units: float) -> float:
+        key = f"{self.prefix}:{self.provider}:{kind}"
+        return float(self._script(keys=[key], args=[limit.seconds_per_unit, units, limit.burst_seconds]))
+
+    def acquire(self, estimated_tokens: int) -> float:
+        """Wait for a slot for one call of about `estimated_tokens`; returns the seconds waited.
+
+        If Redis is unreachable the call goes ahead unthrottled (and a 429, if it comes, is
+        retried as usual): a limiter outage must not stop the work.
+        """
+        wait = 0.0
+        try:
+            if self.requests:
+                wait = max(wait, self._reserve("rpm", self.requests, 1))
+            if self.tokens:
+                wait = max(wait, self._reserve("tpm", self.tokens, max(1, estimated_tokens)))
+        except redis.RedisError as exc:
+            logger.warning("rate limiter for %s unavailable, not throttling: %s", self.provider, exc)
+            return 0.0
+        if wait > 0:
+            self.sleep(wait)
+        return wait
+
+
+def estimate_tokens(text: str, max_output_tokens: int) -> int:
+    """A call's likely token count before it is made: about four characters a token in, plus a
+    typical answer out (a third of the cap)."""
+    return len(text) // 4 + max_output_tokens // 3
