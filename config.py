@@ -104,6 +104,16 @@ class Settings(BaseSettings):
     llm_max_retry_wait: float = Field(default=60.0, ge=0)
     llm_backoff_base: float = Field(default=1.0, gt=0)
     llm_max_output_tokens: int = Field(default=2000, ge=100, le=64000)
+    # Shared limits per provider, requests and tokens a minute, enforced in Redis across every
+    # worker (0 turns one off). Defaults are the providers' entry tiers; raise them to yours.
+    openai_rpm: int = Field(default=500, ge=0)
+    openai_tpm: int = Field(default=500_000, ge=0)
+    anthropic_rpm: int = Field(default=50, ge=0)
+    anthropic_tpm: int = Field(default=30_000, ge=0)
+    gemini_rpm: int = Field(default=1000, ge=0)
+    gemini_tpm: int = Field(default=1_000_000, ge=0)
+    # Sections of one report written at once, after the plan and the snapshot they all build on.
+    report_parallelism: int = Field(default=5, ge=1, le=16)
     # US dollars per million input and output tokens, by model, for the cost estimate of each
     # report: a JSON object in the environment, added to DEFAULT_PRICES. Models not listed in
     # either have no estimate.

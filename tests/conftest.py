@@ -156,6 +156,8 @@ def one_database_url(tmp_path: Path) -> Iterator[str]:
 
 def make_settings(**overrides: object) -> Settings:
     """Settings from the arguments alone: never from the developer's environment or .env."""
+    # Never the machine's own Redis by accident: a closed port unless a test names one.
+    overrides.setdefault("redis_url", "redis://127.0.0.1:1")
     saved = {key: os.environ.pop(key) for key in list(os.environ) if key.upper() in SETTING_NAMES}
     try:
         return Settings(**{"_env_file": None, **overrides})  # type: ignore[arg-type]

@@ -39,9 +39,9 @@ def test_defaults_give_sqlite_under_the_data_dir(tmp_path: Path) -> None:
 
 
 def test_embedded_redis_address_is_found_through_the_data_dir(tmp_path: Path) -> None:
-    assert make_settings(data_dir=tmp_path).effective_redis_url == "redis://127.0.0.1:6379"
+    assert make_settings(data_dir=tmp_path, redis_url=None).effective_redis_url == "redis://127.0.0.1:6379"
     (tmp_path / "redis.url").write_text("redis://127.0.0.1:6391\n")
-    assert make_settings(data_dir=tmp_path).broker_url == "redis://127.0.0.1:6391/0"
+    assert make_settings(data_dir=tmp_path, redis_url=None).broker_url == "redis://127.0.0.1:6391/0"
 
 
 def test_visibility_timeout_must_exceed_the_time_limit() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -135,3 +137,56 @@ def test_a_repeated_heading_from_the_model_is_dropped() -> None:
 
     report = run_pipeline("Acme", HeadingProvider())
     assert headings(report.markdown) == ["Summary", *EXPECTED_HEADINGS]
+
+
+class SlowProvider(RecordingProvider):
+    """Takes a while per call and records how many calls were in flight at once."""
+
+    def __init__(self, delay: float = 0.1, fail_step: str | None = None) -> None:
+        super().__init__()
+        self.delay = delay
+        self.fail_step = fail_step
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.guard = threading.Lock()
+
+    def request(self, prompt: Prompt) -> Completion:
+        with self.guard:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            time.sleep(self.delay)
+            if prompt.step == self.fail_step:
+                raise TransientProviderError("simulated outage")
+            return super().request(prompt)
+        finally:
+            with self.guard:
+                self.in_flight -= 1
+
+
+def test_parallel_sections_build_on_the_plan_and_snapshot_and_run_at_once() -> None:
+    provider = SlowProvider(delay=0.1)
+    seen: list[Progress] = []
+    report = run_pipeline("Acme", provider, parallelism=5, on_progress=seen.append)
+    assert headings(report.markdown) == ["Summary", *EXPECTED_HEADINGS]
+    assert provider.most_in_flight == 5
+    assert report.calls == TOTAL_STEPS
+    for prompt in provider.prompts:
+        if prompt.step not in (PLAN_STEP, "snapshot", SYNTHESIS_STEP):
+            assert "FINDING-plan" in prompt.user and "FINDING-snapshot" in prompt.user
+    synthesis = provider.prompts[-1]
+    assert synthesis.step == SYNTHESIS_STEP and all(f"FINDING-{s.key}" in synthesis.user for s in SECTIONS)
+    assert sorted(p.step for p in seen[:-1]) == list(range(1, TOTAL_STEPS + 1))
+
+
+def test_a_failing_parallel_section_stops_the_report_and_keeps_what_finished() -> None:
+    saved: dict[str, Checkpoint] = {}
+    provider = SlowProvider(delay=0.05, fail_step="market")
+    with pytest.raises(TransientProviderError):
+        run_pipeline("Acme", provider, parallelism=3, on_checkpoint=lambda c: saved.__setitem__(c.key, c))
+    assert "market" not in saved and {"plan", "snapshot"} <= set(saved)
+    assert SYNTHESIS_STEP not in {p.step for p in provider.prompts}
+    resumed = RecordingProvider()
+    report = run_pipeline("Acme", resumed, checkpoints=saved, parallelism=3)
+    assert report.calls == TOTAL_STEPS - len(saved)
+    assert {p.step for p in resumed.prompts}.isdisjoint(saved)

@@ -29,6 +29,8 @@ KEY_OF = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini"
 def provider(server: FakeLLMServer, name: str, **overrides: object) -> Provider:
     env = {k.lower(): v for k, v in provider_env(server, name).items()}
     env.update(llm_timeout=2.0, llm_max_retries=2)
+    # No shared rate limit here (it would need a Redis): tests of the limiter give it their own.
+    env.update(openai_rpm=0, openai_tpm=0, anthropic_rpm=0, anthropic_tpm=0, gemini_rpm=0, gemini_tpm=0)
     env.update(overrides)
     return build_provider(make_settings(**env))
 
@@ -162,7 +164,9 @@ def test_a_chosen_provider_without_a_key_names_the_variable(name: str) -> None:
 
 
 def test_an_openai_compatible_server_needs_no_key(fake_llm: FakeLLMServer) -> None:
-    settings = make_settings(llm_provider="openai", openai_base_url=f"{fake_llm.url}/v1", openai_model="llama3.1")
+    settings = make_settings(
+        llm_provider="openai", openai_base_url=f"{fake_llm.url}/v1", openai_model="llama3.1", openai_rpm=0, openai_tpm=0
+    )
     completion = build_provider(settings).complete(PROMPT)
     assert completion.model == "llama3.1" and fake_llm.requests[0].model == "llama3.1"
 

@@ -8,7 +8,9 @@ stopped and never pays twice for a call that already succeeded.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -216,24 +218,34 @@ def run_pipeline(
     on_progress: ProgressCallback | None = None,
     checkpoints: Mapping[str, Checkpoint] | None = None,
     on_checkpoint: CheckpointCallback | None = None,
+    parallelism: int = 1,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Report:
     """Research `startup` with `provider` and return the memo.
 
-    Steps already in `checkpoints` are not asked again. Provider errors propagate unchanged, so
-    the caller decides between retrying and failing.
+    With `parallelism` 1, every step sees everything found before it. With more, the plan and the
+    snapshot come first and the other sections are written up to `parallelism` at a time, each
+    building on the plan and the snapshot (what the company is), which shortens a report from 13
+    calls in a row to about 5. Steps already in `checkpoints` are not asked again. The first
+    provider error (or cancellation raised by a callback) stops the sections not yet started and
+    propagates unchanged, so the caller decides between retrying and failing.
     """
     done: dict[str, Checkpoint] = dict(checkpoints or {})
+    resumed = len(done)  # steps finished before this run: they count towards the step number
+    lock = threading.Lock()
     calls = 0
+    started = 0
 
-    def run_step(number: int, key: str, label: str, prompt: Prompt) -> Checkpoint:
-        nonlocal calls
-        if key in done:
-            return done[key]
+    def run_step(key: str, label: str, prompt: Prompt) -> Checkpoint:
+        nonlocal calls, started
+        with lock:
+            if key in done:
+                return done[key]
+            started += 1
+            number = resumed + started
         if on_progress:
-            on_progress(Progress(step=number, total=TOTAL_STEPS, label=label))
+            on_progress(Progress(step=min(number, TOTAL_STEPS), total=TOTAL_STEPS, label=label))
         completion: Completion = provider.complete(prompt)
-        calls += 1
         checkpoint = Checkpoint(
             key=key,
             text=completion.text.strip(),
@@ -243,24 +255,40 @@ def run_pipeline(
             output_tokens=completion.output_tokens,
             failed_attempts=completion.failed_attempts,
         )
-        done[key] = checkpoint
+        with lock:
+            calls += 1
+            done[key] = checkpoint
         if on_checkpoint:
             on_checkpoint(checkpoint)
         return checkpoint
 
     labels = dict(step_labels())
-    plan = run_step(1, PLAN_STEP, labels[PLAN_STEP], plan_prompt(startup))
-    written: list[Checkpoint] = []
-    for index, section in enumerate(SECTIONS, start=2):
-        prompt = section_prompt(startup, section, [plan, *written])
-        written.append(run_step(index, section.key, section.title, prompt))
-    summary = run_step(TOTAL_STEPS, SYNTHESIS_STEP, labels[SYNTHESIS_STEP], synthesis_prompt(startup, written))
+    plan = run_step(PLAN_STEP, labels[PLAN_STEP], plan_prompt(startup))
+    written: dict[str, Checkpoint] = {}
+    if parallelism <= 1:
+        for section in SECTIONS:
+            prompt = section_prompt(startup, section, [plan, *written.values()])
+            written[section.key] = run_step(section.key, section.title, prompt)
+    else:
+        first, rest = SECTIONS[0], SECTIONS[1:]
+        written[first.key] = run_step(first.key, first.title, section_prompt(startup, first, [plan]))
+        basis = [plan, written[first.key]]
+        with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="section") as pool:
+            futures = {pool.submit(run_step, s.key, s.title, section_prompt(startup, s, basis)): s for s in rest}
+            try:
+                for future in as_completed(futures):
+                    written[futures[future].key] = future.result()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    sections = [written[s.key] for s in SECTIONS]
+    summary = run_step(SYNTHESIS_STEP, labels[SYNTHESIS_STEP], synthesis_prompt(startup, sections))
     if on_progress:
         on_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done"))
 
-    steps = [plan, *written, summary]
+    steps = [plan, *sections, summary]
     providers = sorted({f"{c.provider}/{c.model}" for c in steps})
-    markdown = render_markdown(startup, plan, written, summary, provider.is_demo, providers, now())
+    markdown = render_markdown(startup, plan, sections, summary, provider.is_demo, providers, now())
     return Report(startup=startup, markdown=markdown, steps=steps, calls=calls, providers=providers)
 
 

@@ -91,6 +91,7 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
             on_progress=on_progress,
             checkpoints=store.load_checkpoints(job_id),
             on_checkpoint=on_checkpoint,
+            parallelism=settings.report_parallelism,
         )
     except TransientProviderError as exc:
         store.add_failed_attempts(job_id, exc.failed_attempts)

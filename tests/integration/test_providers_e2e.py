@@ -80,7 +80,9 @@ def test_a_500_storm_on_a_later_step_resumes_without_repeating_earlier_steps(
     start_worker, api_server: str, fake_llm: FakeLLMServer
 ) -> None:
     fake_llm.script("openai", *[Reply.ok()] * 5, *[Reply.server_error(500)] * 4)
-    start_worker(**provider_env(fake_llm, "openai", LLM_MAX_RETRIES="1", RETRY_BACKOFF_BASE="0.2"))
+    # One step at a time, so that the storm meets the steps in a known order.
+    env = provider_env(fake_llm, "openai", LLM_MAX_RETRIES="1", RETRY_BACKOFF_BASE="0.2", REPORT_PARALLELISM="1")
+    start_worker(**env)
     final, seen = follow_job(api_server, submit(api_server, "Stormy Inc"), timeout=90)
 
     assert final["state"] == "SUCCESS", final

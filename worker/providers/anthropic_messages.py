@@ -32,7 +32,7 @@ class AnthropicProvider(RemoteProvider):
             model=settings.anthropic_model,
             base_url=settings.anthropic_base_url,
             **cls.options_from(settings),
-        )
+        ).with_rate_limits(settings)
 
     def request(self, prompt: Prompt) -> Completion:
         try:

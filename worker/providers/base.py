@@ -28,6 +28,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import redis
+
+from worker.ratelimit import ProviderRateLimiter, estimate_tokens
+
 logger = logging.getLogger(__name__)
 
 
@@ -174,11 +178,16 @@ class Provider(ABC):
     def request(self, prompt: Prompt) -> Completion:
         """One attempt at answering `prompt`, or a `ProviderError` subclass."""
 
+    def throttle(self, prompt: Prompt) -> None:  # noqa: B027 (a hook: most providers have no limit)
+        """Wait for the provider's rate limit before an attempt; providers with a limit override it."""
+        return None
+
     def complete(self, prompt: Prompt) -> Completion:
         """Answer `prompt`, retrying transient errors as the class docstring describes."""
         failed = 0
         while True:
             try:
+                self.throttle(prompt)
                 completion = self.request(prompt)
             except TransientProviderError as exc:
                 failed += 1
@@ -222,6 +231,20 @@ class RemoteProvider(Provider):
         self.max_retry_wait = max_retry_wait
         self.backoff_base = backoff_base
         self.max_output_tokens = max_output_tokens
+        self.limiter: ProviderRateLimiter | None = None
+
+    def throttle(self, prompt: Prompt) -> None:
+        if self.limiter is not None:
+            self.limiter.acquire(estimate_tokens(prompt.system + prompt.user, self.max_output_tokens))
+
+    def with_rate_limits(self, settings: object) -> RemoteProvider:
+        """Share `<NAME>_RPM` / `<NAME>_TPM` through Redis with every other worker."""
+        rpm = getattr(settings, f"{self.name}_rpm", 0)
+        tpm = getattr(settings, f"{self.name}_tpm", 0)
+        if rpm or tpm:
+            client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=3, socket_timeout=10)  # type: ignore[attr-defined]
+            self.limiter = ProviderRateLimiter(client, self.name, rpm=rpm or None, tpm=tpm or None)
+        return self
 
     @staticmethod
     def options_from(settings: object) -> dict[str, float | int]:

@@ -26,4 +26,4 @@ class GeminiProvider(OpenAIChatProvider):
             model=settings.gemini_model,
             base_url=settings.gemini_base_url,
             **cls.options_from(settings),
-        )
+        ).with_rate_limits(settings)

@@ -42,7 +42,7 @@ class OpenAIChatProvider(RemoteProvider):
             model=settings.openai_model,
             base_url=settings.openai_base_url,
             **cls.options_from(settings),
-        )
+        ).with_rate_limits(settings)
 
     def request(self, prompt: Prompt) -> Completion:
         try:
