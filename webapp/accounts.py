@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from worker.store import Base, JobStore, UTCDateTime, utcnow
 ADMIN = "admin"
 TOKEN_PREFIX = "sr_"
 MIN_PASSWORD_CHARS = 10
+TOKEN_CACHE_SECONDS = 60.0
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
@@ -86,6 +88,7 @@ def check_password(password: str) -> str:
 class Accounts:
     def __init__(self, store: JobStore) -> None:
         self.store = store
+        self._token_cache: dict[str, tuple[Principal, float]] = {}
 
     def create_user(self, username: str, password: str) -> User:
         user = User(username=check_username(username), password_hash=generate_password_hash(check_password(password)))
@@ -145,15 +148,30 @@ class Accounts:
             token = session.get(ApiToken, token_id)
             if token is None or token.user_id != user_id:
                 return False
+            self._token_cache.pop(token.token_hash, None)  # this process forgets it at once
             session.delete(token)
             return True
 
     def principal_for_token(self, secret: str, api_token_setting: str | None) -> Principal | None:
+        """Who a bearer token belongs to. Answers are kept for a minute, so a script polling
+        /status costs no extra database work per request (a revoked token stops within a minute)."""
+        digest = hash_token(secret)
+        cached = self._token_cache.get(digest)
+        if cached and time.monotonic() - cached[1] < TOKEN_CACHE_SECONDS:
+            return cached[0]
+        principal = self._lookup_token(secret, digest, api_token_setting)
+        if principal is not None:
+            self._token_cache[digest] = (principal, time.monotonic())
+        else:
+            self._token_cache.pop(digest, None)
+        return principal
+
+    def _lookup_token(self, secret: str, digest: str, api_token_setting: str | None) -> Principal | None:
         if api_token_setting and hmac.compare_digest(secret.encode(), api_token_setting.encode()):
             admin = self.by_name(ADMIN)
             return Principal(admin.id, admin.username, "api_token_setting") if admin else None
         with self.store.session() as session:
-            token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+            token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
             if token is None:
                 return None
             user = session.get(User, token.user_id)

@@ -13,6 +13,7 @@ time, so that tests can assert the gaps between retries and count what was paid 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import deque
@@ -96,6 +97,10 @@ class FakeLLMServer:
         self._defaults: dict[str, Reply] = {api: Reply.ok() for api in self._scripts}
         self.requests: list[Recorded] = []
         self._stopping = threading.Event()
+        # An optional requests-per-minute limit, as a provider enforces it: 429 beyond it.
+        self.rpm_limit: int | None = None
+        self._accepted: deque[float] = deque()
+        self.default_delay = 0.0
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -122,8 +127,37 @@ class FakeLLMServer:
         with self._lock:
             self._defaults[api] = reply
 
+    def set_rate_limit(self, rpm: int | None) -> None:
+        with self._lock:
+            self.rpm_limit = rpm
+            self._accepted.clear()
+
+    def _over_limit(self, now: float) -> float | None:
+        """Seconds until a slot frees up, if this request is over the per-minute limit."""
+        if not self.rpm_limit:
+            return None
+        with self._lock:
+            while self._accepted and self._accepted[0] <= now - 60:
+                self._accepted.popleft()
+            if len(self._accepted) >= self.rpm_limit:
+                return self._accepted[0] + 60 - now
+            self._accepted.append(now)
+            return None
+
+    def most_in_any_minute(self) -> int:
+        """The most answered (non-429) requests in any 60-second window: what a provider counts."""
+        times = sorted(r.at for r in self.requests if r.status != 429)
+        most, start = 0, 0
+        for end, at in enumerate(times):
+            while times[start] <= at - 60:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
+
     def reset(self) -> None:
         with self._lock:
+            self.rpm_limit = None
+            self._accepted.clear()
             for api in self._scripts:
                 self._scripts[api].clear()
                 self._defaults[api] = Reply.ok()
@@ -167,6 +201,9 @@ class FakeLLMServer:
                 auth = self.headers.get("Authorization") or self.headers.get("x-api-key") or ""
                 reply = server._next_reply(api)
                 arrived = time.monotonic()
+                wait = server._over_limit(arrived) if reply.status == 200 and not reply.hang else None
+                if wait is not None:
+                    reply = Reply.rate_limited(max(1, math.ceil(wait)))
                 if reply.hang:
                     server._record(Recorded(api, arrived, 0, body.get("model", ""), prompt, auth))
                     server._stopping.wait(120)

