@@ -146,7 +146,11 @@ class Settings(BaseSettings):
 
     # The worker. Report jobs wait on network calls, so concurrency may exceed the core count.
     worker_name: str = "worker@%h"
-    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    # The Celery pool: threads (one process, little memory; measured fastest, bench/RESULTS.md) or
+    # prefork (a process per job: Celery's hard time limit, a cancel kills the call in flight, a
+    # crash takes one job with it). See README "Sizing the workers".
+    worker_pool: str = Field(default="threads", pattern="^(prefork|threads)$")
+    worker_concurrency: int = Field(default=12, ge=1, le=256)
     worker_max_tasks_per_child: int = Field(default=20, ge=1)
 
     # Time limits. The broker re-delivers a message that is unacknowledged after the visibility

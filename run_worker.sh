@@ -11,9 +11,10 @@ if [ ! -x "$PY" ] && ! command -v "$PY" >/dev/null 2>&1; then
     echo "run_worker.sh: $PY not found: run ./run.sh once to create .venv, or set PYTHON" >&2
     exit 1
 fi
-mapfile -t cfg < <("$PY" -m config WORKER_CONCURRENCY WORKER_MAX_TASKS_PER_CHILD WORKER_NAME)
+mapfile -t cfg < <("$PY" -m config WORKER_CONCURRENCY WORKER_MAX_TASKS_PER_CHILD WORKER_NAME WORKER_POOL)
 exec "$PY" -m celery -A worker.celery_app worker \
     --loglevel=INFO \
+    --pool="${cfg[3]}" \
     --concurrency="${cfg[0]}" \
     --prefetch-multiplier=1 \
     --max-tasks-per-child="${cfg[1]}" \

@@ -40,7 +40,6 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.llm_server import FakeLLMServer, Reply  # noqa: E402
 from worker.pipeline import SECTIONS, TOTAL_STEPS  # noqa: E402
 
 TOKEN = "bench-token"
@@ -82,6 +81,18 @@ def configs(rpm: int) -> list[Config]:
             f"prefork 6, {len(SECTIONS) - 1} sections at once, shared limiter at {rpm}/min",
             {
                 "WORKER_CONCURRENCY": "6",
+                "REPORT_PARALLELISM": str(len(SECTIONS) - 1),
+                "OPENAI_RPM": str(rpm),
+                "OPENAI_TPM": "0",
+            },
+            4,
+        ),
+        Config(
+            "ours-threads",
+            f"threads 12, {len(SECTIONS) - 1} sections at once, shared limiter at {rpm}/min",
+            {
+                "WORKER_POOL": "threads",
+                "WORKER_CONCURRENCY": "12",
                 "REPORT_PARALLELISM": str(len(SECTIONS) - 1),
                 "OPENAI_RPM": str(rpm),
                 "OPENAI_TPM": "0",
@@ -131,10 +142,31 @@ class Result:
         return len(self.status_ms) / self.status_window if self.status_window else 0.0
 
 
+class FakeProvider:
+    """The fake provider server in a process of its own, so that it does not share the
+    benchmark client's interpreter (and its lock) with the pollers whose latency is measured."""
+
+    def __init__(self, latency: float, rpm: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.llm_server", "--latency", str(latency), "--rpm", str(rpm)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.url = self.process.stdout.readline().strip()
+
+    def stats(self) -> dict[str, int]:
+        return requests.get(f"{self.url}/_stats", timeout=10).json()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
 class Stack:
     """redis-server, a worker and the API for one configuration, in a temporary directory."""
 
-    def __init__(self, config: Config, llm: FakeLLMServer, workdir: Path) -> None:
+    def __init__(self, config: Config, llm: FakeProvider, workdir: Path) -> None:
         self.workdir = workdir
         self.redis_port = free_port()
         self.bind = f"127.0.0.1:{free_port()}"
@@ -202,10 +234,8 @@ class Stack:
                     popen.wait()
 
 
-def run(scenario: Scenario, config: Config, llm: FakeLLMServer) -> Result:
-    llm.reset()
-    llm.set_default("openai", Reply.ok(delay=scenario.latency))
-    llm.set_rate_limit(scenario.rpm)
+def run(scenario: Scenario, config: Config) -> Result:
+    llm = FakeProvider(scenario.latency, scenario.rpm)
     result = Result(scenario, config)
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{config.name}-"))
     stack = Stack(config, llm, workdir)
@@ -270,13 +300,15 @@ def run(scenario: Scenario, config: Config, llm: FakeLLMServer) -> Result:
             poller.join()
         result.status_window = time.monotonic() - poll_started
         result.failed = sum(1 for job_id in job_ids if finished.get(job_id) != "SUCCESS")
-        result.calls = len(llm.successes())
-        result.rate_limited = sum(1 for r in llm.requests if r.status == 429)
-        result.most_in_minute = llm.most_in_any_minute()
+        stats = llm.stats()
+        result.calls = stats["paid"]
+        result.rate_limited = stats["rate_limited"]
+        result.most_in_minute = stats["most_in_any_minute"]
     finally:
         stop_sampling.set()
         sampler.join()
         stack.stop()
+        llm.stop()
     shutil.rmtree(workdir, ignore_errors=True)
     return result
 
@@ -321,31 +353,29 @@ def table(results: list[Result]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="default")
-    parser.add_argument("--only", choices=["seed", "ours"], help="run one configuration")
+    parser.add_argument("--only", nargs="+", choices=["seed", "ours", "ours-threads"], help="configurations to run")
     parser.add_argument("--write", type=Path, help="append the tables to this Markdown file")
     args = parser.parse_args()
 
-    llm = FakeLLMServer().start()
     output = []
     chosen = list(SCENARIOS.values()) if args.scenario == "all" else [SCENARIOS[args.scenario]]
-    try:
-        for scenario in chosen:
-            results = []
-            for config in configs(scenario.rpm):
-                if args.only and config.name != args.only:
-                    continue
-                print(f"running {scenario.name}: {config.name} …", flush=True)
-                results.append(run(scenario, config, llm))
-            heading = (
-                f"### {scenario.name}: {scenario.reports} reports, {scenario.latency:g} s per call, "
-                f"{scenario.rpm} requests/min"
-            )
-            output.append(f"{heading}\n\n{table(results)}\n")
-            if len(results) == 2:
-                speedup = results[0].makespan / results[1].makespan
-                output.append(f"ours is {speedup:.2f}× faster than the seed's configuration\n")
-    finally:
-        llm.stop()
+    for scenario in chosen:
+        results = []
+        for config in configs(scenario.rpm):
+            if args.only and config.name not in args.only:
+                continue
+            print(f"running {scenario.name}: {config.name} …", flush=True)
+            results.append(run(scenario, config))
+        heading = (
+            f"### {scenario.name}: {scenario.reports} reports, {scenario.latency:g} s per call, "
+            f"{scenario.rpm} requests/min"
+        )
+        output.append(f"{heading}\n\n{table(results)}\n")
+        seed = next((r for r in results if r.config.name == "seed"), None)
+        for other in results:
+            if seed and other is not seed:
+                speedup = seed.makespan / other.makespan
+                output.append(f"{other.config.name} is {speedup:.2f}× faster than the seed's configuration\n")
     memory = psutil.virtual_memory().total / 2**30
     machine = f"{os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, {platform.machine()}"
     command = " ".join([".venv/bin/python -m bench.run_bench", *sys.argv[1:]])

@@ -251,11 +251,11 @@ def start_worker(settings: Settings, tmp_path: Path, clean_redis: RedisServer) -
     started: list[Process] = []
     control = create_celery(settings)
 
-    def start(name: str = "w1", concurrency: int = 2, **env: str) -> Process:
+    def start(name: str = "w1", concurrency: int = 2, pool: str = "prefork", **env: str) -> Process:
         hostname = f"{name}@test"
         process = Process(
             f"worker-{name}",
-            ["./run_worker.sh", "--pool=prefork"],
+            ["./run_worker.sh", f"--pool={pool}"],
             worker_env(settings, WORKER_NAME=hostname, WORKER_CONCURRENCY=str(concurrency), **env),
             tmp_path,
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from datetime import timedelta
 
 import redis
@@ -70,9 +71,15 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
         store.mark_failed(job_id, error=message)
         raise JobFailed(message)
 
+    # The threads pool enforces no Celery time limit, so the job keeps its own: checked before
+    # every step, while each step is bounded by the providers' timeouts and retries.
+    deadline = time.monotonic() + settings.task_soft_time_limit
+
     def on_progress(progress: Progress) -> None:
         if not store.mark_progress(job_id, progress):
             raise JobCancelled(job_id)
+        if time.monotonic() > deadline and progress.label != "Done":
+            raise SoftTimeLimitExceeded()
         try:
             self.update_state(state="PROGRESS", meta={"job_id": job_id, **progress.as_dict()})
         except Exception:  # Redis hiccup: the row above already holds the progress.

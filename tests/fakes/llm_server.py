@@ -189,6 +189,23 @@ class FakeLLMServer:
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 return None
 
+            def do_GET(self) -> None:  # noqa: N802
+                """`/_stats`: what a benchmark in another process needs to know."""
+                if self.path != "/_stats":
+                    self._send(404, {"error": {"message": "not found"}})
+                    return
+                with server._lock:
+                    statuses = [r.status for r in server.requests]
+                self._send(
+                    200,
+                    {
+                        "requests": len(statuses),
+                        "paid": sum(1 for status in statuses if status == 200),
+                        "rate_limited": sum(1 for status in statuses if status == 429),
+                        "most_in_any_minute": server.most_in_any_minute(),
+                    },
+                )
+
             def do_POST(self) -> None:  # noqa: N802 (the name http.server asks for)
                 api = OPENAI_PATHS.get(self.path) or ("anthropic" if self.path == ANTHROPIC_PATH else "")
                 length = int(self.headers.get("Content-Length") or 0)
@@ -306,3 +323,24 @@ def _error_body(api: str, reply: Reply) -> dict:
         )
         return {"type": "error", "error": {"type": kind, "message": reply.error}}
     return {"error": {"message": reply.error, "type": "error", "code": str(reply.status)}}
+
+
+def main() -> None:
+    """Run the server on its own, for the benchmark: `python -m tests.fakes.llm_server --port 0
+    --latency 1 --rpm 600` prints its URL, then serves until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument("--rpm", type=int, default=0)
+    args = parser.parse_args()
+    server = FakeLLMServer()
+    for api in ("openai", "gemini", "anthropic"):
+        server.set_default(api, Reply.ok(delay=args.latency))
+    server.set_rate_limit(args.rpm or None)
+    print(server.url, flush=True)
+    server._httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

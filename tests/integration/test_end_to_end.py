@@ -3,12 +3,13 @@ the API under gunicorn; then retries, failures and two workers sharing one queue
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import AUTH, RedisServer, follow_job
+from tests.conftest import AUTH, RedisServer, follow_job, wait_for
 from tests.fakes.scripted_provider import read_count, write_script
 from tests.test_pipeline import EXPECTED_HEADINGS, headings
 from worker.pipeline import DEMO_BANNER, TOTAL_STEPS
@@ -139,3 +140,27 @@ def test_a_job_queued_while_no_worker_runs_is_done_when_one_starts(start_worker,
     start_worker()
     final, _ = follow_job(api_server, job_id)
     assert final["state"] == "SUCCESS"
+
+
+def test_the_threads_pool_runs_reports_and_honours_cancel_between_steps(
+    start_worker, api_server: str, settings
+) -> None:
+    """The default pool: several reports at once in one process, and a cancel that stops a job
+    before its next step (threads cannot be killed mid-call)."""
+    start_worker(pool="threads", concurrency=4, OFFLINE_STEP_DELAY="0.3", REPORT_PARALLELISM="2")
+    doomed = submit(api_server, "Stop Me Ltd")
+    job_ids = [submit(api_server, f"Threaded {i}") for i in range(3)]
+
+    def running() -> bool:
+        return requests.get(f"{api_server}/status/{doomed}", headers=AUTH, timeout=5).json()["state"] == "PROGRESS"
+
+    wait_for(running, 30, "the job to be under way")
+    cancelled = requests.post(f"{api_server}/api/jobs/{doomed}/cancel", headers=AUTH, timeout=5)
+    assert cancelled.status_code == 200
+    finals = [follow_job(api_server, job_id)[0] for job_id in job_ids]
+    assert [f["state"] for f in finals] == ["SUCCESS"] * 3
+    store = JobStore(settings.database_url)
+    calls_then = store.get_job(doomed).calls
+    time.sleep(1.5)
+    job = store.get_job(doomed)
+    assert job.state == "REVOKED" and job.calls == calls_then and job.calls < TOTAL_STEPS
