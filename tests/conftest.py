@@ -125,10 +125,9 @@ def _postgres_schema_url(base_url: str) -> tuple[str, str]:
 DATABASE_KINDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
 
 
-@pytest.fixture(params=DATABASE_KINDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database for one test: SQLite always, PostgreSQL too when configured."""
-    if request.param == "sqlite":
+def _database(kind: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of `kind`, removed afterwards."""
+    if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'reports.db'}"
         return
     url, schema = _postgres_schema_url(TEST_DATABASE_URL)
@@ -137,21 +136,27 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with engine.begin() as connection:
         connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     engine.dispose()
+
+
+@pytest.fixture(params=DATABASE_KINDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test: SQLite always, PostgreSQL too when configured."""
+    yield from _database(request.param, tmp_path)
 
 
 @pytest.fixture
 def one_database_url(tmp_path: Path) -> Iterator[str]:
     """PostgreSQL when TEST_DATABASE_URL is set, else SQLite: for the slow process-level suites,
     which need one database each, not both (SQLite is covered end to end elsewhere)."""
-    if not TEST_DATABASE_URL:
-        yield f"sqlite:///{tmp_path / 'reports.db'}"
-        return
-    url, schema = _postgres_schema_url(TEST_DATABASE_URL)
-    yield url
-    engine = create_engine(TEST_DATABASE_URL)
-    with engine.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    yield from _database("postgresql" if TEST_DATABASE_URL else "sqlite", tmp_path)
+
+
+def submit_report(base: str, startup: str) -> str:
+    """POST /generate as a script would; returns the new job's id."""
+    response = requests.post(f"{base}/generate", json={"startup": startup}, headers=AUTH, timeout=10)
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "queued"
+    return response.json()["job_id"]
 
 
 def make_settings(**overrides: object) -> Settings:

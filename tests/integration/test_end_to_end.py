@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import AUTH, RedisServer, follow_job, wait_for
+from tests.conftest import AUTH, RedisServer, follow_job, submit_report, wait_for
 from tests.fakes.scripted_provider import read_count, write_script
 from tests.test_pipeline import EXPECTED_HEADINGS, headings
 from worker.pipeline import DEMO_BANNER, TOTAL_STEPS
@@ -20,11 +20,7 @@ pytestmark = pytest.mark.integration
 SCRIPTED = "tests.fakes.scripted_provider:ScriptedProvider"
 
 
-def submit(base: str, startup: str) -> str:
-    response = requests.post(f"{base}/generate", json={"startup": startup}, headers=AUTH, timeout=10)
-    assert response.status_code == 202, response.text
-    assert response.json()["status"] == "queued"
-    return response.json()["job_id"]
+submit = submit_report
 
 
 def test_a_report_goes_from_queued_through_progress_to_success(

@@ -14,7 +14,16 @@ import pytest
 import requests
 
 from config import Settings
-from tests.conftest import AUTH, RedisServer, follow_job, free_port, make_settings, provider_env, wait_for
+from tests.conftest import (
+    AUTH,
+    RedisServer,
+    follow_job,
+    free_port,
+    make_settings,
+    provider_env,
+    submit_report,
+    wait_for,
+)
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.fakes.scripted_provider import write_script
 from worker.pipeline import TOTAL_STEPS
@@ -29,10 +38,7 @@ def database_url(one_database_url: str) -> str:
     return one_database_url
 
 
-def submit(base: str, startup: str) -> str:
-    response = requests.post(f"{base}/generate", json={"startup": startup}, headers=AUTH, timeout=10)
-    assert response.status_code == 202, response.text
-    return response.json()["job_id"]
+submit = submit_report
 
 
 def status(base: str, job_id: str) -> dict:

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import AUTH, follow_job, provider_env
+from tests.conftest import AUTH, follow_job, provider_env, submit_report
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from worker.pipeline import SECTIONS, TOTAL_STEPS
 
@@ -20,10 +20,7 @@ def database_url(one_database_url: str) -> str:
     return one_database_url
 
 
-def submit(base: str, startup: str) -> str:
-    response = requests.post(f"{base}/generate", json={"startup": startup}, headers=AUTH, timeout=10)
-    assert response.status_code == 202, response.text
-    return response.json()["job_id"]
+submit = submit_report
 
 
 @pytest.mark.parametrize(
