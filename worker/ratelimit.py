@@ -68,8 +68,10 @@ class ProviderRateLimiter:
     ) -> None:
         self.client = client
         self.provider = provider
-        # Bursts of 1 % of a minute's budget keep any 60-second window within about 1 % of the limit.
-        self.requests = Limit(rpm, max(1.0, rpm / 100)) if rpm else None
+        # No burst for requests: calls are evenly spaced, so no 60-second window holds more than
+        # the limit (a burst let a provider's own sliding window see a few too many). Tokens
+        # may come in bursts of 1 % of a minute's budget.
+        self.requests = Limit(rpm, 1.0) if rpm else None
         self.tokens = Limit(tpm, max(1.0, tpm / 100)) if tpm else None
         self.sleep = sleep
         self.prefix = prefix
