@@ -243,8 +243,9 @@ def run_pipeline(
                 return done[key]
             started += 1
             number = resumed + started
-        if on_progress:
-            on_progress(Progress(step=min(number, TOTAL_STEPS), total=TOTAL_STEPS, label=label))
+            # Inside the lock, so that progress reported from parallel sections never goes back.
+            if on_progress:
+                on_progress(Progress(step=min(number, TOTAL_STEPS), total=TOTAL_STEPS, label=label))
         completion: Completion = provider.complete(prompt)
         checkpoint = Checkpoint(
             key=key,

@@ -81,7 +81,8 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
         if time.monotonic() > deadline and progress.label != "Done":
             raise SoftTimeLimitExceeded()
         try:
-            self.update_state(state="PROGRESS", meta={"job_id": job_id, **progress.as_dict()})
+            # task_id explicitly: sections report from threads, where Celery's request is unset.
+            self.update_state(task_id=job_id, state="PROGRESS", meta={"job_id": job_id, **progress.as_dict()})
         except Exception:  # Redis hiccup: the row above already holds the progress.
             logger.warning("could not publish progress of job %s to Redis", job_id, exc_info=True)
 
@@ -121,7 +122,7 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
         raise JobFailed(str(exc)) from None
     except JobCancelled:
         logger.info("job %s was cancelled; stopped before its next step", job_id)
-        self.update_state(state=REVOKED, meta={"job_id": job_id})
+        self.update_state(task_id=job_id, state=REVOKED, meta={"job_id": job_id})
         raise Ignore() from None
     except SoftTimeLimitExceeded:
         message = (

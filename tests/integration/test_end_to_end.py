@@ -12,7 +12,7 @@ import requests
 from tests.conftest import AUTH, RedisServer, follow_job, submit_report, wait_for
 from tests.fakes.scripted_provider import read_count, write_script
 from tests.test_pipeline import EXPECTED_HEADINGS, headings
-from worker.pipeline import DEMO_BANNER, TOTAL_STEPS
+from worker.pipeline import DEMO_BANNER, TOTAL_STEPS, step_labels
 from worker.store import JobStore
 
 pytestmark = pytest.mark.integration
@@ -35,8 +35,8 @@ def test_a_report_goes_from_queued_through_progress_to_success(
     steps = [s["progress"]["step"] for s in seen if s["state"] == "PROGRESS"]
     assert steps == sorted(steps) and len(set(steps)) >= 3, steps
     assert all(s["progress"]["total"] == TOTAL_STEPS for s in seen if s["state"] == "PROGRESS")
-    market = [s for s in seen if s["progress"]["label"] == "Market size"]
-    assert market and market[0]["progress"]["step"] == 5
+    labels = {label for _, label in step_labels()} | {"Done"}
+    assert {s["progress"]["label"] for s in seen if s["state"] == "PROGRESS"} <= labels
 
     assert final["state"] == "SUCCESS", final
     assert final["startup"] == "TeslaAI"
@@ -78,6 +78,7 @@ def test_transient_errors_are_retried_with_backoff_and_no_step_is_paid_twice(
     script = tmp_path / "script"
     write_script(script, {3: "transient", 4: "transient"})
     start_worker(
+        REPORT_PARALLELISM="1",  # one step at a time: calls 3 and 4 fail in two attempts in a row
         LLM_PROVIDER=SCRIPTED,
         SCRIPTED_PROVIDER_DIR=str(script),
         RETRY_BACKOFF_BASE="0.5",

@@ -79,8 +79,10 @@ def test_a_worker_killed_mid_report_is_recovered_without_recomputing_steps(
     # Steps stored before the kill were not asked again; at most the calls in flight (one per
     # section being written at once) are repeated.
     assert TOTAL_STEPS <= len(successes) <= TOTAL_STEPS + PARALLELISM
-    # Exactly the steps not stored at the kill were asked after it.
-    assert len(successes) - paid_before == TOTAL_STEPS - stored_before
+    # Exactly the steps not stored at the kill were asked after it (calls in flight at the kill
+    # arrived before it, even if the server answered them to a dead socket later).
+    asked_after = [r for r in successes if r.at > killed_at]
+    assert len(asked_after) == TOTAL_STEPS - stored_before, (len(asked_after), stored_before, paid_before)
     store = JobStore(settings.database_url)
     assert [j.id for j in store.recent_jobs(10)] == [job_id]  # one job, one report
     assert store.get_job(job_id).worker == "rescuer@test"
