@@ -295,7 +295,11 @@ def api_server(settings: Settings, tmp_path: Path) -> Iterator[str]:
         except requests.RequestException:  # not listening yet, or its workers still booting
             return False
 
-    wait_for(ready, 30, "the API to answer /healthz")
+    try:
+        wait_for(ready, 30, "the API to answer /healthz")
+    except BaseException:
+        process.stop()  # a fixture that fails before its yield is never torn down
+        raise
     yield base
     process.stop()
 
