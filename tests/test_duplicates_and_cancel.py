@@ -2,60 +2,42 @@
 
 from __future__ import annotations
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from config import Settings
-from tests.conftest import AUTH, RedisServer, log_in
-from webapp import create_app
+from tests.conftest import RedisServer, log_in, store_of
 from worker.pipeline import Progress
-from worker.store import JobStore
 
 
-@pytest.fixture
-def app(settings: Settings) -> Flask:
-    return create_app(settings)
-
-
-@pytest.fixture
-def api(app: Flask) -> FlaskClient:
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
-    return client
-
-
-def store_of(app: Flask) -> JobStore:
-    return app.extensions["jobs"].store
-
-
-def test_the_same_idempotency_key_returns_the_same_job(api: FlaskClient, app: Flask, clean_redis: RedisServer) -> None:
-    first = api.post("/generate", json={"startup": "Acme"}, headers={"Idempotency-Key": "batch-7/acme"})
+def test_the_same_idempotency_key_returns_the_same_job(
+    api_client: FlaskClient, app: Flask, clean_redis: RedisServer
+) -> None:
+    first = api_client.post("/generate", json={"startup": "Acme"}, headers={"Idempotency-Key": "batch-7/acme"})
     assert first.status_code == 202
     store_of(app).mark_succeeded(first.get_json()["job_id"], report_md="# R", provider="p")
-    again = api.post("/generate", json={"startup": "Acme"}, headers={"Idempotency-Key": "batch-7/acme"})
+    again = api_client.post("/generate", json={"startup": "Acme"}, headers={"Idempotency-Key": "batch-7/acme"})
     assert again.status_code == 200
     assert again.get_json()["job_id"] == first.get_json()["job_id"]
     assert again.get_json()["status"] == "duplicate" and again.get_json()["state"] == "SUCCESS"
     assert clean_redis.client().llen("celery") == 1  # queued (and paid for) once
-    other = api.post("/generate", json={"startup": "Acme"}, headers={"Idempotency-Key": "batch-8/acme"})
+    other = api_client.post("/generate", json={"startup": "Acme"}, headers={"Idempotency-Key": "batch-8/acme"})
     assert other.status_code == 202 and other.get_json()["job_id"] != first.get_json()["job_id"]
-    too_long = api.post("/generate", json={"startup": "Acme"}, headers={"Idempotency-Key": "k" * 201})
+    too_long = api_client.post("/generate", json={"startup": "Acme"}, headers={"Idempotency-Key": "k" * 201})
     assert too_long.status_code == 400
 
 
-def test_the_same_startup_joins_its_live_job_unless_fresh(api: FlaskClient, app: Flask) -> None:
-    first = api.post("/generate", json={"startup": "Acme Robotics"}).get_json()
-    joined = api.post("/generate", json={"startup": "  acme   ROBOTICS "})
+def test_the_same_startup_joins_its_live_job_unless_fresh(api_client: FlaskClient, app: Flask) -> None:
+    first = api_client.post("/generate", json={"startup": "Acme Robotics"}).get_json()
+    joined = api_client.post("/generate", json={"startup": "  acme   ROBOTICS "})
     assert joined.status_code == 200
     assert joined.get_json()["job_id"] == first["job_id"] and joined.get_json()["status"] == "joined"
-    fresh = api.post("/generate", json={"startup": "Acme Robotics", "fresh": True})
+    fresh = api_client.post("/generate", json={"startup": "Acme Robotics", "fresh": True})
     assert fresh.status_code == 202 and fresh.get_json()["job_id"] != first["job_id"]
-    assert api.post("/generate", json={"startup": "Acme", "fresh": "yes"}).status_code == 400
+    assert api_client.post("/generate", json={"startup": "Acme", "fresh": "yes"}).status_code == 400
     # A finished job is not joined: asking again makes a new report.
     store_of(app).mark_succeeded(first["job_id"], report_md="# R", provider="p")
     store_of(app).mark_succeeded(fresh.get_json()["job_id"], report_md="# R", provider="p")
-    assert api.post("/generate", json={"startup": "Acme Robotics"}).status_code == 202
+    assert api_client.post("/generate", json={"startup": "Acme Robotics"}).status_code == 202
 
 
 def test_the_dashboard_says_which_names_joined_a_live_job(app: Flask) -> None:
@@ -69,18 +51,18 @@ def test_the_dashboard_says_which_names_joined_a_live_job(app: Flask) -> None:
     assert [j.startup for j in store_of(app).recent_jobs(10)] == ["Acme", "Zeta", "Acme"]
 
 
-def test_cancel_through_the_api_records_who_and_stops_the_job(api: FlaskClient, app: Flask) -> None:
-    job_id = api.post("/generate", json={"startup": "Acme"}).get_json()["job_id"]
-    response = api.post(f"/api/jobs/{job_id}/cancel")
+def test_cancel_through_the_api_records_who_and_stops_the_job(api_client: FlaskClient, app: Flask) -> None:
+    job_id = api_client.post("/generate", json={"startup": "Acme"}).get_json()["job_id"]
+    response = api_client.post(f"/api/jobs/{job_id}/cancel")
     assert response.status_code == 200
     data = response.get_json()
     assert data["state"] == "REVOKED" and data["cancelled_by"] == "admin" and data["error"] == "Cancelled by admin."
     # The worker's next progress report finds the job cancelled, so it stops before the next call.
     assert store_of(app).mark_progress(job_id, Progress(step=2, total=13, label="Snapshot")) is False
     assert store_of(app).mark_succeeded(job_id, report_md="# late", provider="p") is False
-    again = api.post(f"/api/jobs/{job_id}/cancel")
+    again = api_client.post(f"/api/jobs/{job_id}/cancel")
     assert again.status_code == 409 and "already finished" in again.get_json()["error"]
-    assert api.post("/api/jobs/00000000-0000-0000-0000-000000000000/cancel").status_code == 404
+    assert api_client.post("/api/jobs/00000000-0000-0000-0000-000000000000/cancel").status_code == 404
 
 
 def test_cancel_from_the_card(app: Flask) -> None:

@@ -70,14 +70,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     Htmx(app)
 
     store = JobStore(settings.database_url)
-    store.create_schema()
+    store.create_schema()  # the account tables too: webapp.accounts is imported above
     celery = create_celery(settings)
     app.extensions["settings"] = settings
     app.extensions["jobs"] = JobService(store, celery)
     app.extensions["redis"] = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=2)
     app.extensions["limiter"] = SubmitLimiter(app.extensions["redis"], settings.submit_rate_per_minute)
     app.extensions["accounts"] = accounts = Accounts(store)
-    store.create_schema()  # again, now that the account tables are known too
     admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
     written = accounts.ensure_admin(admin_password, Path(settings.data_dir))
     if written:

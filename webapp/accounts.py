@@ -25,7 +25,7 @@ from worker.store import Base, JobStore, UTCDateTime, utcnow
 ADMIN = "admin"
 TOKEN_PREFIX = "sr_"
 MIN_PASSWORD_CHARS = 10
-TOKEN_CACHE_SECONDS = 60.0
+PRINCIPAL_CACHE_SECONDS = 60.0
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
@@ -89,6 +89,7 @@ class Accounts:
     def __init__(self, store: JobStore) -> None:
         self.store = store
         self._token_cache: dict[str, tuple[Principal, float]] = {}
+        self._session_cache: dict[int, tuple[Principal, float]] = {}
 
     def create_user(self, username: str, password: str) -> User:
         user = User(username=check_username(username), password_hash=generate_password_hash(check_password(password)))
@@ -152,12 +153,26 @@ class Accounts:
             session.delete(token)
             return True
 
+    def principal_for_session(self, user_id: int) -> Principal | None:
+        """Who a session's user id is. Kept for a minute like tokens, so a polling card costs no
+        extra database read (a removed user loses access within the minute)."""
+        cached = self._session_cache.get(user_id)
+        if cached and time.monotonic() - cached[1] < PRINCIPAL_CACHE_SECONDS:
+            return cached[0]
+        user = self.get(user_id)
+        if user is None:
+            self._session_cache.pop(user_id, None)
+            return None
+        principal = Principal(user.id, user.username, "session")
+        self._session_cache[user_id] = (principal, time.monotonic())
+        return principal
+
     def principal_for_token(self, secret: str, api_token_setting: str | None) -> Principal | None:
         """Who a bearer token belongs to. Answers are kept for a minute, so a script polling
         /status costs no extra database work per request (a revoked token stops within a minute)."""
         digest = hash_token(secret)
         cached = self._token_cache.get(digest)
-        if cached and time.monotonic() - cached[1] < TOKEN_CACHE_SECONDS:
+        if cached and time.monotonic() - cached[1] < PRINCIPAL_CACHE_SECONDS:
             return cached[0]
         principal = self._lookup_token(secret, digest, api_token_setting)
         if principal is not None:

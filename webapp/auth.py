@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from urllib.parse import urlsplit
 
 from flask import (
@@ -80,44 +79,15 @@ def _principal_from_request() -> Principal | None:
         setting = current_app.extensions["settings"].api_token
         return accounts().principal_for_token(header[7:].strip(), setting.get_secret_value() if setting else None)
     user_id = session.get("user_id")
-    if isinstance(user_id, int):
-        username = _known_users.get(user_id)
-        if username is None:
-            user = accounts().get(user_id)
-            if user is None:
-                return None
-            username = _known_users.put(user_id, user.username)
-        return Principal(user_id, username, "session")
-    return None
-
-
-class _UserCache:
-    """User ids seen lately, so that a polling card costs no extra database read. A user removed
-    from the database loses access within `ttl` seconds."""
-
-    def __init__(self, ttl: float = 60.0) -> None:
-        self.ttl = ttl
-        self._entries: dict[int, tuple[str, float]] = {}
-
-    def get(self, user_id: int) -> str | None:
-        entry = self._entries.get(user_id)
-        if entry and time.monotonic() - entry[1] < self.ttl:
-            return entry[0]
-        return None
-
-    def put(self, user_id: int, username: str) -> str:
-        self._entries[user_id] = (username, time.monotonic())
-        return username
-
-
-_known_users = _UserCache()
+    return accounts().principal_for_session(user_id) if isinstance(user_id, int) else None
 
 
 def guard() -> Response | tuple[Response | str, int] | None:
     """Runs before every request: who is asking, may they, and did a form carry its CSRF token."""
-    g.principal = principal = _principal_from_request()
     if request.endpoint in OPEN_ENDPOINTS and request.endpoint != "auth.login":
+        g.principal = None  # static files and /healthz: nobody to look up
         return None
+    g.principal = principal = _principal_from_request()
     if principal is None and request.endpoint != "auth.login":
         return _unauthenticated()
     # Forms and htmx requests that ride on the session cookie must carry its CSRF token.

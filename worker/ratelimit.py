@@ -10,6 +10,7 @@ made). The clock is Redis's own, so workers on machines whose clocks differ stil
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -99,6 +100,13 @@ class ProviderRateLimiter:
         if wait > 0:
             self.sleep(wait)
         return wait
+
+
+@functools.cache
+def redis_for(url: str) -> redis.Redis:
+    """One client (and connection pool) per process and URL, however many providers are built:
+    a provider is built for every job."""
+    return redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
 
 
 def estimate_tokens(text: str, max_output_tokens: int) -> int:

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from worker.pipeline import Checkpoint, Progress
@@ -273,9 +274,12 @@ class JobStore:
 
     # Writes by the worker. Each is one short transaction, so a crash loses at most one step.
 
-    def _update(self, job_id: str, **values: object) -> None:
+    def _update(self, job_id: str, *conditions: ColumnElement[bool], **values: object) -> bool:
+        """Update one job's row where `conditions` hold; True if it was updated. The conditions
+        make each transition safe against a concurrent one (a cancel, a late duplicate)."""
         with self.session() as session:
-            session.execute(update(Job).where(Job.id == job_id).values(updated_at=utcnow(), **values))
+            query = update(Job).where(Job.id == job_id, *conditions).values(updated_at=utcnow(), **values)
+            return session.execute(query).rowcount == 1
 
     def touch(self, job_id: str) -> None:
         self._update(job_id)
@@ -297,36 +301,26 @@ class JobStore:
 
     def mark_progress(self, job_id: str, progress: Progress) -> bool:
         """Record progress; False when the job has finished meanwhile (a user cancelled it)."""
-        with self.session() as session:
-            result = session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state.not_in(FINISHED_STATES))
-                .values(
-                    state=PROGRESS,
-                    progress_step=progress.step,
-                    progress_total=progress.total,
-                    progress_label=progress.label[:100],
-                    updated_at=utcnow(),
-                )
-            )
-            return result.rowcount == 1
+        return self._update(
+            job_id,
+            Job.state.not_in(FINISHED_STATES),
+            state=PROGRESS,
+            progress_step=progress.step,
+            progress_total=progress.total,
+            progress_label=progress.label[:100],
+        )
 
     def mark_cancelled(self, job_id: str, *, by: str) -> bool:
         """Cancel a live job; False if it had already finished."""
-        with self.session() as session:
-            result = session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state.in_(LIVE_STATES))
-                .values(
-                    state=REVOKED,
-                    cancelled_by=by,
-                    error=f"Cancelled by {by}.",
-                    retry_at=None,
-                    finished_at=utcnow(),
-                    updated_at=utcnow(),
-                )
-            )
-            return result.rowcount == 1
+        return self._update(
+            job_id,
+            Job.state.in_(LIVE_STATES),
+            state=REVOKED,
+            cancelled_by=by,
+            error=f"Cancelled by {by}.",
+            retry_at=None,
+            finished_at=utcnow(),
+        )
 
     def find_live(self, startup: str) -> Job | None:
         """The newest queued or running job for the same startup (any case), if there is one."""
@@ -376,45 +370,28 @@ class JobStore:
     def add_failed_attempts(self, job_id: str, count: int) -> None:
         """Count provider attempts that failed without producing a step (the job is retried or fails)."""
         if count:
-            with self.session() as session:
-                session.execute(update(Job).where(Job.id == job_id).values(retries=Job.retries + count))
+            self._update(job_id, retries=Job.retries + count)
 
     def mark_retry(self, job_id: str, *, error: str, retry_at: datetime) -> None:
-        with self.session() as session:
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state.not_in(FINISHED_STATES))
-                .values(state=RETRY, error=error, retry_at=retry_at, updated_at=utcnow())
-            )
+        self._update(job_id, Job.state.not_in(FINISHED_STATES), state=RETRY, error=error, retry_at=retry_at)
 
     def mark_succeeded(self, job_id: str, *, report_md: str, provider: str) -> bool:
         """Store the report, unless the job was cancelled meanwhile; True if it was stored."""
-        with self.session() as session:
-            result = session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state.not_in(FINISHED_STATES))
-                .values(
-                    state=SUCCESS,
-                    report_md=report_md,
-                    provider=provider[:200],
-                    error=None,
-                    retry_at=None,
-                    finished_at=utcnow(),
-                    updated_at=utcnow(),
-                )
-            )
-            return result.rowcount == 1
+        return self._update(
+            job_id,
+            Job.state.not_in(FINISHED_STATES),
+            state=SUCCESS,
+            report_md=report_md,
+            provider=provider[:200],
+            error=None,
+            retry_at=None,
+            finished_at=utcnow(),
+        )
 
     def claim_retry(self, job_id: str) -> bool:
         """Take the right to retry a failed job. Only one caller ever gets it, so a double click
         or a second tab cannot pay for the same retry twice."""
-        with self.session() as session:
-            result = session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state == FAILURE, Job.retried_as.is_(None))
-                .values(retried_as=RETRY_CLAIMED)
-            )
-            return result.rowcount == 1
+        return self._update(job_id, Job.state == FAILURE, Job.retried_as.is_(None), retried_as=RETRY_CLAIMED)
 
     def finish_retry(self, job_id: str, new_job_id: str | None) -> None:
         """Record the new job of a claimed retry, or give the claim back (None) if queueing failed."""
@@ -422,9 +399,6 @@ class JobStore:
 
     def mark_failed(self, job_id: str, *, error: str) -> None:
         """Fail a job unless it has already finished (a late duplicate must not undo a success)."""
-        with self.session() as session:
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state.not_in(FINISHED_STATES))
-                .values(state=FAILURE, error=error, retry_at=None, finished_at=utcnow(), updated_at=utcnow())
-            )
+        self._update(
+            job_id, Job.state.not_in(FINISHED_STATES), state=FAILURE, error=error, retry_at=None, finished_at=utcnow()
+        )

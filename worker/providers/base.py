@@ -28,9 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-import redis
-
-from worker.ratelimit import ProviderRateLimiter, estimate_tokens
+from worker.ratelimit import ProviderRateLimiter, estimate_tokens, redis_for
 
 logger = logging.getLogger(__name__)
 
@@ -242,7 +240,7 @@ class RemoteProvider(Provider):
         rpm = getattr(settings, f"{self.name}_rpm", 0)
         tpm = getattr(settings, f"{self.name}_tpm", 0)
         if rpm or tpm:
-            client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=3, socket_timeout=10)  # type: ignore[attr-defined]
+            client = redis_for(settings.broker_url)  # type: ignore[attr-defined]
             self.limiter = ProviderRateLimiter(client, self.name, rpm=rpm or None, tpm=tpm or None)
         return self
 
