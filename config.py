@@ -119,6 +119,26 @@ class Settings(BaseSettings):
     # either have no estimate.
     llm_prices: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
 
+    # Web sources. `auto` searches with the first of Tavily, Brave and SearXNG that is configured,
+    # and writes reports without web sources when none is; `none` turns web search off.
+    search_backend: str = Field(default="auto", pattern="^(auto|tavily|brave|searxng|none)$")
+    tavily_api_key: SecretStr | None = None
+    tavily_base_url: str = "https://api.tavily.com"
+    brave_api_key: SecretStr | None = None
+    brave_base_url: str = "https://api.search.brave.com"
+    # A self-hosted SearXNG with the JSON format enabled, e.g. http://127.0.0.1:8888
+    searxng_url: str | None = None
+    search_results_per_query: int = Field(default=5, ge=1, le=20)
+    # Each search and page fetch: its timeout, the cap on a page's body and on the text kept from it.
+    fetch_timeout: float = Field(default=10.0, gt=0, le=120)
+    fetch_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    fetch_max_chars: int = Field(default=20_000, ge=100)
+    # Fetch pages on loopback and private networks too. Off, so a search result (or a redirect)
+    # cannot point the worker at the cloud metadata service or the company intranet.
+    fetch_allow_private: bool = False
+    # The largest document (PDF) an analyst may upload as a source.
+    upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
     # The web app (gunicorn) and Flower. SECRET_KEY signs session cookies; unset, a random key is
     # made once and kept in the data directory, so every gunicorn process shares it.
     bind: str = "127.0.0.1:8000"

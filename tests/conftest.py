@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from config import PROJECT_ROOT, Settings
 from tests.fakes.llm_server import FakeLLMServer
+from tests.fakes.search_server import FakeSearchServer
 from worker.celery_setup import create_celery
 from worker.store import FINISHED_STATES, JobStore
 
@@ -382,3 +383,17 @@ def log_in(client: FlaskClient, username: str = "admin", password: str = ADMIN_P
         token = session["csrf_token"]
     client.environ_base["HTTP_X_CSRFTOKEN"] = token
     return token
+
+
+@pytest.fixture(scope="session")
+def web_session() -> Iterator[FakeSearchServer]:
+    """The fake search APIs (Tavily, Brave, SearXNG) and web pages, on 127.0.0.1."""
+    server = FakeSearchServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def web(web_session: FakeSearchServer) -> FakeSearchServer:
+    web_session.reset()
+    return web_session

@@ -1,0 +1,395 @@
+"""A fake web for the sources tests: one real HTTP server on 127.0.0.1 that answers as Tavily, Brave
+Search and SearXNG do, and serves the pages their results point at.
+
+Search APIs (each checks its key the way the real one does, and answers in its wire format):
+
+- Tavily: `POST /search`, `Authorization: Bearer <key>`, answers `{"query", "results": [...]}`.
+- Brave: `GET /res/v1/web/search?q=&count=`, `X-Subscription-Token`, answers `{"web": {"results"}}`.
+- SearXNG: `GET /search?q=&format=json`, answers `{"results": [...]}` (403 without format=json).
+
+Results are scripted per query (`script`): hits, an empty list, an error status, a malformed body
+or a delay. An unscripted query finds the fake's own article pages, so a fetch can follow it.
+
+Pages: articles with a title and a date, robots.txt (disallowing /private/, or answering a status
+`set_robots` gives), redirects (to 169.254.169.254, to another loopback address, in a loop, to
+ftp), bodies that are too large (with and without Content-Length), an image, JSON, plain text,
+a PDF, a page without a Content-Type, a slow page, and error statuses. Every request is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.pdf_builder import minimal_pdf
+
+TAVILY_KEY = "tvly-test-key-0123456789"
+BRAVE_KEY = "brave-test-key-0123456789"
+BIG_BODY_BYTES = 3 * 1024 * 1024
+PDF_SENTENCE = "Acme Robotics signed a pilot with Northwind Logistics in May 2024."
+ROBOTS_TXT = "User-agent: *\nDisallow: /private/\n\nUser-agent: BlockedBot\nDisallow: /\n"
+
+
+@dataclass(frozen=True)
+class Hit:
+    title: str
+    url: str
+    snippet: str
+    published: str | None = None
+
+
+@dataclass(frozen=True)
+class Script:
+    """What the search APIs answer to one query."""
+
+    hits: tuple[Hit, ...] = ()
+    status: int = 200
+    malformed: bool = False
+    delay: float = 0.0
+    #: Put the key the request carried into the error text, as a careless API might.
+    echo_key: bool = False
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any = None
+
+
+ARTICLES = {
+    "/articles/acme-raises": (
+        "Acme Robotics raises $12M Series A",
+        "2024-03-05",
+        [
+            "Acme Robotics, the warehouse automation startup founded in 2021, has raised a $12 million "
+            "Series A round led by Example Ventures, the company said on Tuesday.",
+            "The company sells autonomous picking arms to mid-sized logistics operators and says its "
+            "annual recurring revenue tripled in the last twelve months to about $4 million.",
+            "Chief executive Jane Doe said the money would pay for a second factory line and for a sales "
+            "team in Europe, where the company already has three pilot customers.",
+        ],
+    ),
+    "/articles/acme-team": (
+        "Inside Acme Robotics' engineering team",
+        "2023-11-20",
+        [
+            "Acme Robotics employs 45 people, two thirds of them engineers, at its headquarters in Austin. "
+            "The founders previously worked on industrial robot arms at a large manufacturer.",
+            "The team ships software updates to its fleet every two weeks and reports a mean time between "
+            "failures of more than 800 hours for its latest gripper design.",
+        ],
+    ),
+    "/articles/undated": (
+        "Warehouse robotics market overview",
+        None,
+        [
+            "The market for warehouse robotics keeps growing as labour costs rise and e-commerce volumes "
+            "increase. Analysts expect dozens of new entrants over the next five years.",
+            "Picking remains the hardest task to automate, which is why startups focus on grippers, vision "
+            "systems and the software that plans each grasp in milliseconds.",
+        ],
+    ),
+    "/private/secret": (
+        "Internal only",
+        "2024-01-01",
+        ["This page is disallowed by robots.txt, and a polite fetcher never reads it. " * 3],
+    ),
+}
+
+
+def article_html(title: str, published: str | None, paragraphs: list[str]) -> bytes:
+    meta = f'<meta property="article:published_time" content="{published}">' if published else ""
+    body = "".join(f"<p>{text}</p>" for text in paragraphs)
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>{meta}</head>"
+        f"<body><nav><a href='/'>Home</a> | <a href='/about'>About</a></nav>"
+        f"<article><h1>{title}</h1>{body}</article>"
+        f"<footer>Copyright Example News. All rights reserved.</footer></body></html>"
+    ).encode()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class FakeSearchServer:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scripts: dict[str, Script] = {}
+        self.requests: list[Recorded] = []
+        self.robots_status = 200
+        self.robots_body = ROBOTS_TXT
+        self.big_body_bytes = BIG_BODY_BYTES
+        self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    # Control, from the test.
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeSearchServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._scripts.clear()
+            self.requests.clear()
+            self.robots_status = 200
+            self.robots_body = ROBOTS_TXT
+            self.big_body_bytes = BIG_BODY_BYTES
+
+    def script(self, query: str, script: Script) -> None:
+        with self._lock:
+            self._scripts[query] = script
+
+    def set_robots(self, *, status: int = 200, body: str = ROBOTS_TXT) -> None:
+        with self._lock:
+            self.robots_status, self.robots_body = status, body
+
+    def default_hits(self) -> tuple[Hit, ...]:
+        """What an unscripted query finds: the fake's own articles."""
+        return tuple(
+            Hit(title, f"{self.url}{path}", paragraphs[0][:160], published)
+            for path, (title, published, paragraphs) in ARTICLES.items()
+            if not path.startswith("/private/")
+        )
+
+    def paths(self) -> list[str]:
+        return [request.path for request in self.requests]
+
+    # Serving.
+
+    def _script_for(self, query: str) -> Script:
+        with self._lock:
+            return self._scripts.get(query) or Script(hits=self.default_hits())
+
+    def _record(self, entry: Recorded) -> None:
+        with self._lock:
+            self.requests.append(entry)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+            def _begin(self, body: Any = None) -> tuple[str, dict[str, list[str]]]:
+                parts = urlsplit(self.path)
+                query = parse_qs(parts.query)
+                headers = {key.lower(): value for key, value in self.headers.items()}
+                server._record(Recorded(self.command, parts.path, query, headers, body))
+                return parts.path, query
+
+            def do_POST(self) -> None:  # noqa: N802 (the name http.server asks for)
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    body = None
+                path, _ = self._begin(body)
+                if path != "/search" or not isinstance(body, dict):
+                    self._json(404, {"detail": {"error": "Not found"}})
+                    return
+                auth = self.headers.get("Authorization", "")
+                if auth != f"Bearer {TAVILY_KEY}":
+                    self._json(401, {"detail": {"error": "Unauthorized: missing or invalid API key."}})
+                    return
+                query = str(body.get("query", ""))
+                script = server._script_for(query)
+                if self._scripted_failure(script, auth, lambda message: {"detail": {"error": message}}):
+                    return
+                results = [
+                    {"title": hit.title, "url": hit.url, "content": hit.snippet, "score": 0.9 - index / 100}
+                    | ({"published_date": hit.published} if hit.published else {})
+                    for index, hit in enumerate(script.hits[: int(body.get("max_results", 5))])
+                ]
+                self._json(200, {"query": query, "results": results, "response_time": 0.01, "images": []})
+
+            def do_GET(self) -> None:  # noqa: N802
+                path, query = self._begin()
+                if path == "/res/v1/web/search":
+                    self._brave(query)
+                elif path == "/search":
+                    self._searxng(query)
+                else:
+                    self._page(path)
+
+            # The search APIs.
+
+            def _brave(self, query: dict[str, list[str]]) -> None:
+                token = self.headers.get("X-Subscription-Token", "")
+                if token != BRAVE_KEY:
+                    self._json(
+                        401,
+                        {
+                            "type": "ErrorResponse",
+                            "error": {"code": "SUBSCRIPTION_TOKEN_INVALID", "detail": "Invalid token", "status": 401},
+                        },
+                    )
+                    return
+                q = query.get("q", [""])[0]
+                script = server._script_for(q)
+                if self._scripted_failure(
+                    script, token, lambda message: {"type": "ErrorResponse", "error": {"detail": message}}
+                ):
+                    return
+                count = int(query.get("count", ["20"])[0])
+                results = [
+                    {
+                        "title": hit.title,
+                        "url": hit.url,
+                        # Brave highlights the query's words.
+                        "description": hit.snippet.replace("Acme", "<strong>Acme</strong>", 1),
+                        "type": "search_result",
+                    }
+                    | ({"page_age": f"{hit.published}T00:00:00", "age": hit.published} if hit.published else {})
+                    for hit in script.hits[:count]
+                ]
+                # Brave leaves `web` out of an answer with no web results.
+                payload: dict[str, Any] = {"type": "search", "query": {"original": q}}
+                if results:
+                    payload["web"] = {"type": "search", "results": results}
+                self._json(200, payload)
+
+            def _searxng(self, query: dict[str, list[str]]) -> None:
+                if query.get("format", [""])[0] != "json":
+                    self._send(403, b"<html><body>403 Forbidden</body></html>", "text/html")
+                    return
+                q = query.get("q", [""])[0]
+                script = server._script_for(q)
+                if self._scripted_failure(script, "", lambda message: {"error": message}):
+                    return
+                results = [
+                    {
+                        "title": hit.title,
+                        "url": hit.url,
+                        "content": hit.snippet,
+                        "engine": "fake",
+                        "publishedDate": f"{hit.published}T00:00:00" if hit.published else None,
+                    }
+                    for hit in script.hits
+                ]
+                self._json(200, {"query": q, "number_of_results": len(results), "results": results})
+
+            def _scripted_failure(self, script: Script, key: str, shape: Any) -> bool:
+                if script.delay:
+                    time.sleep(script.delay)
+                if script.malformed:
+                    self._send(200, b'{"results": [', "application/json")
+                    return True
+                if script.status != 200:
+                    message = f"Request failed (you sent {key})" if script.echo_key else "Request failed"
+                    self._json(script.status, shape(message))
+                    return True
+                return False
+
+            # The pages.
+
+            def _page(self, path: str) -> None:
+                if path == "/robots.txt":
+                    with server._lock:
+                        status, body = server.robots_status, server.robots_body
+                    self._send(status, body.encode() if status == 200 else b"no robots here", "text/plain")
+                elif path in ARTICLES:
+                    self._send(200, article_html(*ARTICLES[path]), "text/html; charset=utf-8")
+                elif path == "/redirect/article":
+                    self._redirect(301, "/articles/acme-raises")
+                elif path == "/redirect/private-path":
+                    self._redirect(302, "/private/secret")
+                elif path == "/redirect/metadata":
+                    self._redirect(302, "http://169.254.169.254/latest/meta-data/")
+                elif path == "/redirect/loopback":
+                    self._redirect(302, f"http://127.0.0.2:{server.port}/articles/acme-raises")
+                elif path == "/redirect/loop":
+                    self._redirect(302, "/redirect/loop")
+                elif path == "/redirect/ftp":
+                    self._redirect(302, "ftp://127.0.0.1/file.txt")
+                elif path == "/big":
+                    self._send(200, self._big_body(), "text/html")
+                elif path == "/big-chunked":
+                    self._chunked(self._big_body(), "text/html")
+                elif path == "/image.png":
+                    self._send(200, b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png")
+                elif path == "/data.json":
+                    self._json(200, {"not": "a page"})
+                elif path == "/notes.txt":
+                    self._send(200, b"Plain notes about Acme Robotics: churn is 2% a month.\n", "text/plain")
+                elif path == "/deck.pdf":
+                    self._send(200, minimal_pdf([[PDF_SENTENCE]], title="Acme deck"), "application/pdf")
+                elif path == "/no-type":
+                    self._send(200, article_html(*ARTICLES["/articles/acme-team"]), "")
+                elif path == "/empty":
+                    self._send(200, b"<html><head><title>Nothing</title></head><body></body></html>", "text/html")
+                elif path == "/slow":
+                    time.sleep(2)
+                    self._send(200, article_html(*ARTICLES["/articles/undated"]), "text/html")
+                elif path.startswith("/status/"):
+                    self._send(int(path.rsplit("/", 1)[1]), b"error page", "text/html")
+                else:
+                    self._send(404, b"<html><body>Not found</body></html>", "text/html")
+
+            def _big_body(self) -> bytes:
+                filler = b"<p>" + b"word " * 200 + b"</p>"
+                return b"<html><body>" + filler * (server.big_body_bytes // len(filler) + 1) + b"</body></html>"
+
+            def _redirect(self, status: int, location: str) -> None:
+                self._send(status, b"", "text/html", {"Location": location})
+
+            def _json(self, status: int, payload: Any) -> None:
+                self._send(status, json.dumps(payload).encode(), "application/json")
+
+            def _send(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                if content_type:
+                    self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client stopped reading: as intended
+                    self.close_connection = True
+
+            def _chunked(self, data: bytes, content_type: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                try:
+                    for start in range(0, len(data), 64 * 1024):
+                        chunk = data[start : start + 64 * 1024]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.write(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+
+        return Handler

@@ -1,0 +1,226 @@
+"""Numbered sources, the citations a model writes to them, and the checks that keep it honest.
+
+A model given sources 1–5 may still cite [7] or link a URL it made up. `check_citations` removes
+those, and only those: Markdown that is not a citation (checkboxes, footnotes, anchors, code,
+tables) stays exactly as it was. The sources list and the prompt excerpts are built here too, so
+the numbers a model sees, the numbers it cites and the numbers a reader looks up are the same.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from worker.sources.base import cap_text, normalise_url
+
+
+@dataclass(frozen=True)
+class Source:
+    number: int
+    title: str
+    #: None for what the analyst provided (pasted notes, an uploaded PDF).
+    url: str | None
+    excerpt: str
+    #: "web" or "provided".
+    kind: str
+    published: str | None = None
+    #: The date the page was read (ISO date), for the sources list.
+    accessed: str | None = None
+
+
+# A fenced code block opens with ``` or ~~~ (indented at most three spaces) and closes with a
+# fence of the same character at least as long (CommonMark); an unclosed one runs to the end.
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+# Everything check_citations looks at in prose, in one pass so that nothing is matched twice (a
+# link's URL is not also a bare URL). `lead` is the space before the match, dropped with it.
+_DIGITS = r"\s*\d{1,3}(?:\s*[-–]\s*\d{1,3})?\s*"
+_TOKEN = re.compile(
+    rf"""
+    (?P<lead>(?<=\S)[ \t]+)?
+    (?:
+        (?P<code>(?P<ticks>`+)[\s\S]*?(?<!`)(?P=ticks)(?!`))
+      | (?P<link>!?\[(?P<text>[^\]\n]*)\]\(\s*<?(?P<href>[^\s)>]*)>?(?:\s+(?:"[^"\n]*"|'[^'\n]*'))?\s*\))
+      | <(?P<autolink>https?://[^\s<>]+)>
+      | \((?P<parenthesised>https?://[^\s()<>]+)\)
+      | (?P<bare>https?://[^\s<>()\[\]`"']+)
+      | (?<!\\)\[(?P<numbers>{_DIGITS}(?:[,;]{_DIGITS})*)\](?!\()
+    )
+    """,
+    re.VERBOSE,
+)
+# Punctuation that ends a sentence rather than the bare URL it follows.
+_URL_TRAILERS = ".,;:!?*_~'\""
+# A range wider than this is not a citation anyone wrote on purpose; its ends are checked alone.
+_LONGEST_RANGE = 50
+
+
+def url_key(url: str) -> str:
+    """What two URLs must share to count as the same source: `normalise_url`, ignoring http versus
+    https and a leading www."""
+    key = normalise_url(url).split("://", 1)[-1]
+    return key.removeprefix("www.")
+
+
+def _cited_numbers(group: str) -> list[int]:
+    numbers: list[int] = []
+    for part in re.split(r"[,;]", group):
+        ends = [int(n) for n in re.findall(r"\d+", part)]
+        if len(ends) == 2 and 0 <= ends[1] - ends[0] <= _LONGEST_RANGE:
+            numbers.extend(range(ends[0], ends[1] + 1))
+        else:
+            numbers.extend(ends)
+    return numbers
+
+
+def _split_code_blocks(markdown: str) -> list[tuple[bool, str]]:
+    """The document as (is_code, text) pieces, fenced code blocks apart from prose."""
+    pieces: list[tuple[bool, str]] = []
+    prose: list[str] = []
+    code: list[str] = []
+    fence = ""
+    for line in markdown.splitlines(keepends=True):
+        if fence:
+            code.append(line)
+            closing = _FENCE.match(line)
+            if closing and closing.group(1)[0] == fence[0] and len(closing.group(1)) >= len(fence):
+                if not line.strip().strip(fence[0]):
+                    pieces.append((True, "".join(code)))
+                    code, fence = [], ""
+            continue
+        opening = _FENCE.match(line)
+        if opening and not (opening.group(1)[0] == "`" and "`" in line[opening.end() :]):
+            if prose:
+                pieces.append((False, "".join(prose)))
+                prose = []
+            fence = opening.group(1)
+            code.append(line)
+            continue
+        prose.append(line)
+    if prose:
+        pieces.append((False, "".join(prose)))
+    if code:
+        pieces.append((True, "".join(code)))
+    return pieces
+
+
+def check_citations(markdown: str, sources: Sequence[Source]) -> tuple[str, int]:
+    """`markdown` without citations of numbers that are not among `sources`, and without links and
+    bare URLs to pages that are not theirs; and how many of those were removed.
+
+    - `[7]` goes; in a group (`[1, 7]`, `[1-3]`), only the invalid numbers go. Citations are one to
+      three digits, so a year in brackets (`[2024]`) is left alone.
+    - `[text](https://invented)` becomes `text`; `<https://invented>`, `(https://invented)` and a
+      bare `https://invented` go. Links that are not absolute http(s) URLs (`#anchor`, `/path`,
+      `mailto:`) are not web sources and stay.
+    - Fenced code blocks and code spans are not touched; nor is anything else.
+    """
+    numbers = {source.number for source in sources}
+    urls = {url_key(source.url) for source in sources if source.url}
+    removed = 0
+
+    def known(url: str) -> bool:
+        return url_key(url) in urls
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal removed
+        lead = match.group("lead") or ""
+        if match.group("code") is not None:
+            return match.group(0)
+        if match.group("link") is not None:
+            href = match.group("href")
+            if not href.lower().startswith(("http://", "https://", "//")) or known(href.removeprefix("//")):
+                return match.group(0)
+            removed += 1
+            return lead + match.group("text")
+        url = match.group("autolink") or match.group("parenthesised")
+        if url is not None:
+            if known(url):
+                return match.group(0)
+            removed += 1
+            return ""
+        bare = match.group("bare")
+        if bare is not None:
+            trailer = bare[len(bare.rstrip(_URL_TRAILERS)) :]
+            url = bare[: len(bare) - len(trailer)]
+            if known(url):
+                return match.group(0)
+            removed += 1
+            return trailer
+        cited = _cited_numbers(match.group("numbers"))
+        valid = [number for number in cited if number in numbers]
+        if len(valid) == len(cited):
+            return match.group(0)
+        removed += len(cited) - len(valid)
+        return f"{lead}[{', '.join(str(number) for number in valid)}]" if valid else ""
+
+    cleaned = [text if is_code else _TOKEN.sub(replace, text) for is_code, text in _split_code_blocks(markdown)]
+    return "".join(cleaned), removed
+
+
+def _escape(text: str) -> str:
+    """Text that Markdown shows as written: no accidental emphasis, links or HTML."""
+    text = " ".join(text.split())
+    # `<` has no backslash escape in Markdown; as an entity it shows as itself, and starts no tag.
+    return re.sub(r"([\\`*_\[\]>#])", r"\\\1", text).replace("<", "&lt;")
+
+
+def _href(url: str) -> str:
+    """A URL safe inside Markdown's `(…)`: parentheses, spaces and angle brackets encoded."""
+    return quote(url, safe=":/?#[]@!$&'*+,;=%~-._")
+
+
+def render_sources(sources: Sequence[Source]) -> str:
+    """The "## Sources" section: one numbered item per source, with its link (or a note that the
+    analyst provided it) and the dates it was published and read. "" when there are none.
+
+    Markdown renumbers an ordered list from its first number, so when the numbers are not 1…n the
+    items are written as numbered lines instead, which keep their numbers.
+    """
+    if not sources:
+        return ""
+    ordered = sorted(sources, key=lambda source: source.number)
+    contiguous = [source.number for source in ordered] == list(range(1, len(ordered) + 1))
+    lines = ["## Sources", ""]
+    for source in ordered:
+        title = _escape(source.title) or "Untitled"
+        if source.url:
+            item = f"{title} — [{_escape(source.url)}]({_href(source.url)})"
+        else:
+            item = f"{title} (provided by the analyst)"
+        dates = []
+        if source.published:
+            dates.append(f"published {_escape(source.published)}")
+        if source.accessed:
+            dates.append(f"accessed {_escape(source.accessed)}")
+        if dates:
+            item += f" — {', '.join(dates)}"
+        if contiguous:
+            lines.append(f"{source.number}. {item}")
+        else:
+            lines.extend([f"{source.number}\\. {item}", ""])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def format_for_prompt(sources: Sequence[Source], max_chars_per_source: int) -> str:
+    """The sources as a model should see them: numbered, each excerpt inside its own
+    `<source number="n">` block, cut to `max_chars_per_source`.
+
+    The blocks mark where untrusted page text starts and ends; a page that writes `</source>`
+    itself has it defused, so it cannot end its block early and pose as instructions.
+    """
+    blocks = []
+    for source in sorted(sources, key=lambda source: source.number):
+        header = [f"Title: {_defuse(' '.join(source.title.split()))}"]
+        header.append(f"URL: {source.url}" if source.url else "Provided by the analyst (no URL).")
+        if source.published:
+            header.append(f"Published: {_defuse(source.published)}")
+        excerpt = _defuse(cap_text(source.excerpt, max_chars_per_source))
+        blocks.append(f'<source number="{source.number}">\n' + "\n".join(header) + f"\n\n{excerpt}\n</source>")
+    return "\n\n".join(blocks)
+
+
+def _defuse(text: str) -> str:
+    return re.sub(r"<(/?)(source)", r"‹\1\2", text, flags=re.IGNORECASE)
