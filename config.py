@@ -175,8 +175,8 @@ class Settings(BaseSettings):
 
     # Time limits. The broker re-delivers a message that is unacknowledged after the visibility
     # timeout, so it must stay above the hard time limit or a slow job would run twice at once.
-    task_time_limit: int = Field(default=1800, ge=5)
-    celery_visibility_timeout: int = Field(default=3600, ge=10)
+    task_time_limit: int = Field(default=600, ge=5)
+    celery_visibility_timeout: int = Field(default=960, ge=10)
     # How often the worker looks for unacknowledged messages older than the visibility timeout
     # (those of a worker that died) to deliver them again.
     unacked_restore_interval: int = Field(default=10, ge=1, le=600)

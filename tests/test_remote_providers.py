@@ -143,6 +143,21 @@ def test_fallback_takes_over_and_skips_the_dead_provider_afterwards(fake_llm: Fa
     assert len(fake_llm.of("openai")) == 2 and len(fake_llm.of("anthropic")) == 2
 
 
+def test_a_provider_found_down_by_one_task_is_skipped_by_the_next(fake_llm: FakeLLMServer) -> None:
+    """A report runs as several tasks, each with its own provider chain: the state crosses over."""
+    fake_llm.set_default("openai", Reply.server_error(502))
+    reported: list[str] = []
+    settings = {k.lower(): v for k, v in provider_env(fake_llm, "openai").items()}
+    settings.update(llm_fallback="anthropic", llm_max_retries=0, openai_rpm=0, anthropic_rpm=0)
+    settings.update(openai_tpm=0, anthropic_tpm=0)
+    first_task = build_provider(make_settings(**settings), on_down=reported.append)
+    assert first_task.complete(PROMPT).provider == "anthropic"
+    assert reported == ["openai:transient"]
+    next_task = build_provider(make_settings(**settings), down=reported)
+    assert next_task.complete(PROMPT).provider == "anthropic"
+    assert len(fake_llm.of("openai")) == 1  # asked by the first task only
+
+
 def test_when_every_provider_fails_the_error_says_so(fake_llm: FakeLLMServer) -> None:
     fake_llm.set_default("openai", Reply.unauthorized())
     fake_llm.set_default("anthropic", Reply.overloaded())

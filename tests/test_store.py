@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from worker.pipeline import Checkpoint, Progress
 from worker.store import FAILURE, PENDING, PROGRESS, RETRY, STARTED, SUCCESS, JobStore
@@ -98,3 +99,13 @@ def test_failure_records_the_reason(store: JobStore) -> None:
     store.mark_failed(job.id, error="OpenAI rejected the API key: check OPENAI_API_KEY.")
     got = store.get_job(job.id)
     assert got.state == FAILURE and "OPENAI_API_KEY" in got.error and got.finished_at
+
+
+def test_a_database_made_by_an_older_version_gains_the_new_columns(store: JobStore) -> None:
+    job = store.create_job("Legacy Co")
+    with store.engine.begin() as connection:
+        connection.execute(text('ALTER TABLE jobs DROP COLUMN "providers_down"'))
+    store.create_schema()
+    store.add_provider_down(job.id, "openai:transient")
+    assert store.providers_down(job.id) == ["openai:transient"]
+    assert store.get_job(job.id).startup == "Legacy Co"  # nothing already stored is lost

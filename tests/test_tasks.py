@@ -1,9 +1,18 @@
-"""The retry schedule of the report task and of one provider call."""
+"""The report's canvas of tasks, the errback for tasks that die without a word, and the retry
+schedule of a task and of one provider call."""
 
 from __future__ import annotations
 
 import random
 
+import pytest
+from celery.canvas import _chain
+
+from config import Settings
+from tests.conftest import RedisServer, make_settings
+from worker import tasks
+from worker.celery_setup import LOST_TASK_NAME, create_celery, step_task_id
+from worker.pipeline import PLAN_STEP, SECTIONS, SYNTHESIS_STEP, TOTAL_STEPS, report_stages, step_labels
 from worker.providers.base import backoff_delay
 from worker.tasks import retry_delay
 
@@ -21,3 +30,62 @@ def test_a_job_retry_waits_at_least_what_the_provider_asked_but_never_past_the_c
     assert all(30 <= retry_delay(0, 2, 300, retry_after=30) <= 33 for _ in range(100))
     assert all(1 <= retry_delay(0, 2, 300) <= 2 for _ in range(100))
     assert retry_delay(0, 2, 300, retry_after=3600) == 300
+
+
+@pytest.mark.parametrize("parallelism", [1, 2, 3, 5, 16])
+def test_report_stages_run_every_step_once_and_bound_a_reports_calls_in_flight(parallelism: int) -> None:
+    stages = report_stages(parallelism)
+    keys = [key for stage in stages for batch in stage for key in batch]
+    assert sorted(keys) == sorted(key for key, _ in step_labels())
+    assert stages[0] == [(PLAN_STEP,)] and stages[-1] == [(SYNTHESIS_STEP,)]
+    assert max(len(stage) for stage in stages) == min(parallelism, len(SECTIONS) - 1)
+    if parallelism == 1:
+        assert len(stages) == TOTAL_STEPS  # one step at a time, each seeing all before it
+
+
+def test_the_workflow_leaves_out_finished_batches_and_always_stores_the_report() -> None:
+    celery = create_celery(make_settings())
+    job_id = "8a2b5d4e-0000-4000-8000-000000000000"
+    with celery.connection_for_write():
+        fresh = tasks.report_workflow(job_id, set(), 5)
+        resumed = tasks.report_workflow(job_id, {PLAN_STEP, "snapshot", "problem", "team"}, 5)
+        finished = tasks.report_workflow(job_id, {key for key, _ in step_labels()}, 5)
+
+    def stages(workflow) -> list[list]:  # type: ignore[no-untyped-def]
+        """The chain's stages as lists of task signatures (Celery makes a group and the task after
+        it a chord: its header, then its body)."""
+        out = []
+        for step in workflow.tasks if isinstance(workflow, _chain) else [workflow]:
+            out.append(list(getattr(step, "tasks", [step])))
+            if hasattr(step, "body"):
+                out.append([step.body])
+        return out
+
+    def shape(workflow) -> list[list[str]]:  # type: ignore[no-untyped-def]
+        return [[t.options["task_id"] for t in stage] for stage in stages(workflow)]
+
+    assert shape(fresh)[:2] == [[f"{job_id}:plan"], [f"{job_id}:snapshot"]]
+    assert len(shape(fresh)[2]) == 5 and shape(fresh)[-1] == [f"{job_id}:synthesis"]
+    # "problem" and "team" were one batch: done, so left out; the other batches remain.
+    assert shape(resumed)[0] == [f"{job_id}:{k}" for k in ("product", "market", "business_model", "traction")]
+    assert shape(finished) == [[f"{job_id}:synthesis"]]
+    assert all(t.options["link_error"] for stage in stages(fresh) for t in stage)
+
+
+def test_a_task_the_hard_time_limit_killed_fails_its_job_and_a_redis_error_leaves_it_live(
+    settings: Settings, clean_redis: RedisServer
+) -> None:
+    from celery.exceptions import TimeLimitExceeded
+
+    celery = create_celery(settings)
+    store = celery.job_store
+    killed, stranded = store.create_job("Slow Step Inc"), store.create_job("Stranded Ltd")
+    celery.backend.mark_as_failure(step_task_id(killed.id, "market"), TimeLimitExceeded(600))
+    celery.backend.mark_as_failure(step_task_id(stranded.id, "market"), ConnectionError("Redis went away"))
+
+    celery.tasks[LOST_TASK_NAME](step_task_id(killed.id, "market"))
+    celery.tasks[LOST_TASK_NAME](step_task_id(stranded.id, "market"))
+
+    failed = store.get_job(killed.id)
+    assert failed.state == "FAILURE" and "TASK_TIME_LIMIT" in failed.error
+    assert store.get_job(stranded.id).state == "PENDING"  # the sweep will queue it again

@@ -15,6 +15,19 @@ from config import Settings
 from worker.store import JobStore
 
 TASK_NAME = "worker.tasks.generate_report"
+STEPS_TASK_NAME = "worker.tasks.write_steps"
+LOST_TASK_NAME = "worker.tasks.task_lost"
+
+
+def step_task_id(job_id: str, first_key: str) -> str:
+    """The Celery id of the task that writes a job's steps from `first_key` on: derived from the
+    job's id, so that cancelling and the lost-job sweep can name every task of a job."""
+    return f"{job_id}:{first_key}"
+
+
+def job_of_task(task_id: str) -> str:
+    """The job a task belongs to: the report's own task has the job's id, its steps `<job id>:<key>`."""
+    return task_id.split(":", 1)[0]
 
 
 class PollingRedisBackend(RedisBackend):

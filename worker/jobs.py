@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from celery import Celery
 
-from worker.celery_setup import TASK_NAME
+from worker.celery_setup import TASK_NAME, step_task_id
+from worker.pipeline import step_labels
 from worker.store import FAILURE, LIVE_STATES, Job, JobStore
 
 logger = logging.getLogger(__name__)
@@ -89,9 +90,11 @@ class JobService:
         if not self.store.mark_cancelled(job_id, by=by):
             raise NotCancellable(f"This job has already finished ({job.state}); there is nothing to cancel.")
         try:
-            # SIGKILL ends the pool process mid-call, so not one more provider call is paid for;
-            # each process runs one job at a time, so nothing else is lost with it.
-            self.celery.control.revoke(job_id, terminate=True, signal="SIGKILL")
+            # Every task the job has or will have: the one running is stopped, the others skipped.
+            # With prefork, SIGKILL ends the pool process mid-call, so not one more provider call
+            # is paid for; each process runs one task at a time, so nothing else is lost with it.
+            task_ids = [job_id, *(step_task_id(job_id, key) for key, _ in step_labels())]
+            self.celery.control.revoke(task_ids, terminate=True, signal="SIGKILL")
         except Exception as exc:  # Redis down: the row says REVOKED, the task checks it between steps
             logger.warning("could not broadcast the cancellation of %s: %s", job_id, exc)
         return self.store.get_job(job_id)

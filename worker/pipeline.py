@@ -211,6 +211,63 @@ def _strip_heading(text: str, title: str) -> str:
     return "\n".join(lines).strip()
 
 
+Stage = list[tuple[str, ...]]
+
+
+def report_stages(parallelism: int = 1) -> list[Stage]:
+    """A report's steps as stages that run one after another. A stage holds batches that may run
+    at the same time; a batch's steps run one after another. With `parallelism` 1 every step is a
+    stage of its own (each sees everything before it); with more, the ten sections after the
+    snapshot are dealt round-robin into at most `parallelism` batches, which bounds how many calls
+    one report has in flight however many workers pick its batches up."""
+    first, rest = SECTIONS[0], SECTIONS[1:]
+    if parallelism <= 1:
+        middle: list[Stage] = [[(s.key,)] for s in SECTIONS]
+    else:
+        width = min(parallelism, len(rest))
+        middle = [[(first.key,)], [tuple(s.key for s in rest[i::width]) for i in range(width)]]
+    return [[(PLAN_STEP,)], *middle, [(SYNTHESIS_STEP,)]]
+
+
+def step_prompt(startup: str, key: str, done: Mapping[str, Checkpoint], parallelism: int = 1) -> Prompt:
+    """The prompt of step `key`, built from the steps it depends on (which must be in `done`)."""
+    if key == PLAN_STEP:
+        return plan_prompt(startup)
+    if key == SYNTHESIS_STEP:
+        return synthesis_prompt(startup, [done[s.key] for s in SECTIONS])
+    index = next(i for i, s in enumerate(SECTIONS) if s.key == key)
+    earlier = SECTIONS[:index] if parallelism <= 1 or index == 0 else SECTIONS[:1]
+    return section_prompt(startup, SECTIONS[index], [done[PLAN_STEP], *(done[s.key] for s in earlier)])
+
+
+def write_step(
+    startup: str, key: str, provider: Provider, done: Mapping[str, Checkpoint], parallelism: int = 1
+) -> Checkpoint:
+    """Ask the provider for one step; its inputs are the finished steps in `done`."""
+    completion: Completion = provider.complete(step_prompt(startup, key, done, parallelism))
+    return Checkpoint(
+        key=key,
+        text=completion.text.strip(),
+        provider=completion.provider,
+        model=completion.model,
+        input_tokens=completion.input_tokens,
+        output_tokens=completion.output_tokens,
+        failed_attempts=completion.failed_attempts,
+    )
+
+
+def assemble_report(
+    startup: str, done: Mapping[str, Checkpoint], *, is_demo: bool, generated_at: datetime, calls: int = 0
+) -> Report:
+    """The memo, once every step is in `done`."""
+    plan, summary = done[PLAN_STEP], done[SYNTHESIS_STEP]
+    sections = [done[s.key] for s in SECTIONS]
+    steps = [plan, *sections, summary]
+    providers = sorted({f"{c.provider}/{c.model}" for c in steps})
+    markdown = render_markdown(startup, plan, sections, summary, is_demo, providers, generated_at)
+    return Report(startup=startup, markdown=markdown, steps=steps, calls=calls, providers=providers)
+
+
 def run_pipeline(
     startup: str,
     provider: Provider,
@@ -221,76 +278,62 @@ def run_pipeline(
     parallelism: int = 1,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Report:
-    """Research `startup` with `provider` and return the memo.
+    """Research `startup` with `provider` and return the memo, in one process.
 
-    With `parallelism` 1, every step sees everything found before it. With more, the plan and the
-    snapshot come first and the other sections are written up to `parallelism` at a time, each
-    building on the plan and the snapshot (what the company is), which shortens a report from 13
-    calls in a row to about 5. Steps already in `checkpoints` are not asked again. The first
-    provider error (or cancellation raised by a callback) stops the sections not yet started and
-    propagates unchanged, so the caller decides between retrying and failing.
+    The worker runs the same stages as separate Celery tasks (`worker.tasks`); this runs them with
+    threads, for tests and scripts. With `parallelism` above 1 the plan and the snapshot come first
+    and the other sections are written in up to `parallelism` batches at once, each building on the
+    plan and the snapshot, which shortens a report from 13 calls in a row to about 5. Steps already
+    in `checkpoints` are not asked again. The first provider error (or cancellation raised by a
+    callback) stops the batches not yet started and propagates unchanged, so the caller decides
+    between retrying and failing.
     """
     done: dict[str, Checkpoint] = dict(checkpoints or {})
     resumed = len(done)  # steps finished before this run: they count towards the step number
     lock = threading.Lock()
     calls = 0
     started = 0
-
-    def run_step(key: str, label: str, prompt: Prompt) -> Checkpoint:
-        nonlocal calls, started
-        with lock:
-            if key in done:
-                return done[key]
-            started += 1
-            number = resumed + started
-            # Inside the lock, so that progress reported from parallel sections never goes back.
-            if on_progress:
-                on_progress(Progress(step=min(number, TOTAL_STEPS), total=TOTAL_STEPS, label=label))
-        completion: Completion = provider.complete(prompt)
-        checkpoint = Checkpoint(
-            key=key,
-            text=completion.text.strip(),
-            provider=completion.provider,
-            model=completion.model,
-            input_tokens=completion.input_tokens,
-            output_tokens=completion.output_tokens,
-            failed_attempts=completion.failed_attempts,
-        )
-        with lock:
-            calls += 1
-            done[key] = checkpoint
-        if on_checkpoint:
-            on_checkpoint(checkpoint)
-        return checkpoint
-
     labels = dict(step_labels())
-    plan = run_step(PLAN_STEP, labels[PLAN_STEP], plan_prompt(startup))
-    written: dict[str, Checkpoint] = {}
-    if parallelism <= 1:
-        for section in SECTIONS:
-            prompt = section_prompt(startup, section, [plan, *written.values()])
-            written[section.key] = run_step(section.key, section.title, prompt)
-    else:
-        first, rest = SECTIONS[0], SECTIONS[1:]
-        written[first.key] = run_step(first.key, first.title, section_prompt(startup, first, [plan]))
-        basis = [plan, written[first.key]]
-        with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="section") as pool:
-            futures = {pool.submit(run_step, s.key, s.title, section_prompt(startup, s, basis)): s for s in rest}
+    stopped = threading.Event()  # set by the first failure: the other batches start no new step
+
+    def run_batch(keys: tuple[str, ...]) -> None:
+        nonlocal calls, started
+        for key in keys:
+            with lock:
+                if stopped.is_set():
+                    return
+                if key in done:
+                    continue
+                started += 1
+                # Inside the lock, so that progress reported from parallel batches never goes back.
+                if on_progress:
+                    on_progress(
+                        Progress(step=min(resumed + started, TOTAL_STEPS), total=TOTAL_STEPS, label=labels[key])
+                    )
+                inputs = dict(done)
+            checkpoint = write_step(startup, key, provider, inputs, parallelism)
+            with lock:
+                calls += 1
+                done[key] = checkpoint
+            if on_checkpoint:
+                on_checkpoint(checkpoint)
+
+    for stage in report_stages(parallelism):
+        if len(stage) == 1:
+            run_batch(stage[0])
+            continue
+        with ThreadPoolExecutor(max_workers=len(stage), thread_name_prefix="section") as pool:
+            futures = [pool.submit(run_batch, batch) for batch in stage]
             try:
                 for future in as_completed(futures):
-                    written[futures[future].key] = future.result()
+                    future.result()
             except BaseException:
+                stopped.set()
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
-    sections = [written[s.key] for s in SECTIONS]
-    summary = run_step(SYNTHESIS_STEP, labels[SYNTHESIS_STEP], synthesis_prompt(startup, sections))
     if on_progress:
         on_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done"))
-
-    steps = [plan, *sections, summary]
-    providers = sorted({f"{c.provider}/{c.model}" for c in steps})
-    markdown = render_markdown(startup, plan, sections, summary, provider.is_demo, providers, now())
-    return Report(startup=startup, markdown=markdown, steps=steps, calls=calls, providers=providers)
+    return assemble_report(startup, done, is_demo=provider.is_demo, generated_at=now(), calls=calls)
 
 
 def render_markdown(

@@ -21,10 +21,12 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    case,
     create_engine,
     delete,
     event,
     func,
+    inspect,
     select,
     text,
     update,
@@ -120,6 +122,9 @@ class Job(Base):
     deliveries: Mapped[int] = mapped_column(Integer, default=0)
     # Set when a failed job is retried: the id of the new job ("claimed" while it is being made).
     retried_as: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Providers of a fallback chain found down by one of the job's tasks ("openai:transient,…"):
+    # the job's later tasks skip them.
+    providers_down: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     @property
     def is_finished(self) -> bool:
@@ -146,6 +151,17 @@ class JobStep(Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TaskDelivery(Base):
+    """How many times a worker has begun one of a job's tasks (a step, or a batch of sections).
+    A task that takes its worker process down every time is given up after a bounded number."""
+
+    __tablename__ = "task_deliveries"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    task_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -178,16 +194,29 @@ class JobStore:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
-        """Create missing tables. Several processes start at once (gunicorn's workers, the pool's
-        children), so losing a race to create a table is expected: the second pass sees it."""
+        """Create missing tables and columns. Several processes start at once (gunicorn's workers,
+        the pool's children), so losing a race to create one is expected: the next pass sees it."""
         for attempt in range(3):
             try:
                 Base.metadata.create_all(self.engine)
+                self._add_missing_columns()
                 return
             except DBAPIError:
                 if attempt == 2:
                     raise
                 time.sleep(0.2 * (attempt + 1))
+
+    def _add_missing_columns(self) -> None:
+        """Add the columns a newer version of a table has to a database made by an older one.
+        Every column added since the first release is nullable, so adding it is all it takes."""
+        existing = inspect(self.engine)
+        with self.engine.begin() as connection:
+            for table in Base.metadata.sorted_tables:
+                have = {c["name"] for c in existing.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in have:
+                        kind = column.type.compile(dialect=self.engine.dialect)
+                        connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -220,6 +249,7 @@ class JobStore:
     def delete_job(self, job_id: str) -> None:
         with self.session() as session:
             session.execute(delete(JobStep).where(JobStep.job_id == job_id))
+            session.execute(delete(TaskDelivery).where(TaskDelivery.job_id == job_id))
             session.execute(delete(Job).where(Job.id == job_id))
 
     # Reads.
@@ -284,20 +314,27 @@ class JobStore:
     def touch(self, job_id: str) -> None:
         self._update(job_id)
 
-    def mark_started(self, job_id: str, *, worker: str, attempt: int) -> int:
-        """Record that a worker began the job; returns how many times one has (this one included)."""
+    def mark_started(self, job_id: str, *, worker: str, attempt: int, task_key: str = "") -> int:
+        """Record that a worker began one of the job's tasks; returns how many times a worker has
+        begun that task (this time included), retries and re-deliveries after a crash alike."""
         with self.session() as session:
-            job = session.get(Job, job_id)
+            job = session.get(Job, job_id, with_for_update=True)
             if job is None:
                 return 0
             job.deliveries = (job.deliveries or 0) + 1
-            job.state = STARTED
-            job.worker = worker
-            job.attempts = attempt
-            job.retry_at = None
-            job.started_at = job.started_at or utcnow()
+            if job.state not in FINISHED_STATES:
+                job.state = STARTED if job.state in (PENDING, RETRY) else job.state
+                job.worker = worker
+                job.attempts = max(job.attempts or 0, attempt)  # the most any of its tasks took
+                job.retry_at = None
+                job.started_at = job.started_at or utcnow()
             job.updated_at = utcnow()
-            return job.deliveries
+            delivery = session.get(TaskDelivery, (job_id, task_key))
+            if delivery is None:
+                delivery = TaskDelivery(job_id=job_id, task_key=task_key, count=0)
+                session.add(delivery)
+            delivery.count += 1
+            return delivery.count
 
     def mark_progress(self, job_id: str, progress: Progress) -> bool:
         """Record progress; False when the job has finished meanwhile (a user cancelled it)."""
@@ -305,7 +342,8 @@ class JobStore:
             job_id,
             Job.state.not_in(FINISHED_STATES),
             state=PROGRESS,
-            progress_step=progress.step,
+            # Batches of one report run at once: the step shown never goes back.
+            progress_step=case((Job.progress_step > progress.step, Job.progress_step), else_=progress.step),
             progress_total=progress.total,
             progress_label=progress.label[:100],
         )
@@ -366,6 +404,22 @@ class JobStore:
                     updated_at=utcnow(),
                 )
             )
+
+    def providers_down(self, job_id: str) -> list[str]:
+        job = self.get_job(job_id)
+        return [entry for entry in (job.providers_down or "").split(",") if entry] if job else []
+
+    def add_provider_down(self, job_id: str, entry: str) -> None:
+        with self.session() as session:
+            job = session.get(Job, job_id, with_for_update=True)
+            if job is not None:
+                entries = [
+                    e for e in (job.providers_down or "").split(",") if e and e.split(":")[0] != entry.split(":")[0]
+                ]
+                job.providers_down = ",".join([*entries, entry])[:200]
+
+    def clear_providers_down(self, job_id: str) -> None:
+        self._update(job_id, providers_down=None)
 
     def add_failed_attempts(self, job_id: str, count: int) -> None:
         """Count provider attempts that failed without producing a step (the job is retried or fails)."""

@@ -2,9 +2,11 @@
 wiped, or restarted without persistence), and queues them again. Checkpoints make that cheap: the
 job resumes after its last finished step.
 
-A job's message is in Redis for its whole life: in the queue until a worker takes it, then in
-kombu's `unacked` hash until the task ends (late acknowledgement), a retry's countdown included.
-So a live row that has not changed for a while, and whose id is in neither place, is lost.
+A job has a message in Redis for its whole life: each of its tasks' messages is in the queue until
+a worker takes it, then in kombu's `unacked` hash until the task ends (late acknowledgement), a
+retry's countdown included, and a task queues the next stage's before its own is acknowledged.
+So a live row that has not changed for a while, and whose job has no message in either place, is
+lost.
 
 Each worker runs the sweep in a thread of its main process; a Redis lock makes one sweep at a time
 across all workers.
@@ -21,7 +23,7 @@ import redis
 from celery import Celery
 from sqlalchemy import select
 
-from worker.celery_setup import TASK_NAME
+from worker.celery_setup import TASK_NAME, job_of_task
 from worker.store import LIVE_STATES, Job, JobStore, utcnow
 
 logger = logging.getLogger(__name__)
@@ -42,16 +44,17 @@ def _message_id(raw: bytes | str) -> str | None:
 
 
 def ids_held_by_broker(client: redis.Redis, queue: str) -> set[str]:
-    """Ids of every task message Redis holds: waiting in the queue, or delivered and not acked."""
+    """Ids of the jobs of every task message Redis holds: waiting in the queue, or delivered and
+    not acked."""
     held: set[str] = set()
     keys = [queue, *client.scan_iter(match=f"{queue}{PRIORITY_SEPARATOR}*")]
     for key in keys:
         for raw in client.lrange(key, 0, -1):
             if message_id := _message_id(raw):
-                held.add(message_id)
+                held.add(job_of_task(message_id))
     for raw in client.hvals("unacked"):
         if message_id := _message_id(raw):
-            held.add(message_id)
+            held.add(job_of_task(message_id))
     return held
 
 

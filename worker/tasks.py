@@ -1,6 +1,14 @@
-"""The Celery task: thin on purpose. It loads the job by id, runs the pipeline, reports progress,
-stores the result, and decides between retrying and failing. The research itself lives in
-`worker.pipeline`, which knows nothing of Celery.
+"""The Celery tasks: thin on purpose. The research itself lives in `worker.pipeline`, which knows
+nothing of Celery.
+
+A report is not one long task but a Celery canvas: `generate_report` (the job's own task, under
+the job's id) queues a chain of the pipeline's stages and returns at once; the plan, the snapshot
+and the summary are a task each, and the other sections are a group of at most
+`REPORT_PARALLELISM` batches, which Celery joins (a chord) before the summary. Each task is short
+(one step, or a batch of two or three sections), so the time limit and Redis's visibility timeout
+bound one step rather than a whole report: a report of any length fits under them, and the tasks
+of a worker that dies come back after the visibility timeout, not after a report's length. Every
+step is checkpointed, so a task delivered again skips what is done and never pays twice.
 """
 
 from __future__ import annotations
@@ -8,14 +16,25 @@ from __future__ import annotations
 import logging
 import random
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import redis
-from celery import current_app, shared_task, signals
+from celery import chain, current_app, group, shared_task, signals
+from celery.canvas import Signature
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
-from worker.celery_setup import TASK_NAME
-from worker.pipeline import Checkpoint, Progress, run_pipeline
+from worker.celery_setup import LOST_TASK_NAME, STEPS_TASK_NAME, TASK_NAME, job_of_task, step_task_id
+from worker.jobs import describe_lost_task
+from worker.pipeline import (
+    SYNTHESIS_STEP,
+    TOTAL_STEPS,
+    Checkpoint,
+    Progress,
+    assemble_report,
+    report_stages,
+    step_labels,
+    write_step,
+)
 from worker.pricing import estimate_cost
 from worker.providers import build_provider
 from worker.providers.base import FatalProviderError, TransientProviderError, backoff_delay
@@ -25,9 +44,10 @@ from worker.sweeper import Sweeper
 logger = logging.getLogger(__name__)
 
 
-# A job that has taken down its worker process this many times (the OOM killer, a crash in a
-# library) is failed instead of being delivered again and again.
+# A task that has taken down its worker process this many times (the OOM killer, a crash in a
+# library) fails its job instead of being delivered again and again.
 MAX_DELIVERIES = 5
+LABELS = dict(step_labels())
 
 
 class JobFailed(Exception):
@@ -48,9 +68,29 @@ def retry_delay(retries: int, base: float, maximum: float, retry_after: float | 
     return min(delay, maximum)
 
 
-@shared_task(bind=True, name=TASK_NAME, max_retries=None)
+def report_workflow(job_id: str, done: set[str], parallelism: int) -> Signature:
+    """The canvas of the stages a job still has to run (batches whose steps are all in `done` are
+    left out; the summary stage always runs, since it also stores the report). A task that fails
+    without recording why (the hard time limit) fails its job through `task_lost`."""
+    stages = []
+    for stage in report_stages(parallelism):
+        batches = [b for b in stage if SYNTHESIS_STEP in b or not set(b) <= done]
+        if not batches:
+            continue
+        tasks = [
+            write_steps.si(job_id, list(batch), parallelism)
+            .set(task_id=step_task_id(job_id, batch[0]))
+            .on_error(task_lost.s())
+            for batch in batches
+        ]
+        stages.append(tasks[0] if len(tasks) == 1 else group(tasks))
+    return chain(*stages)
+
+
+@shared_task(bind=True, name=TASK_NAME, ignore_result=True)
 def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    settings = self.app.settings
+    """Start a job: queue the canvas of its remaining stages. Also what the lost-job sweep sends
+    again, so it resumes after the last stored step."""
     store = self.app.job_store
     job = store.get_job(job_id)
     if job is None:
@@ -60,9 +100,44 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
         # A re-delivered message for a job that already finished: never pay for it twice.
         logger.info("job %s is already %s; skipping the duplicate delivery", job_id, job.state)
         return {"job_id": job_id, "skipped": f"already {job.state}"}
+    done = set(store.load_checkpoints(job_id))
+    store.touch(job_id)
+    report_workflow(job_id, done, self.app.settings.report_parallelism).apply_async()
+    return {"job_id": job_id, "queued": True}
+
+
+@shared_task(bind=True, name=LOST_TASK_NAME, ignore_result=True)
+def task_lost(self, task_id: str, *_: object) -> None:  # type: ignore[no-untyped-def]
+    """Errback of every step task. Failures inside a task's body have failed the job already;
+    this handles the two that no body can record: Celery's hard time limit, and a process that
+    died. Anything else raised outside the body (Redis gone while the next stage was being
+    queued) leaves the job live: the lost-job sweep queues it again from its checkpoints."""
+    meta = self.app.backend.get_task_meta(task_id)
+    result = meta.get("result")
+    exc_type = result.get("exc_type") if isinstance(result, dict) else type(result).__name__
+    if exc_type in ("TimeLimitExceeded", "WorkerLostError"):
+        self.app.job_store.mark_failed(job_of_task(task_id), error=describe_lost_task(meta))
+    else:
+        logger.warning("task %s failed outside its body (%s); the job is left to the lost-job sweep", task_id, exc_type)
+
+
+@shared_task(bind=True, name=STEPS_TASK_NAME, max_retries=None)
+def write_steps(self, job_id: str, keys: list[str], parallelism: int = 1) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Write a batch of a job's steps one after another, checkpointing each; the summary's task
+    also assembles and stores the report. Decides between retrying the task and failing the job."""
+    settings = self.app.settings
+    store = self.app.job_store
+    job = store.get_job(job_id)
+    if job is None:
+        logger.warning("job %s has no row; nothing to do", job_id)
+        return {"job_id": job_id, "steps": keys}
+    if job.is_finished:
+        # Cancelled, failed by another batch, or a duplicate delivery: never pay for it twice.
+        logger.info("job %s is already %s; skipping %s", job_id, job.state, keys)
+        return {"job_id": job_id, "steps": keys}
 
     attempt = self.request.retries + 1
-    deliveries = store.mark_started(job_id, worker=self.request.hostname or "", attempt=attempt)
+    deliveries = store.mark_started(job_id, worker=self.request.hostname or "", attempt=attempt, task_key=keys[0])
     if deliveries > MAX_DELIVERIES:
         message = (
             f"This report stopped its worker process {deliveries - 1} times, so it was not tried again. "
@@ -71,36 +146,38 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
         store.mark_failed(job_id, error=message)
         raise JobFailed(message)
 
-    # The threads pool enforces no Celery time limit, so the job keeps its own: checked before
+    # The threads pool enforces no Celery time limit, so the task keeps its own: checked before
     # every step, while each step is bounded by the providers' timeouts and retries.
     deadline = time.monotonic() + settings.task_soft_time_limit
 
-    def on_progress(progress: Progress) -> None:
+    def report_progress(progress: Progress) -> None:
         if not store.mark_progress(job_id, progress):
             raise JobCancelled(job_id)
         if time.monotonic() > deadline and progress.label != "Done":
             raise SoftTimeLimitExceeded()
         try:
-            # task_id explicitly: sections report from threads, where Celery's request is unset.
+            # Under the job's id, where the API reads it; the step tasks have ids of their own.
             self.update_state(task_id=job_id, state="PROGRESS", meta={"job_id": job_id, **progress.as_dict()})
         except Exception:  # Redis hiccup: the row above already holds the progress.
             logger.warning("could not publish progress of job %s to Redis", job_id, exc_info=True)
 
-    def on_checkpoint(checkpoint: Checkpoint) -> None:
-        cost = estimate_cost(settings.llm_prices, checkpoint.model, checkpoint.input_tokens, checkpoint.output_tokens)
-        store.save_checkpoint(job_id, checkpoint, cost)
-
     max_retries = settings.task_max_retries
     try:
-        provider = build_provider(settings)
-        report = run_pipeline(
-            job.startup,
-            provider,
-            on_progress=on_progress,
-            checkpoints=store.load_checkpoints(job_id),
-            on_checkpoint=on_checkpoint,
-            parallelism=settings.report_parallelism,
+        provider = build_provider(
+            settings, down=store.providers_down(job_id), on_down=lambda entry: store.add_provider_down(job_id, entry)
         )
+        done = store.load_checkpoints(job_id)
+        for key in keys:
+            if key in done:
+                continue
+            report_progress(Progress(step=min(len(done) + 1, TOTAL_STEPS), total=TOTAL_STEPS, label=LABELS[key]))
+            checkpoint = write_step(job.startup, key, provider, done, parallelism)
+            save_checkpoint(store, settings, job_id, checkpoint)
+            done[key] = checkpoint
+        if SYNTHESIS_STEP in keys:
+            report = assemble_report(job.startup, done, is_demo=provider.is_demo, generated_at=datetime.now(UTC))
+            report_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done"))
+            store.mark_succeeded(job_id, report_md=report.markdown, provider=report.provider_label)
     except TransientProviderError as exc:
         store.add_failed_attempts(job_id, exc.failed_attempts)
         if self.request.retries >= max_retries:
@@ -114,7 +191,8 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
             self.request.retries, settings.retry_backoff_base, settings.retry_backoff_max, exc.retry_after
         )
         store.mark_retry(job_id, error=str(exc), retry_at=utcnow() + timedelta(seconds=delay))
-        logger.info("job %s: transient error, retry %d in %.1f s: %s", job_id, attempt, delay, exc)
+        store.clear_providers_down(job_id)  # every provider failed: the retry asks them all again
+        logger.info("job %s: transient error, retry %d of %s in %.1f s: %s", job_id, attempt, keys, delay, exc)
         raise self.retry(exc=exc, countdown=delay, max_retries=max_retries) from None
     except FatalProviderError as exc:
         store.add_failed_attempts(job_id, exc.failed_attempts)
@@ -126,7 +204,7 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
         raise Ignore() from None
     except SoftTimeLimitExceeded:
         message = (
-            f"The report took longer than the {settings.task_time_limit}-second limit and was "
+            f"A step of the report took longer than the {settings.task_time_limit}-second limit and was "
             "stopped. Try again; if it keeps happening, raise TASK_TIME_LIMIT."
         )
         store.mark_failed(job_id, error=message)
@@ -141,9 +219,13 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
             ),
         )
         raise
+    # The same value on every delivery: Celery counts a chord's finished batches by it.
+    return {"job_id": job_id, "steps": keys}
 
-    store.mark_succeeded(job_id, report_md=report.markdown, provider=report.provider_label)
-    return {"job_id": job_id, "chars": len(report.markdown), "calls": report.calls}
+
+def save_checkpoint(store, settings, job_id: str, checkpoint: Checkpoint) -> None:  # type: ignore[no-untyped-def]
+    cost = estimate_cost(settings.llm_prices, checkpoint.model, checkpoint.input_tokens, checkpoint.output_tokens)
+    store.save_checkpoint(job_id, checkpoint, cost)
 
 
 @signals.worker_process_init.connect
@@ -152,6 +234,17 @@ def _fresh_connections_after_fork(**_: object) -> None:
     app = current_app._get_current_object()
     if "job_store" in app.__dict__:
         app.job_store.engine.dispose(close=False)
+
+
+# How long a worker keeps trying to queue a report's next stage while Redis is away: about five
+# minutes, so a Redis restart never strands a report between two stages. (The web app gives up
+# after two seconds instead, to answer 503 at once.)
+WORKER_PUBLISH_RETRY = {"max_retries": 100, "interval_start": 0.5, "interval_step": 0.5, "interval_max": 3}
+
+
+@signals.worker_init.connect
+def _patient_publishing(sender: object = None, **_: object) -> None:
+    current_app._get_current_object().conf.task_publish_retry_policy = WORKER_PUBLISH_RETRY
 
 
 @signals.worker_ready.connect

@@ -8,6 +8,7 @@ Modules are imported only when chosen, so an unused provider's SDK is never load
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from worker.providers.base import FatalProviderError, Provider
@@ -71,8 +72,11 @@ def load_provider(name: str, settings: Settings) -> Provider:
     return cls.from_settings(settings) if hasattr(cls, "from_settings") else cls()
 
 
-def build_provider(settings: Settings) -> Provider:
-    """The provider `settings` select, wrapped in a fallback chain when `LLM_FALLBACK` names more."""
+def build_provider(
+    settings: Settings, *, down: Iterable[str] = (), on_down: Callable[[str], None] | None = None
+) -> Provider:
+    """The provider `settings` select, wrapped in a fallback chain when `LLM_FALLBACK` names more
+    (`down` and `on_down` carry the providers a job found down from one of its tasks to the next)."""
     try:
         primary = load_provider(resolve_provider_name(settings), settings)
     except FatalProviderError as exc:
@@ -83,4 +87,4 @@ def build_provider(settings: Settings) -> Provider:
             extra.append(load_provider(name, settings))
         except FatalProviderError as exc:
             raise FatalProviderError(f"LLM_FALLBACK={settings.llm_fallback!r}: {exc}") from None
-    return FallbackProvider([primary, *extra]) if extra else primary
+    return FallbackProvider([primary, *extra], down=down, on_down=on_down) if extra else primary
