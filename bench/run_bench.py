@@ -89,10 +89,10 @@ def configs(rpm: int) -> list[Config]:
         ),
         Config(
             "ours-threads",
-            f"threads 12, {len(SECTIONS) - 1} sections at once, shared limiter at {rpm}/min",
+            f"threads 32, {len(SECTIONS) - 1} sections at once, shared limiter at {rpm}/min",
             {
                 "WORKER_POOL": "threads",
-                "WORKER_CONCURRENCY": "12",
+                "WORKER_CONCURRENCY": "32",
                 "REPORT_PARALLELISM": str(len(SECTIONS) - 1),
                 "OPENAI_RPM": str(rpm),
                 "OPENAI_TPM": "0",

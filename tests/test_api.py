@@ -105,7 +105,7 @@ def test_absurdly_nested_json_is_a_400(client: FlaskClient) -> None:
 
 
 def test_oversized_body_is_a_413_json_error(client: FlaskClient) -> None:
-    response = client.post("/generate", data="x" * 100_000, content_type="application/json")
+    response = client.post("/generate", data="x" * 300_000, content_type="application/json")
     assert response.status_code == 413 and response.is_json
 
 

@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 
 import redis
-from flask import Flask
+from flask import Flask, request
 from htmx_flask import Htmx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -24,7 +24,8 @@ from worker.celery_setup import create_celery
 from worker.jobs import JobService
 from worker.store import JobStore
 
-MAX_REQUEST_BYTES = 64 * 1024
+MAX_REQUEST_BYTES = 256 * 1024
+UPLOAD_ENDPOINTS = frozenset({"api.generate", "dashboard.submit"})
 
 
 def secret_key(settings: Settings) -> str:
@@ -89,6 +90,12 @@ def create_app(settings: Settings | None = None) -> Flask:
             "csrf_token": auth.csrf_token,
             "principal": auth.current_principal(),
         }
+
+    @app.before_request
+    def allow_uploads() -> None:
+        """Only a form that uploads a document may be larger than `MAX_REQUEST_BYTES`."""
+        if request.mimetype == "multipart/form-data" and request.endpoint in UPLOAD_ENDPOINTS:
+            request.max_content_length = settings.upload_max_bytes + MAX_REQUEST_BYTES
 
     app.before_request(auth.guard)
     app.after_request(auth.security_headers)

@@ -11,8 +11,15 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from webapp.auth import current_principal
 from webapp.errors import error_response
 from webapp.limits import SubmissionRefused, check_submission
-from webapp.validation import ValidationError, parse_page_number, validate_startup
-from worker.jobs import JobService, NotCancellable, QueueUnavailable
+from webapp.validation import (
+    ValidationError,
+    parse_page_number,
+    validate_notes,
+    validate_startup,
+    validate_website,
+)
+from worker.jobs import InvalidMaterial, JobService, NotCancellable, QueueUnavailable, Upload, read_documents
+from worker.research import Material
 from worker.store import RETRY, SUCCESS, Job
 
 bp = Blueprint("api", __name__)
@@ -54,6 +61,8 @@ def job_summary(job: Job) -> dict[str, Any]:
         },
         "status_url": url_for("api.status", job_id=job.id),
     }
+    if job.state == SUCCESS and job.citations_removed is not None:
+        data["citations_removed"] = job.citations_removed
     if job.error:
         data["error"] = job.error
     if job.cancelled_by:
@@ -80,24 +89,44 @@ def job_detail(job: Job) -> dict[str, Any]:
     return data
 
 
-@bp.post("/generate")
-def generate() -> tuple[Response, int]:
+def _read_request() -> tuple[dict[str, Any], list[Upload]]:
+    """The submission's fields and uploaded files: a JSON object, or a multipart form (the only
+    way to send a document)."""
+    if request.mimetype == "multipart/form-data":
+        fields: dict[str, Any] = {key: request.form.get(key) for key in request.form}
+        if "fresh" in fields:
+            fields["fresh"] = fields["fresh"].strip().lower() in ("1", "true", "yes", "on")
+        uploads = [Upload(f.filename or "document.pdf", f.read()) for f in request.files.getlist("document") if f]
+        return fields, uploads
     if not request.is_json:
-        return error_response(400, 'Send a JSON body with Content-Type: application/json, e.g. {"startup": "Acme"}.')
+        raise ValidationError(
+            'Send a JSON body with Content-Type: application/json, e.g. {"startup": "Acme"} '
+            "(or a multipart form, to upload a document)."
+        )
     try:
         payload = request.get_json(silent=True)
     except RecursionError:  # absurdly deep nesting: not a startup's name either way
         payload = None
     if payload is None:
-        return error_response(400, "The request body is not valid JSON.")
+        raise ValidationError("The request body is not valid JSON.")
     if not isinstance(payload, dict):
-        return error_response(400, 'The JSON body must be an object, e.g. {"startup": "Acme"}.')
-    try:
-        startup = validate_startup(payload.get("startup"))
-    except ValidationError as exc:
-        return error_response(400, str(exc))
-    user = current_principal().username
+        raise ValidationError('The JSON body must be an object, e.g. {"startup": "Acme"}.')
+    return payload, []
+
+
+@bp.post("/generate")
+def generate() -> tuple[Response, int]:
     settings = current_app.extensions["settings"]
+    try:
+        payload, uploads = _read_request()
+        startup = validate_startup(payload.get("startup"))
+        website = validate_website(payload.get("website"))
+        notes = validate_notes(payload.get("notes"))
+        documents = read_documents(uploads, max_bytes=settings.upload_max_bytes)
+    except (ValidationError, InvalidMaterial) as exc:
+        return error_response(400, str(exc))
+    material = Material(website=website, notes=notes, documents=documents)
+    user = current_principal().username
     try:
         check_submission(
             current_app.extensions["limiter"], jobs().store.count_live(user), settings.max_live_jobs_per_user, user, 1
@@ -114,7 +143,9 @@ def generate() -> tuple[Response, int]:
     if not isinstance(fresh, bool):
         return error_response(400, '"fresh" must be true or false.')
     try:
-        submission = jobs().request_report(startup, user, idempotency_key=idempotency_key, fresh=fresh)
+        submission = jobs().request_report(
+            startup, user, idempotency_key=idempotency_key, fresh=fresh, material=material
+        )
     except QueueUnavailable:
         return error_response(
             503, "The job queue (Redis) is unreachable, so nothing was queued. Try again in a minute."

@@ -27,8 +27,17 @@ from werkzeug.wrappers import Response
 from webapp.auth import current_principal
 from webapp.job_views import JobCard, job_card
 from webapp.limits import SubmissionRefused, check_submission
-from webapp.validation import ValidationError, parse_batch
-from worker.jobs import JobService, NotCancellable, NotRetryable, QueueUnavailable
+from webapp.validation import ValidationError, parse_batch, validate_notes, validate_website
+from worker.jobs import (
+    InvalidMaterial,
+    JobService,
+    NotCancellable,
+    NotRetryable,
+    QueueUnavailable,
+    Upload,
+    read_documents,
+)
+from worker.research import Material
 from worker.store import Job
 
 bp = Blueprint("dashboard", __name__)
@@ -42,6 +51,8 @@ class FormState:
     text: str = ""
     error: str = ""
     notice: str = ""
+    website: str = ""
+    notes: str = ""
 
 
 @bp.before_request
@@ -87,27 +98,43 @@ def index() -> tuple[str, int]:
 @bp.post("/jobs")
 def submit() -> Response | tuple[str, int]:
     text = request.form.get("startups", "")
+    website_text, notes_text = request.form.get("website", ""), request.form.get("notes", "")
+
+    def refused(message: str, status: int = 400) -> tuple[str, int]:
+        return _form_error(FormState(text=text, error=message, website=website_text, notes=notes_text), status=status)
+
+    settings = current_app.extensions["settings"]
+    uploads = [Upload(f.filename or "document.pdf", f.read()) for f in request.files.getlist("document") if f]
     try:
         batch = parse_batch(text)
-    except ValidationError as exc:
-        return _form_error(FormState(text=text, error=str(exc)))
+        material = Material(
+            website=validate_website(website_text),
+            notes=validate_notes(notes_text),
+            documents=read_documents(uploads, max_bytes=settings.upload_max_bytes),
+        )
+    except (ValidationError, InvalidMaterial) as exc:
+        return refused(f"Nothing was queued. {exc}" + (" Choose the document again." if uploads else ""))
+    if material and len(batch.names) > 1:
+        return refused(
+            "Nothing was queued: a website, notes or a document belong to one startup. Enter one name "
+            "with them, or clear them to queue several names." + (" Choose the document again." if uploads else "")
+        )
 
     user = current_principal().username
-    settings = current_app.extensions["settings"]
     try:
         live = jobs().store.count_live(user)
         check_submission(
             current_app.extensions["limiter"], live, settings.max_live_jobs_per_user, user, len(batch.names)
         )
     except SubmissionRefused as exc:
-        return _form_error(FormState(text=text, error=f"Nothing was queued. {exc}"), status=429)
+        return refused(f"Nothing was queued. {exc}", status=429)
 
     fresh = request.form.get("fresh") == "on"
     created: list[Job] = []
     joined: list[Job] = []
     for position, name in enumerate(batch.names):
         try:
-            submission = jobs().request_report(name, user, fresh=fresh)
+            submission = jobs().request_report(name, user, fresh=fresh, material=material)
         except QueueUnavailable:
             rest = "\n".join(batch.names[position:])
             queued = f" {len(created)} of {len(batch.names)} were queued;" if created else ""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from worker.store import MAX_STARTUP_CHARS, startup_key
+from worker.store import MAX_STARTUP_CHARS, MAX_WEBSITE_CHARS, startup_key
 
 MAX_BATCH = 50
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -32,6 +33,45 @@ def validate_startup(value: object) -> str:
     if _SURROGATES.search(name):
         raise ValidationError('"startup" must be valid Unicode text (it contains a lone surrogate).')
     return name
+
+
+MAX_NOTES_CHARS = 20_000
+_NOTE_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # line breaks and tabs are fine
+
+
+def validate_website(value: object) -> str | None:
+    """The company's website as an http(s) URL, None when not given, or a `ValidationError`."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError('"website" must be a string, e.g. "https://acme.example".')
+    url = value.strip()
+    if not url:
+        return None
+    if "://" not in url:
+        url = f"https://{url}"
+    if len(url) > MAX_WEBSITE_CHARS or _CONTROL_CHARS.search(url) or _SURROGATES.search(url) or " " in url:
+        raise ValidationError('"website" must be a web address such as https://acme.example.')
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or "." not in parts.hostname.strip("."):
+        raise ValidationError('"website" must be an http or https address such as https://acme.example.')
+    return url
+
+
+def validate_notes(value: object) -> str | None:
+    """Pasted notes, trimmed; None when empty; a `ValidationError` for anything else."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError('"notes" must be a string.')
+    notes = value.strip()
+    if not notes:
+        return None
+    if len(notes) > MAX_NOTES_CHARS:
+        raise ValidationError(f'"notes" must be at most {MAX_NOTES_CHARS} characters (got {len(notes)}).')
+    if _NOTE_CONTROL_CHARS.search(notes) or _SURROGATES.search(notes):
+        raise ValidationError('"notes" must be plain text (it contains control characters or invalid Unicode).')
+    return notes
 
 
 def parse_page_number(raw: str | None, *, maximum: int = 10_000) -> int | None:

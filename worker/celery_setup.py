@@ -55,6 +55,8 @@ class ReportsCelery(Celery):
     def __init__(self, settings: Settings, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.settings = settings
+        #: The LLM providers a worker process has built, reused by every task it runs.
+        self.providers: dict[str, object] = {}
 
     @cached_property
     def job_store(self) -> JobStore:

@@ -14,9 +14,15 @@ from celery import Celery
 
 from worker.celery_setup import TASK_NAME, step_task_id
 from worker.pipeline import step_labels
+from worker.research import Document, Material
+from worker.sources.documents import DocumentError, pdf_text
 from worker.store import FAILURE, LIVE_STATES, Job, JobStore
 
 logger = logging.getLogger(__name__)
+
+# What is kept of an uploaded document: enough for a deck or a memo, bounded for the prompts.
+MAX_PDF_PAGES = 60
+MAX_DOCUMENT_CHARS = 60_000
 
 
 def is_job_id(value: str) -> bool:
@@ -37,6 +43,33 @@ class NotRetryable(Exception):
 
 class NotCancellable(Exception):
     """The job cannot be cancelled (it has finished); the message says why."""
+
+
+class InvalidMaterial(ValueError):
+    """A document the analyst uploaded cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file as the web app received it."""
+
+    filename: str
+    data: bytes
+
+
+def read_documents(uploads: list[Upload], *, max_bytes: int) -> tuple[Document, ...]:
+    """The text of each uploaded PDF, or `InvalidMaterial` naming the file and the problem."""
+    documents = []
+    for upload in uploads:
+        name = upload.filename or "document.pdf"
+        if len(upload.data) > max_bytes:
+            raise InvalidMaterial(f"{name} is larger than the {max_bytes // (1024 * 1024)} MB a document may be.")
+        try:
+            text = pdf_text(upload.data, max_pages=MAX_PDF_PAGES, max_chars=MAX_DOCUMENT_CHARS)
+        except DocumentError as exc:
+            raise InvalidMaterial(f"{name}: {exc}") from None
+        documents.append(Document(name, text))
+    return tuple(documents)
 
 
 @dataclass(frozen=True)
@@ -67,19 +100,26 @@ class JobService:
         self.celery = celery
 
     def request_report(
-        self, startup: str, created_by: str, *, idempotency_key: str | None = None, fresh: bool = False
+        self,
+        startup: str,
+        created_by: str,
+        *,
+        idempotency_key: str | None = None,
+        fresh: bool = False,
+        material: Material | None = None,
     ) -> Submission:
         """What a user's request for a report leads to: the job an Idempotency-Key already made,
-        the live job of the same startup (unless `fresh`), or a new job."""
+        the live job of the same startup (unless `fresh`, or the request brings material of its
+        own), or a new job."""
         if idempotency_key:
             existing = self.store.find_by_idempotency_key(created_by, idempotency_key)
             if existing is not None:
                 return Submission(existing, "duplicate")
-        if not fresh:
+        if not fresh and not material:
             live = self.store.find_live(startup)
             if live is not None:
                 return Submission(live, "joined")
-        return Submission(self.submit(startup, created_by, idempotency_key), "queued")
+        return Submission(self.submit(startup, created_by, idempotency_key, material), "queued")
 
     def cancel(self, job_id: str, by: str) -> Job:
         """Cancel a queued or running job: it is marked at once, the worker running it is stopped,
@@ -99,9 +139,15 @@ class JobService:
             logger.warning("could not broadcast the cancellation of %s: %s", job_id, exc)
         return self.store.get_job(job_id)
 
-    def submit(self, startup: str, created_by: str | None = None, idempotency_key: str | None = None) -> Job:
+    def submit(
+        self,
+        startup: str,
+        created_by: str | None = None,
+        idempotency_key: str | None = None,
+        material: Material | None = None,
+    ) -> Job:
         """Record a job and queue its task; raise `QueueUnavailable` (storing nothing) on failure."""
-        job = self.store.create_job(startup, created_by, idempotency_key)
+        job = self.store.create_job(startup, created_by, idempotency_key, material)
         try:
             self.celery.send_task(TASK_NAME, args=[job.id], task_id=job.id)
         except Exception as exc:
@@ -143,7 +189,7 @@ class JobService:
                 raise NotRetryable("This job is being retried already.")
             return existing
         try:
-            new_job = self.submit(job.startup, created_by)
+            new_job = self.submit(job.startup, created_by, material=self.store.load_material(job_id))
         except QueueUnavailable:
             self.store.finish_retry(job_id, None)
             raise

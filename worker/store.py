@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -38,6 +39,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from worker.pipeline import Checkpoint, Progress
+from worker.research import Document, Material, Research
 
 PENDING = "PENDING"
 STARTED = "STARTED"
@@ -50,6 +52,7 @@ FINISHED_STATES = frozenset({SUCCESS, FAILURE, REVOKED})
 LIVE_STATES = frozenset({PENDING, STARTED, PROGRESS, RETRY})
 
 MAX_STARTUP_CHARS = 200
+MAX_WEBSITE_CHARS = 2000
 RETRY_CLAIMED = "claimed"
 
 
@@ -125,6 +128,11 @@ class Job(Base):
     # Providers of a fallback chain found down by one of the job's tasks ("openai:transient,…"):
     # the job's later tasks skip them.
     providers_down: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # What the analyst gave with the job (documents are in `job_documents`), and how many of the
+    # model's citations pointed at nothing the pipeline read and were removed from the report.
+    website: Mapped[str | None] = mapped_column(String(MAX_WEBSITE_CHARS), nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    citations_removed: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     @property
     def is_finished(self) -> bool:
@@ -151,6 +159,29 @@ class JobStep(Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    citations_removed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # False for a step written without a provider call ("No public information found").
+    paid: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+
+class JobDocument(Base):
+    """A document the analyst uploaded with a job, kept as its extracted text."""
+
+    __tablename__ = "job_documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class JobResearch(Base):
+    """The sources a job's report rests on, gathered once before its first step (JSON)."""
+
+    __tablename__ = "job_research"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[str] = mapped_column(Text)
 
 
 class TaskDelivery(Base):
@@ -232,7 +263,14 @@ class JobStore:
 
     # Writes by the web app.
 
-    def create_job(self, startup: str, created_by: str | None = None, idempotency_key: str | None = None) -> Job:
+    def create_job(
+        self,
+        startup: str,
+        created_by: str | None = None,
+        idempotency_key: str | None = None,
+        material: Material | None = None,
+    ) -> Job:
+        material = material or Material()
         job = Job(
             id=str(uuid.uuid4()),
             startup=startup,
@@ -241,15 +279,45 @@ class JobStore:
             idempotency_key=idempotency_key,
             state=PENDING,
             created_at=utcnow(),
+            website=material.website,
+            notes=material.notes,
         )
         with self.session() as session:
             session.add(job)
+            session.flush()
+            for document in material.documents:
+                session.add(JobDocument(job_id=job.id, filename=document.filename[:255], text=document.text))
         return job
+
+    def load_material(self, job_id: str) -> Material:
+        with self.session() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                return Material()
+            query = select(JobDocument).where(JobDocument.job_id == job_id).order_by(JobDocument.id)
+            documents = tuple(Document(d.filename, d.text) for d in session.scalars(query))
+            return Material(website=job.website, notes=job.notes, documents=documents)
+
+    def document_names(self, job_id: str) -> list[str]:
+        with self.session() as session:
+            query = select(JobDocument.filename).where(JobDocument.job_id == job_id).order_by(JobDocument.id)
+            return list(session.scalars(query))
+
+    def save_research(self, job_id: str, research: Research) -> None:
+        with self.session() as session:
+            session.merge(JobResearch(job_id=job_id, data=research.to_json()))
+
+    def load_research(self, job_id: str) -> Research | None:
+        with self.session() as session:
+            row = session.get(JobResearch, job_id)
+            return Research.from_json(row.data) if row else None
 
     def delete_job(self, job_id: str) -> None:
         with self.session() as session:
             session.execute(delete(JobStep).where(JobStep.job_id == job_id))
             session.execute(delete(TaskDelivery).where(TaskDelivery.job_id == job_id))
+            session.execute(delete(JobDocument).where(JobDocument.job_id == job_id))
+            session.execute(delete(JobResearch).where(JobResearch.job_id == job_id))
             session.execute(delete(Job).where(Job.id == job_id))
 
     # Reads.
@@ -292,6 +360,8 @@ class JobStore:
                     model=row.model,
                     input_tokens=row.input_tokens,
                     output_tokens=row.output_tokens,
+                    citations_removed=row.citations_removed or 0,
+                    paid=row.paid is not False,
                 )
                 for row in rows
             }
@@ -389,18 +459,20 @@ class JobStore:
                     input_tokens=checkpoint.input_tokens,
                     output_tokens=checkpoint.output_tokens,
                     cost_usd=cost_usd,
+                    citations_removed=checkpoint.citations_removed,
+                    paid=checkpoint.paid,
                 )
             )
             session.execute(
                 update(Job)
                 .where(Job.id == job_id)
                 .values(
-                    calls=Job.calls + 1,
+                    calls=Job.calls + (1 if checkpoint.paid else 0),
                     retries=Job.retries + checkpoint.failed_attempts,
                     input_tokens=Job.input_tokens + checkpoint.input_tokens,
                     output_tokens=Job.output_tokens + checkpoint.output_tokens,
                     cost_usd=Job.cost_usd + (cost_usd or 0.0),
-                    unpriced_calls=Job.unpriced_calls + (1 if cost_usd is None else 0),
+                    unpriced_calls=Job.unpriced_calls + (1 if cost_usd is None and checkpoint.paid else 0),
                     updated_at=utcnow(),
                 )
             )
@@ -429,12 +501,13 @@ class JobStore:
     def mark_retry(self, job_id: str, *, error: str, retry_at: datetime) -> None:
         self._update(job_id, Job.state.not_in(FINISHED_STATES), state=RETRY, error=error, retry_at=retry_at)
 
-    def mark_succeeded(self, job_id: str, *, report_md: str, provider: str) -> bool:
+    def mark_succeeded(self, job_id: str, *, report_md: str, provider: str, citations_removed: int = 0) -> bool:
         """Store the report, unless the job was cancelled meanwhile; True if it was stored."""
         return self._update(
             job_id,
             Job.state.not_in(FINISHED_STATES),
             state=SUCCESS,
+            citations_removed=citations_removed,
             report_md=report_md,
             provider=provider[:200],
             error=None,

@@ -38,6 +38,10 @@ from worker.pipeline import (
 from worker.pricing import estimate_cost
 from worker.providers import build_provider
 from worker.providers.base import FatalProviderError, TransientProviderError, backoff_delay
+from worker.research import Material, Research, gather_research
+from worker.sources import build_search_backend
+from worker.sources.base import SearchConfigError
+from worker.sources.fetch import Fetcher
 from worker.store import REVOKED, utcnow
 from worker.sweeper import Sweeper
 
@@ -164,20 +168,35 @@ def write_steps(self, job_id: str, keys: list[str], parallelism: int = 1) -> dic
     max_retries = settings.task_max_retries
     try:
         provider = build_provider(
-            settings, down=store.providers_down(job_id), on_down=lambda entry: store.add_provider_down(job_id, entry)
+            settings,
+            down=store.providers_down(job_id),
+            on_down=lambda entry: store.add_provider_down(job_id, entry),
+            cache=self.app.providers,
         )
         done = store.load_checkpoints(job_id)
+        research = store.load_research(job_id)
+        if research is None:  # the job's first task: read the sources every step rests on
+            report_progress(Progress(step=1, total=TOTAL_STEPS, label="Searching the web and reading sources"))
+            research = gather_sources(settings, job.startup, store.load_material(job_id))
+            store.save_research(job_id, research)
         for key in keys:
             if key in done:
                 continue
             report_progress(Progress(step=min(len(done) + 1, TOTAL_STEPS), total=TOTAL_STEPS, label=LABELS[key]))
-            checkpoint = write_step(job.startup, key, provider, done, parallelism)
+            checkpoint = write_step(job.startup, key, provider, done, parallelism, research)
             save_checkpoint(store, settings, job_id, checkpoint)
             done[key] = checkpoint
         if SYNTHESIS_STEP in keys:
-            report = assemble_report(job.startup, done, is_demo=provider.is_demo, generated_at=datetime.now(UTC))
+            report = assemble_report(
+                job.startup, done, is_demo=provider.is_demo, generated_at=datetime.now(UTC), research=research
+            )
             report_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done"))
-            store.mark_succeeded(job_id, report_md=report.markdown, provider=report.provider_label)
+            store.mark_succeeded(
+                job_id,
+                report_md=report.markdown,
+                provider=report.provider_label,
+                citations_removed=report.citations_removed,
+            )
     except TransientProviderError as exc:
         store.add_failed_attempts(job_id, exc.failed_attempts)
         if self.request.retries >= max_retries:
@@ -221,6 +240,16 @@ def write_steps(self, job_id: str, keys: list[str], parallelism: int = 1) -> dic
         raise
     # The same value on every delivery: Celery counts a chord's finished batches by it.
     return {"job_id": job_id, "steps": keys}
+
+
+def gather_sources(settings, startup: str, material: Material) -> Research:  # type: ignore[no-untyped-def]
+    """The job's sources, with the search backend and fetcher the settings choose."""
+    try:
+        search = build_search_backend(settings)
+    except SearchConfigError as exc:
+        raise FatalProviderError(str(exc), provider="search") from None
+    with Fetcher.from_settings(settings) as fetcher:
+        return gather_research(startup, material, search, fetcher, results_per_query=settings.search_results_per_query)
 
 
 def save_checkpoint(store, settings, job_id: str, checkpoint: Checkpoint) -> None:  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 from collections import deque
@@ -265,13 +266,28 @@ def _last_user_text(body: dict) -> str:
     return ""
 
 
+SOURCE_BLOCK = re.compile(r'<source number="(\d+)">\n(.*?)\n</source>', re.DOTALL)
+INVENTED_CITATION = "[97]"
+INVENTED_URL = "https://invented.example/made-up-report"
+
+
 def _answer_text(prompt: str) -> str:
-    """A short Markdown answer that names what was asked, so tests can tell the steps apart."""
+    """A short Markdown answer that names what was asked, so tests can tell the steps apart.
+
+    When the prompt carries numbered sources, the answer does what a model does: states the
+    first sentence of each with its citation, and then, as models sometimes do, cites a source
+    that does not exist and links a URL nobody read."""
     asked = prompt.strip().splitlines()[0][:80] if prompt.strip() else "(empty prompt)"
     words = len(prompt.split())
+    cited = []
+    for number, block in SOURCE_BLOCK.findall(prompt):
+        excerpt = block.split("\n\n", 1)[-1].strip()
+        first = re.split(r"(?<=[a-z0-9])\.\s", " ".join(excerpt.split()), maxsplit=1)[0].rstrip(".")
+        cited.append(f"- {first} [{number}].\n")
+    if cited:
+        cited.append(f"- A figure nobody published {INVENTED_CITATION}, see {INVENTED_URL}.\n")
     return (
-        f"Fake analysis for: {asked}\n\n"
-        f"- The prompt had {words} words.\n"
+        f"Fake analysis for: {asked}\n\n" + "".join(cited) + f"- The prompt had {words} words.\n"
         "- Figures here come from the fake provider server.\n\n"
         "| Metric | Value |\n|---|---|\n| Confidence | Low |"
     )

@@ -73,18 +73,34 @@ def load_provider(name: str, settings: Settings) -> Provider:
 
 
 def build_provider(
-    settings: Settings, *, down: Iterable[str] = (), on_down: Callable[[str], None] | None = None
+    settings: Settings,
+    *,
+    down: Iterable[str] = (),
+    on_down: Callable[[str], None] | None = None,
+    cache: dict[str, Provider] | None = None,
 ) -> Provider:
     """The provider `settings` select, wrapped in a fallback chain when `LLM_FALLBACK` names more
-    (`down` and `on_down` carry the providers a job found down from one of its tasks to the next)."""
+    (`down` and `on_down` carry the providers a job found down from one of its tasks to the next).
+
+    With `cache`, each provider is built once and reused: a worker runs a task per step, and
+    building an SDK client (with its connection pool) for every one costs more CPU than the step.
+    Providers hold no per-job state, so sharing them between tasks and threads is safe."""
+
+    def load(name: str) -> Provider:
+        if cache is None:
+            return load_provider(name, settings)
+        if name not in cache:
+            cache[name] = load_provider(name, settings)
+        return cache[name]
+
     try:
-        primary = load_provider(resolve_provider_name(settings), settings)
+        primary = load(resolve_provider_name(settings))
     except FatalProviderError as exc:
         raise FatalProviderError(f"LLM_PROVIDER={settings.llm_provider!r}: {exc}") from None
     extra = []
     for name in fallback_names(settings):
         try:
-            extra.append(load_provider(name, settings))
+            extra.append(load(name))
         except FatalProviderError as exc:
             raise FatalProviderError(f"LLM_FALLBACK={settings.llm_fallback!r}: {exc}") from None
     return FallbackProvider([primary, *extra], down=down, on_down=on_down) if extra else primary

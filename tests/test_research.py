@@ -1,0 +1,133 @@
+"""Reports that rest on sources: the search and the pages it finds (fake search APIs and pages on
+127.0.0.1), the analyst's own material, citations checked against what was read, and sections
+that say "No public information found" instead of guessing. The model is the real OpenAI SDK
+talking to the fake provider server, which cites every source it is given, plus one source and
+one URL that do not exist."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fakes.llm_server import INVENTED_CITATION, INVENTED_URL, FakeLLMServer
+from tests.fakes.pdf_builder import minimal_pdf
+from tests.fakes.search_server import PDF_SENTENCE, FakeSearchServer, Script
+from tests.test_remote_providers import provider
+from worker.pipeline import NO_INFORMATION, NO_SEARCH_BANNER, TOTAL_STEPS, run_pipeline
+from worker.providers.offline import OfflineProvider
+from worker.research import TOPIC_QUERIES, Document, Material, SearchUnavailable, funding_conflicts, gather_research
+from worker.sources.documents import pdf_text
+from worker.sources.fetch import Fetcher
+from worker.sources.searxng import SearXNGSearch
+
+STARTUP = "Acme Robotics"
+
+
+@pytest.fixture
+def fetcher() -> Iterator[Fetcher]:
+    """Private addresses refused, except the fake web's own."""
+    with Fetcher(trusted_networks=("127.0.0.1/32",), timeout=5) as fetcher:
+        yield fetcher
+
+
+def query(topic: str) -> str:
+    return TOPIC_QUERIES[topic].format(name=f'"{STARTUP}"')
+
+
+def section(markdown: str, title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n\n(.*?)(?=^## |\Z)", markdown, re.MULTILINE | re.DOTALL)
+    assert match, f"no section {title!r}"
+    return match.group(1).strip()
+
+
+def deck() -> Document:
+    return Document("deck.pdf", pdf_text(minimal_pdf([[PDF_SENTENCE]]), max_pages=10, max_chars=10_000))
+
+
+def test_a_report_cites_what_was_read_and_loses_invented_citations(
+    web: FakeSearchServer, fetcher: Fetcher, fake_llm: FakeLLMServer
+) -> None:
+    material = Material(notes="Call with the CEO: three pilots in Europe.", documents=(deck(),))
+    research = gather_research(STARTUP, material, SearXNGSearch(base_url=web.url), fetcher)
+    assert research.searched and research.backend == "SearXNG"
+    notes, pdf, *pages = research.sources
+    assert (notes.kind, notes.url, pdf.kind, pdf.title) == ("provided", None, "provided", "deck.pdf")
+    assert pages and all(p.kind == "web" and p.url.startswith(f"{web.url}/articles/") for p in pages)
+    assert len({p.url for p in pages}) == len(pages)  # a page found by several topics is read once
+
+    report = run_pipeline(STARTUP, provider(fake_llm, "openai"), research=research, parallelism=5)
+    markdown = report.markdown
+    sources = section(markdown, "Sources")
+    for page in pages:
+        assert f"({page.url})" in sources  # each page read is listed, as a link
+    assert sources.count("(provided by the analyst)") == 2
+    # The deck's sentence, cited as the provided source it came from.
+    assert f"{PDF_SENTENCE.rstrip('.')} [{pdf.number}]" in section(markdown, "Traction signals")
+    # Every step given sources (all but the summary) cited one made-up number and one URL nobody
+    # read: both are gone, and counted.
+    assert INVENTED_CITATION not in markdown and INVENTED_URL not in markdown
+    assert report.calls == TOTAL_STEPS and report.citations_removed == 2 * (TOTAL_STEPS - 1)
+    assert f"{report.citations_removed} unsupported citations removed" in markdown
+    assert NO_SEARCH_BANNER not in markdown
+
+
+def test_a_section_the_search_found_nothing_for_says_so_without_asking_the_model(
+    web: FakeSearchServer, fetcher: Fetcher, fake_llm: FakeLLMServer
+) -> None:
+    web.script(query("competitors"), Script(hits=()))
+    research = gather_research(STARTUP, Material(), SearXNGSearch(base_url=web.url), fetcher)
+    assert research.topics["competitors"] == ()
+    report = run_pipeline(STARTUP, provider(fake_llm, "openai"), research=research, parallelism=5)
+
+    assert section(report.markdown, "Competition") == NO_INFORMATION
+    assert section(report.markdown, "Market size") != NO_INFORMATION  # the market search did find pages
+    assert report.calls == TOTAL_STEPS - 1
+    assert "Write the section “Competition”" not in " ".join(r.prompt for r in fake_llm.requests)
+
+
+def test_without_a_search_backend_the_report_says_no_sources_were_searched() -> None:
+    research = gather_research(STARTUP, Material(), None, None)
+    report = run_pipeline(STARTUP, OfflineProvider(step_delay=0), research=research, parallelism=5)
+    assert not research.searched and research.sources == ()
+    assert NO_SEARCH_BANNER in report.markdown and "No sources were searched" in report.markdown
+    assert "## Sources" not in report.markdown
+
+
+def test_disagreeing_funding_figures_become_an_open_question(web: FakeSearchServer, fetcher: Fetcher) -> None:
+    notes = "The founders told us they have raised $15 million in total."
+    research = gather_research(STARTUP, Material(notes=notes), SearXNGSearch(base_url=web.url), fetcher)
+    article = next(s for s in research.sources if "raises $12M" in s.title)
+    [conflict] = funding_conflicts(research.sources)
+    assert f"$12M [{article.number}]" in conflict and "$15M [1]" in conflict
+
+    report = run_pipeline(STARTUP, OfflineProvider(step_delay=0), research=research, parallelism=5)
+    diligence = section(report.markdown, "Open diligence questions")
+    assert "Where the sources disagree" in diligence and f"$12M [{article.number}]" in diligence
+
+
+def test_the_analysts_website_is_read_but_never_a_private_address(web: FakeSearchServer) -> None:
+    with Fetcher(trusted_networks=("127.0.0.1/32",), timeout=5) as trusting:
+        site = f"{web.url}/articles/acme-team"
+        research = gather_research(STARTUP, Material(website=site), None, trusting)
+    [page] = research.sources
+    assert (page.kind, page.url) == ("provided", site) and "45 people" in page.excerpt
+
+    with Fetcher(timeout=5) as strict:  # FETCH_ALLOW_PRIVATE off, as in production
+        for address in (site, "http://169.254.169.254/latest/meta-data/"):
+            research = gather_research(STARTUP, Material(website=address), None, strict)
+            assert research.sources == ()
+            [warning] = research.warnings
+            assert address in warning and "could not be read" in warning
+    report = run_pipeline(STARTUP, OfflineProvider(step_delay=0), research=research)
+    assert "169.254.169.254" in report.markdown.split("## Summary")[0]  # the reader is told, up front
+
+
+def test_a_search_that_is_down_retries_the_job_instead_of_writing_without_sources(
+    web: FakeSearchServer, fetcher: Fetcher
+) -> None:
+    for topic in TOPIC_QUERIES:
+        web.script(query(topic), Script(status=503))
+    with pytest.raises(SearchUnavailable, match="SearXNG"):
+        gather_research(STARTUP, Material(), SearXNGSearch(base_url=web.url), fetcher)
