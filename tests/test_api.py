@@ -3,6 +3,7 @@ queueing, reading jobs. The end-to-end runs with a worker are in tests/integrati
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 
@@ -11,6 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import API_TOKEN, AUTH, RedisServer, free_port, make_settings, store_of
+from tests.fakes.pdf_builder import minimal_pdf
+from tests.fakes.search_server import PDF_SENTENCE
 from webapp import create_app
 from worker.pipeline import Progress
 
@@ -214,3 +217,58 @@ def test_without_redis_generate_is_a_503_and_stores_nothing(database_url: str, t
     assert client.get(f"/status/{job.id}").get_json()["result"] == "# Stored"
     pending = store.create_job("Pending")
     assert client.get(f"/status/{pending.id}").get_json()["state"] == "PENDING"
+
+
+def test_a_job_can_bring_a_website_notes_and_a_pdf(client: FlaskClient, app: Flask, clean_redis: RedisServer) -> None:
+    deck = minimal_pdf([[PDF_SENTENCE]])
+    response = client.post(
+        "/generate",
+        data={
+            "startup": "Acme Robotics",
+            "website": "acme.example",
+            "notes": "Met the CEO.\nThree pilots.",
+            "document": (io.BytesIO(deck), "deck.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 202, response.get_json()
+    material = store_of(app).load_material(response.get_json()["job_id"])
+    assert material.website == "https://acme.example" and material.notes == "Met the CEO.\nThree pilots."
+    [document] = material.documents
+    assert document.filename == "deck.pdf" and PDF_SENTENCE in document.text
+    # Material of its own makes it a new job, never a join of the live one for the same startup.
+    again = client.post("/generate", json={"startup": "Acme Robotics", "notes": "Other notes."})
+    assert again.status_code == 202 and again.get_json()["job_id"] != response.get_json()["job_id"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"website": "javascript:alert(1)"}, "http or https"),
+        ({"website": "not a url"}, "web address"),
+        ({"website": ["https://a.example"]}, "must be a string"),
+        ({"notes": "x" * 20_001}, "at most 20000"),
+        ({"notes": "bell\x07"}, "plain text"),
+    ],
+)
+def test_bad_material_is_a_400_that_says_what_to_fix(client: FlaskClient, app: Flask, fields: dict, words: str) -> None:
+    response = client.post("/generate", json={"startup": "Acme", **fields})
+    assert response.status_code == 400 and words in response.get_json()["error"]
+    assert store_of(app).recent_jobs(5) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [(b"just text, not a PDF", "not a PDF"), (minimal_pdf([[]]), "no extractable text")],
+)
+def test_a_document_that_is_not_a_readable_pdf_is_refused(
+    client: FlaskClient, app: Flask, data: bytes, words: str
+) -> None:
+    response = client.post(
+        "/generate",
+        data={"startup": "Acme", "document": (io.BytesIO(data), "deck.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400 and response.is_json
+    assert response.get_json()["error"].startswith("deck.pdf: ") and words in response.get_json()["error"]
+    assert store_of(app).recent_jobs(5) == []

@@ -3,6 +3,7 @@ The browser tests (tests/browser/) drive the same pages in Chromium with a worke
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -12,6 +13,8 @@ from sqlalchemy import event
 
 from config import Settings
 from tests.conftest import ADMIN_PASSWORD, RedisServer, free_port, log_in, make_settings
+from tests.fakes.pdf_builder import minimal_pdf
+from tests.fakes.search_server import PDF_SENTENCE
 from webapp import create_app
 from worker.pipeline import Progress
 from worker.store import JobStore
@@ -238,3 +241,60 @@ def test_reports_are_searchable_and_paginated(client: FlaskClient, store: JobSto
     for odd in ("abc", "²", "0", "-1", "99999999999999999999"):
         assert "Page 1 of 2" in client.get(f"/reports?page={odd}").get_data(as_text=True), odd
     assert "Page 2 of 2" in client.get("/reports?page=4000").get_data(as_text=True)
+
+
+def test_the_form_takes_a_website_notes_and_a_pdf_for_one_startup(client: FlaskClient, store: JobStore) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert 'enctype="multipart/form-data"' in page and 'hx-encoding="multipart/form-data"' in page
+    assert 'name="website"' in page and 'name="notes"' in page and 'name="document"' in page
+
+    response = client.post(
+        "/jobs",
+        data={
+            "startups": "Acme Robotics",
+            "website": "https://acme.example",
+            "notes": "Three pilots.",
+            "document": (io.BytesIO(minimal_pdf([[PDF_SENTENCE]])), "deck.pdf"),
+        },
+        content_type="multipart/form-data",
+        headers=HX,
+    )
+    assert response.status_code == 200 and "Queued 1 report" in response.get_data(as_text=True)
+    [job] = store.recent_jobs(5)
+    material = store.load_material(job.id)
+    assert material.website == "https://acme.example" and material.notes == "Three pilots."
+    assert [d.filename for d in material.documents] == ["deck.pdf"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"startups": "Acme\nZeta", "notes": "For which one?"}, "belong to one startup"),
+        ({"startups": "Acme", "website": "ftp://acme.example"}, "http or https"),
+        ({"startups": "Acme", "document": (io.BytesIO(b"plain text"), "notes.pdf")}, "notes.pdf: "),
+    ],
+)
+def test_bad_material_on_the_form_queues_nothing_and_keeps_what_was_typed(
+    client: FlaskClient, store: JobStore, fields: dict, words: str
+) -> None:
+    response = client.post("/jobs", data=fields, content_type="multipart/form-data", headers=HX)
+    html = response.get_data(as_text=True)
+    assert words in html and "Nothing was queued" in html
+    assert store.recent_jobs(5) == []
+    assert fields["startups"].split("\n")[0] in html  # the names stay in the box
+    if "document" in fields:
+        assert "Choose the document again" in html
+
+
+def test_the_report_page_shows_the_sources_as_links_and_how_many_citations_were_removed(
+    client: FlaskClient, store: JobStore
+) -> None:
+    report = (
+        "# Acme\n\n## Summary\n\nGood [1].\n\n## Sources\n\n"
+        "1. Acme raises — [https://news.example/acme](https://news.example/acme) — accessed 2026-11-28\n"
+    )
+    job_id = store.create_job("Acme").id
+    store.mark_succeeded(job_id, report_md=report, provider="openai/gpt-5-mini", citations_removed=2)
+    page = client.get(f"/reports/{job_id}", headers=HTML).get_data(as_text=True)
+    assert "2 unsupported citations removed" in page
+    assert '<a href="https://news.example/acme" rel="noopener noreferrer nofollow">' in page

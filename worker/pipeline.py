@@ -160,6 +160,7 @@ def _excerpt(text: str, limit: int = CONTEXT_CHARS_PER_STEP) -> str:
 
 
 NO_INFORMATION = "No public information found."
+RESEARCH_LABEL = "Searching the web and reading sources"
 NO_SEARCH_BANNER = (
     "> **No sources were searched.** No web search backend is configured (set `TAVILY_API_KEY`, "
     "`BRAVE_API_KEY` or `SEARXNG_URL`), so this report rests only on the analyst's material, where "

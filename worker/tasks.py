@@ -26,6 +26,7 @@ from celery.exceptions import Ignore, SoftTimeLimitExceeded
 from worker.celery_setup import LOST_TASK_NAME, STEPS_TASK_NAME, TASK_NAME, job_of_task, step_task_id
 from worker.jobs import describe_lost_task
 from worker.pipeline import (
+    RESEARCH_LABEL,
     SYNTHESIS_STEP,
     TOTAL_STEPS,
     Checkpoint,
@@ -176,7 +177,7 @@ def write_steps(self, job_id: str, keys: list[str], parallelism: int = 1) -> dic
         done = store.load_checkpoints(job_id)
         research = store.load_research(job_id)
         if research is None:  # the job's first task: read the sources every step rests on
-            report_progress(Progress(step=1, total=TOTAL_STEPS, label="Searching the web and reading sources"))
+            report_progress(Progress(step=1, total=TOTAL_STEPS, label=RESEARCH_LABEL))
             research = gather_sources(settings, job.startup, store.load_material(job_id))
             store.save_research(job_id, research)
         for key in keys:

@@ -13,7 +13,7 @@ from tests.conftest import AUTH, RedisServer, follow_job, submit_report, wait_fo
 from tests.fakes.scripted_provider import read_count, write_script
 from tests.test_pipeline import EXPECTED_HEADINGS, headings
 from worker.celery_setup import create_celery, step_task_id
-from worker.pipeline import DEMO_BANNER, TOTAL_STEPS, step_labels
+from worker.pipeline import DEMO_BANNER, RESEARCH_LABEL, TOTAL_STEPS, step_labels
 from worker.store import JobStore
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ def test_a_report_goes_from_queued_through_progress_to_success(
     steps = [s["progress"]["step"] for s in seen if s["state"] == "PROGRESS"]
     assert steps == sorted(steps) and len(set(steps)) >= 3, steps
     assert all(s["progress"]["total"] == TOTAL_STEPS for s in seen if s["state"] == "PROGRESS")
-    labels = {label for _, label in step_labels()} | {"Done"}
+    labels = {label for _, label in step_labels()} | {"Done", RESEARCH_LABEL}
     assert {s["progress"]["label"] for s in seen if s["state"] == "PROGRESS"} <= labels
 
     assert final["state"] == "SUCCESS", final
@@ -46,6 +46,7 @@ def test_a_report_goes_from_queued_through_progress_to_success(
     report = final["result"]
     assert headings(report) == ["Summary", *EXPECTED_HEADINGS]
     assert DEMO_BANNER in report
+    assert "No sources were searched" in report  # no search backend without keys: said plainly
 
     # The row holds the report, and the download is the same Markdown.
     row = JobStore(settings.database_url).get_job(job_id)
