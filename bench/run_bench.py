@@ -130,6 +130,9 @@ class Result:
     status_window: float = 0.0
     peak_rss: dict[str, int] = field(default_factory=dict)
     peak_total_rss: int = 0
+    #: When the provider saw its first and last call, in seconds after the first submission.
+    calls_from: float = 0.0
+    calls_until: float = 0.0
 
     @property
     def bound(self) -> float:
@@ -304,6 +307,9 @@ def run(scenario: Scenario, config: Config) -> Result:
         result.calls = stats["paid"]
         result.rate_limited = stats["rate_limited"]
         result.most_in_minute = stats["most_in_any_minute"]
+        if stats.get("first_at") is not None:
+            result.calls_from = stats["first_at"] - began
+            result.calls_until = stats["last_at"] - began
     finally:
         stop_sampling.set()
         sampler.join()
@@ -332,6 +338,7 @@ def table(results: list[Result]) -> str:
         ("429s received", lambda r: str(r.rate_limited)),
         ("failed jobs", lambda r: str(r.failed)),
         ("most calls in any 60 s", lambda r: f"{r.most_in_minute} (limit {r.scenario.rpm})"),
+        ("provider's first / last call (s)", lambda r: f"{r.calls_from:.1f} / {r.calls_until:.1f}"),
         ("POST /generate p50 / p99 (ms)", lambda r: p50_p99(r.generate_ms)),
         ("GET /status p50 / p99 (ms)", lambda r: p50_p99(r.status_ms)),
         ("GET /status requests / s", lambda r: f"{r.status_rps:.0f}"),

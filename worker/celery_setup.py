@@ -7,12 +7,17 @@ from `worker.celery_app`. Every setting that matters for not losing a report say
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from celery import Celery
 from celery.backends.redis import RedisBackend
 
 from config import Settings
 from worker.store import JobStore
+
+if TYPE_CHECKING:
+    from worker.sources.base import SearchBackend
+    from worker.sources.fetch import Fetcher
 
 TASK_NAME = "worker.tasks.generate_report"
 STEPS_TASK_NAME = "worker.tasks.write_steps"
@@ -57,6 +62,22 @@ class ReportsCelery(Celery):
         self.settings = settings
         #: The LLM providers a worker process has built, reused by every task it runs.
         self.providers: dict[str, object] = {}
+
+    @cached_property
+    def fetcher(self) -> Fetcher:
+        """One page fetcher per worker process, shared by its tasks: building its HTTPS client
+        (loading the CA bundle) costs about 0.1 s of CPU, too much to pay per job."""
+        from worker.sources.fetch import Fetcher
+
+        return Fetcher.from_settings(self.settings)
+
+    @cached_property
+    def search_backend(self) -> SearchBackend | None:
+        """The search backend the settings choose, built once per process (None: no web search).
+        A backend chosen but not configured raises `SearchConfigError` on every use."""
+        from worker.sources import build_search_backend
+
+        return build_search_backend(self.settings)
 
     @cached_property
     def job_store(self) -> JobStore:

@@ -40,9 +40,7 @@ from worker.pricing import estimate_cost
 from worker.providers import build_provider
 from worker.providers.base import FatalProviderError, TransientProviderError, backoff_delay
 from worker.research import Material, Research, gather_research
-from worker.sources import build_search_backend
 from worker.sources.base import SearchConfigError
-from worker.sources.fetch import Fetcher
 from worker.store import REVOKED, utcnow
 from worker.sweeper import Sweeper
 
@@ -178,7 +176,7 @@ def write_steps(self, job_id: str, keys: list[str], parallelism: int = 1) -> dic
         research = store.load_research(job_id)
         if research is None:  # the job's first task: read the sources every step rests on
             report_progress(Progress(step=1, total=TOTAL_STEPS, label=RESEARCH_LABEL))
-            research = gather_sources(settings, job.startup, store.load_material(job_id))
+            research = gather_sources(self.app, job.startup, store.load_material(job_id))
             store.save_research(job_id, research)
         for key in keys:
             if key in done:
@@ -243,14 +241,15 @@ def write_steps(self, job_id: str, keys: list[str], parallelism: int = 1) -> dic
     return {"job_id": job_id, "steps": keys}
 
 
-def gather_sources(settings, startup: str, material: Material) -> Research:  # type: ignore[no-untyped-def]
-    """The job's sources, with the search backend and fetcher the settings choose."""
+def gather_sources(app, startup: str, material: Material) -> Research:  # type: ignore[no-untyped-def]
+    """The job's sources, with the worker's search backend and fetcher (the fetcher only when
+    there is something to fetch)."""
     try:
-        search = build_search_backend(settings)
+        search = app.search_backend
     except SearchConfigError as exc:
         raise FatalProviderError(str(exc), provider="search") from None
-    with Fetcher.from_settings(settings) as fetcher:
-        return gather_research(startup, material, search, fetcher, results_per_query=settings.search_results_per_query)
+    fetcher = app.fetcher if search is not None or material.website else None
+    return gather_research(startup, material, search, fetcher, results_per_query=app.settings.search_results_per_query)
 
 
 def save_checkpoint(store, settings, job_id: str, checkpoint: Checkpoint) -> None:  # type: ignore[no-untyped-def]

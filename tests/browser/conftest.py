@@ -55,7 +55,8 @@ class PageWatch:
 
     def on_console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
-            self.console_errors.append(message.text)
+            where = message.location.get("url", "") if message.location else ""
+            self.console_errors.append(f"{message.text} (at {where or 'unknown'})")
 
     def on_page_error(self, error: Exception) -> None:
         self.console_errors.append(f"uncaught: {error}")

@@ -9,6 +9,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PageWatch, log_in, screenshot
+from tests.fakes.pdf_builder import minimal_pdf
+from tests.fakes.search_server import PDF_SENTENCE
 from tests.test_pipeline import EXPECTED_HEADINGS
 from worker.store import JobStore
 
@@ -216,3 +218,28 @@ def test_reports_page_lists_and_searches(page: Page, api_server: str, settings) 
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     flower = page.get_by_role("link", name="Flower")
     assert flower.get_attribute("href") == settings.flower_link
+
+
+def test_material_for_one_startup_is_uploaded_with_the_form_and_listed_as_sources(
+    page: Page, start_worker, api_server: str, tmp_path: Path
+) -> None:
+    deck = tmp_path / "acme-deck.pdf"
+    deck.write_bytes(minimal_pdf([[PDF_SENTENCE]]))
+    start_worker(OFFLINE_STEP_DELAY="0.05")
+    page.goto(api_server + "/")
+    page.evaluate("window.__sameDocument = true")
+    page.fill("#startups", "Acme Robotics")
+    page.click(".submit-form__material summary")
+    page.fill("#notes", "Call with the CEO: three pilots in Europe.")
+    page.set_input_files("#document", str(deck))
+    screenshot(page, "dashboard-material.png")
+    page.click("#submit-form button[type=submit]")
+    expect(page.locator(".notice--ok")).to_have_text("Queued 1 report.")
+    watch_states(page, "Acme Robotics", "SUCCESS")
+    assert page.evaluate("window.__sameDocument") is True, "the upload reloaded the page"
+
+    card(page, "Acme Robotics").get_by_role("link", name="Open report").click()
+    body = page.locator(".report__body")
+    expect(body).to_contain_text("No sources were searched")
+    expect(body.locator("li", has_text="acme-deck.pdf (provided by the analyst)")).to_have_count(1)
+    expect(body.locator("li", has_text="Analyst's notes (provided by the analyst)")).to_have_count(1)

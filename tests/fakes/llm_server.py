@@ -197,6 +197,7 @@ class FakeLLMServer:
                     return
                 with server._lock:
                     statuses = [r.status for r in server.requests]
+                    arrivals = [r.at for r in server.requests]
                 self._send(
                     200,
                     {
@@ -204,6 +205,8 @@ class FakeLLMServer:
                         "paid": sum(1 for status in statuses if status == 200),
                         "rate_limited": sum(1 for status in statuses if status == 429),
                         "most_in_any_minute": server.most_in_any_minute(),
+                        "first_at": min(arrivals, default=None),
+                        "last_at": max(arrivals, default=None),
                     },
                 )
 
