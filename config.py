@@ -170,7 +170,9 @@ class Settings(BaseSettings):
     # prefork (a process per job: Celery's hard time limit, a cancel kills the call in flight, a
     # crash takes one job with it). See README "Sizing the workers".
     worker_pool: str = Field(default="threads", pattern="^(prefork|threads)$")
-    worker_concurrency: int = Field(default=12, ge=1, le=256)
+    # Tasks one worker runs at once. Unset: 32 threads (a report's step mostly waits on the
+    # provider; the benchmark's best), or 4 processes for prefork (each is about 100 MiB).
+    worker_concurrency: int | None = Field(default=None, ge=1, le=256)
     worker_max_tasks_per_child: int = Field(default=20, ge=1)
 
     # Time limits. The broker re-delivers a message that is unacknowledged after the visibility
@@ -196,6 +198,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:
         self.llm_prices = {**DEFAULT_PRICES, **self.llm_prices}
+        if self.worker_concurrency is None:
+            self.worker_concurrency = 32 if self.worker_pool == "threads" else 4
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir.resolve() / 'reports.db'}"
         if self.celery_visibility_timeout <= self.task_time_limit + self.retry_backoff_max:

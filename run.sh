@@ -160,7 +160,6 @@ cat <<EOF
   .venv/bin/flask --app webapp create-token admin), then:
   curl -s -X POST http://$BIND/generate -H "Authorization: Bearer \$TOKEN" \\
        -H 'content-type: application/json' -d '{"startup": "TeslaAI"}'
-  Press Ctrl-C to stop everything.
 
 EOF
 # The first start made the admin account with a random password: show it this once, then forget it.
@@ -174,6 +173,8 @@ if [ -f "$DATA_DIR/admin-password" ]; then
 EOF
     rm -f "$DATA_DIR/admin-password"
 fi
+# Last, so that whoever waits for this line (a person, or the tests) has seen everything above.
+echo "  Press Ctrl-C to stop everything."
 
 # If any process exits on its own, say which and stop the rest.
 set +e

@@ -165,21 +165,6 @@ def test_status_of_a_retrying_job_says_when(client: FlaskClient, app: Flask) -> 
     assert data["retry"]["at"].endswith("Z")
 
 
-def test_a_task_failure_only_redis_knows_is_brought_into_the_row(
-    client: FlaskClient, app: Flask, clean_redis: RedisServer
-) -> None:
-    """A hard time limit kills the task before it can write its row: status repairs it."""
-    store = store_of(app)
-    job = store.create_job("Acme")
-    backend = app.extensions["jobs"].celery.backend
-    from celery.exceptions import TimeLimitExceeded
-
-    backend.mark_as_failure(job.id, TimeLimitExceeded(1800))
-    data = client.get(f"/status/{job.id}").get_json()
-    assert data["state"] == "FAILURE" and "TASK_TIME_LIMIT" in data["error"]
-    assert store.get_job(job.id).state == "FAILURE"
-
-
 def test_recent_jobs_newest_first_with_limit(client: FlaskClient, app: Flask) -> None:
     ids = [client.post("/generate", json={"startup": f"S{i}"}).get_json()["job_id"] for i in range(4)]
     listed = client.get("/api/jobs?limit=3").get_json()["jobs"]

@@ -59,7 +59,8 @@ def test_empty_values_in_env_files_mean_default(tmp_path: Path) -> None:
     env_file.write_text("BIND=\nWORKER_CONCURRENCY=\nFLOWER_PORT=5600\n")
     settings = make_settings(_env_file=env_file)
     assert settings.bind == "127.0.0.1:8000"
-    assert settings.worker_concurrency == 12
+    assert settings.worker_concurrency == 32  # the threads pool's default
+    assert make_settings(worker_pool="prefork").worker_concurrency == 4
     assert settings.flower_port == 5600
 
 

@@ -37,10 +37,12 @@ def test_report_stages_run_every_step_once_and_bound_a_reports_calls_in_flight(p
     stages = report_stages(parallelism)
     keys = [key for stage in stages for batch in stage for key in batch]
     assert sorted(keys) == sorted(key for key, _ in step_labels())
-    assert stages[0] == [(PLAN_STEP,)] and stages[-1] == [(SYNTHESIS_STEP,)]
+    assert stages[0][0][0] == PLAN_STEP and stages[-1] == [(SYNTHESIS_STEP,)]
     assert max(len(stage) for stage in stages) == min(parallelism, len(SECTIONS) - 1)
     if parallelism == 1:
         assert len(stages) == TOTAL_STEPS  # one step at a time, each seeing all before it
+    else:
+        assert len(stages) == 3 and stages[0] == [(PLAN_STEP, "snapshot")]  # plan and snapshot: one task
 
 
 def test_the_workflow_leaves_out_finished_batches_and_always_stores_the_report() -> None:
@@ -64,8 +66,8 @@ def test_the_workflow_leaves_out_finished_batches_and_always_stores_the_report()
     def shape(workflow) -> list[list[str]]:  # type: ignore[no-untyped-def]
         return [[t.options["task_id"] for t in stage] for stage in stages(workflow)]
 
-    assert shape(fresh)[:2] == [[f"{job_id}:plan"], [f"{job_id}:snapshot"]]
-    assert len(shape(fresh)[2]) == 5 and shape(fresh)[-1] == [f"{job_id}:synthesis"]
+    assert shape(fresh)[0] == [f"{job_id}:plan"]  # the plan and the snapshot, one task
+    assert len(shape(fresh)[1]) == 5 and shape(fresh)[-1] == [f"{job_id}:synthesis"]
     # "problem" and "team" were one batch: done, so left out; the other batches remain.
     assert shape(resumed)[0] == [f"{job_id}:{k}" for k in ("product", "market", "business_model", "traction")]
     assert shape(finished) == [[f"{job_id}:synthesis"]]

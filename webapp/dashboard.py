@@ -172,7 +172,7 @@ def _form_error(form: FormState, created: list[Job] | None = None, status: int =
 
 @bp.get("/jobs/<job_id>/card")
 def card(job_id: str) -> tuple[str, int]:
-    """One card: what a live card polls. One database read, and one Redis read while live."""
+    """One card: what a live card polls. One database read, nothing else."""
     job = jobs().get(job_id)
     if job is None:
         return render_template("errors/_card_missing.html", job_id=job_id), 404

@@ -16,7 +16,7 @@ from worker.celery_setup import TASK_NAME, step_task_id
 from worker.pipeline import step_labels
 from worker.research import Document, Material
 from worker.sources.documents import DocumentError, pdf_text
-from worker.store import FAILURE, LIVE_STATES, Job, JobStore
+from worker.store import FAILURE, Job, JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -78,20 +78,6 @@ class Submission:
     #: "queued" for a new job, "joined" for a live job of the same startup, "duplicate" for a
     #: repeated Idempotency-Key.
     outcome: str
-
-
-def describe_lost_task(meta: dict[str, object]) -> str:
-    """A sentence for a task that Celery marked failed without our task recording why."""
-    result = meta.get("result")
-    exc_type = result.get("exc_type") if isinstance(result, dict) else type(result).__name__
-    if exc_type == "TimeLimitExceeded":
-        return (
-            "The report hit the hard time limit and its worker process was stopped. Try again; if "
-            "it keeps happening, raise TASK_TIME_LIMIT."
-        )
-    if exc_type == "WorkerLostError":
-        return "The worker process running this report died. Try again; if it recurs, check the worker's memory."
-    return f"The worker reported a failure ({exc_type}). Try again; the worker's log has the details."
 
 
 class JobService:
@@ -157,22 +143,10 @@ class JobService:
         return job
 
     def get(self, job_id: str) -> Job | None:
-        """The job's row, brought up to date with Celery's state where the task could not write it.
-
-        A finished job costs one database read; a live one, one database read and one Redis read.
-        """
-        job = self.store.get_job(job_id) if is_job_id(job_id) else None
-        if job is None or job.state not in LIVE_STATES:
-            return job
-        try:
-            meta = self.celery.backend.get_task_meta(job_id)
-        except Exception as exc:  # Redis down: the row is still the best answer we have.
-            logger.warning("could not read the task state of %s: %s", job_id, exc)
-            return job
-        if meta.get("status") == FAILURE:
-            self.store.mark_failed(job_id, error=describe_lost_task(meta))
-            return self.store.get_job(job_id)
-        return job
+        """The job's row: one database read, nothing from Redis. The row is the whole truth: each
+        task records its own failure, and `worker.tasks.task_lost` the two that no task can
+        record itself (a hard time limit, a process that died)."""
+        return self.store.get_job(job_id) if is_job_id(job_id) else None
 
     def retry(self, job_id: str, created_by: str | None = None) -> Job:
         """Queue a failed job's startup again as a new job, once: a second call returns the same

@@ -270,16 +270,16 @@ Stage = list[tuple[str, ...]]
 def report_stages(parallelism: int = 1) -> list[Stage]:
     """A report's steps as stages that run one after another. A stage holds batches that may run
     at the same time; a batch's steps run one after another. With `parallelism` 1 every step is a
-    stage of its own (each sees everything before it); with more, the ten sections after the
-    snapshot are dealt round-robin into at most `parallelism` batches, which bounds how many calls
-    one report has in flight however many workers pick its batches up."""
+    stage of its own (each sees everything before it); with more, the plan and the snapshot are
+    one batch, and the ten sections after the snapshot are dealt round-robin into at most
+    `parallelism` batches, which bounds how many calls one report has in flight however many
+    workers pick its batches up."""
     first, rest = SECTIONS[0], SECTIONS[1:]
     if parallelism <= 1:
-        middle: list[Stage] = [[(s.key,)] for s in SECTIONS]
-    else:
-        width = min(parallelism, len(rest))
-        middle = [[(first.key,)], [tuple(s.key for s in rest[i::width]) for i in range(width)]]
-    return [[(PLAN_STEP,)], *middle, [(SYNTHESIS_STEP,)]]
+        return [[(PLAN_STEP,)], *([(s.key,)] for s in SECTIONS), [(SYNTHESIS_STEP,)]]
+    width = min(parallelism, len(rest))
+    # The plan and the snapshot run one after the other either way: one task, not two.
+    return [[(PLAN_STEP, first.key)], [tuple(s.key for s in rest[i::width]) for i in range(width)], [(SYNTHESIS_STEP,)]]
 
 
 def step_prompt(

@@ -219,7 +219,9 @@ class JobStore:
             path = database_url.removeprefix("sqlite:///")
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(database_url, pool_pre_ping=True)
+        # A server database's connections can go stale (a restart, an idle timeout): test each one
+        # on checkout. A SQLite file cannot, and the test would cost a statement per transaction.
+        self.engine = create_engine(database_url, pool_pre_ping=not database_url.startswith("sqlite"))
         if self.engine.dialect.name == "sqlite":
             _tune_sqlite(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -24,7 +24,6 @@ from celery.canvas import Signature
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from worker.celery_setup import LOST_TASK_NAME, STEPS_TASK_NAME, TASK_NAME, job_of_task, step_task_id
-from worker.jobs import describe_lost_task
 from worker.pipeline import (
     RESEARCH_LABEL,
     SYNTHESIS_STEP,
@@ -69,6 +68,20 @@ def retry_delay(retries: int, base: float, maximum: float, retry_after: float | 
     if retry_after is not None:
         delay = max(delay, retry_after + random.uniform(0, min(1.0, 0.1 * retry_after)))
     return min(delay, maximum)
+
+
+def describe_lost_task(meta: dict[str, object]) -> str:
+    """A sentence for a task that Celery marked failed without our task recording why."""
+    result = meta.get("result")
+    exc_type = result.get("exc_type") if isinstance(result, dict) else type(result).__name__
+    if exc_type == "TimeLimitExceeded":
+        return (
+            "The report hit the hard time limit and its worker process was stopped. Try again; if "
+            "it keeps happening, raise TASK_TIME_LIMIT."
+        )
+    if exc_type == "WorkerLostError":
+        return "The worker process running this report died. Try again; if it recurs, check the worker's memory."
+    return f"The worker reported a failure ({exc_type}). Try again; the worker's log has the details."
 
 
 def report_workflow(job_id: str, done: set[str], parallelism: int) -> Signature:
@@ -124,7 +137,8 @@ def task_lost(self, task_id: str, *_: object) -> None:  # type: ignore[no-untype
         logger.warning("task %s failed outside its body (%s); the job is left to the lost-job sweep", task_id, exc_type)
 
 
-@shared_task(bind=True, name=STEPS_TASK_NAME, max_retries=None)
+# No STARTED state in Redis for each step: the job's row says it is running.
+@shared_task(bind=True, name=STEPS_TASK_NAME, max_retries=None, track_started=False)
 def write_steps(self, job_id: str, keys: list[str], parallelism: int = 1) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """Write a batch of a job's steps one after another, checkpointing each; the summary's task
     also assembles and stores the report. Decides between retrying the task and failing the job."""
@@ -168,7 +182,7 @@ def write_steps(self, job_id: str, keys: list[str], parallelism: int = 1) -> dic
     try:
         provider = build_provider(
             settings,
-            down=store.providers_down(job_id),
+            down=[entry for entry in (job.providers_down or "").split(",") if entry],
             on_down=lambda entry: store.add_provider_down(job_id, entry),
             cache=self.app.providers,
         )
@@ -259,10 +273,12 @@ def save_checkpoint(store, settings, job_id: str, checkpoint: Checkpoint) -> Non
 
 @signals.worker_process_init.connect
 def _fresh_connections_after_fork(**_: object) -> None:
-    """A pool child must not share the parent's database sockets: drop the inherited pool."""
+    """A pool child must not share the parent's sockets: drop the inherited database pool."""
     app = current_app._get_current_object()
     if "job_store" in app.__dict__:
         app.job_store.engine.dispose(close=False)
+    # Nor the parent's HTTP clients: each child builds its own providers (the SDKs stay imported).
+    app.providers.clear()
 
 
 # How long a worker keeps trying to queue a report's next stage while Redis is away: about five
@@ -272,8 +288,15 @@ WORKER_PUBLISH_RETRY = {"max_retries": 100, "interval_start": 0.5, "interval_ste
 
 
 @signals.worker_init.connect
-def _patient_publishing(sender: object = None, **_: object) -> None:
-    current_app._get_current_object().conf.task_publish_retry_policy = WORKER_PUBLISH_RETRY
+def _prepare_worker(sender: object = None, **_: object) -> None:
+    """Patient publishing, and the providers built before the first task: importing an SDK takes
+    about half a second under the import lock, which every task that arrives meanwhile waits on."""
+    app = current_app._get_current_object()
+    app.conf.task_publish_retry_policy = WORKER_PUBLISH_RETRY
+    try:
+        build_provider(app.settings, cache=app.providers)
+    except FatalProviderError as exc:  # a bad setting: each task will fail with this sentence
+        logger.error("the language model provider is misconfigured: %s", exc)
 
 
 @signals.worker_ready.connect
