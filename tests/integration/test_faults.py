@@ -97,7 +97,8 @@ def test_a_killed_pool_child_is_replaced_and_its_job_delivered_again(
     start_worker, api_server: str, fake_llm: FakeLLMServer
 ) -> None:
     fake_llm.set_default("openai", Reply.ok(delay=0.3))
-    worker = start_worker(concurrency=1, **provider_env(fake_llm, "openai"))
+    # No recycling of the pool child during the test (a report is several tasks): one child only.
+    worker = start_worker(concurrency=1, **provider_env(fake_llm, "openai", WORKER_MAX_TASKS_PER_CHILD="1000"))
     job_id = submit(api_server, "Out Of Memory Inc")
     wait_for(lambda: len(fake_llm.successes()) >= 3, 30, "three steps to finish")
     (child,) = pool_children(worker)
