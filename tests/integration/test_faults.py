@@ -33,11 +33,6 @@ pytestmark = pytest.mark.integration
 PARALLELISM = 5  # REPORT_PARALLELISM's default
 
 
-@pytest.fixture
-def database_url(one_database_url: str) -> str:
-    return one_database_url
-
-
 submit = submit_report
 
 

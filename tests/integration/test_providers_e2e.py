@@ -15,11 +15,6 @@ from worker.pipeline import SECTIONS, TOTAL_STEPS
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def database_url(one_database_url: str) -> str:
-    return one_database_url
-
-
 submit = submit_report
 
 
