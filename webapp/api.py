@@ -14,6 +14,7 @@ from webapp.limits import SubmissionRefused, check_submission
 from webapp.validation import (
     ValidationError,
     parse_page_number,
+    uploaded_documents,
     validate_notes,
     validate_startup,
     validate_website,
@@ -96,7 +97,7 @@ def _read_request() -> tuple[dict[str, Any], list[Upload]]:
         fields: dict[str, Any] = {key: request.form.get(key) for key in request.form}
         if "fresh" in fields:
             fields["fresh"] = fields["fresh"].strip().lower() in ("1", "true", "yes", "on")
-        uploads = [Upload(f.filename or "document.pdf", f.read()) for f in request.files.getlist("document") if f]
+        uploads = uploaded_documents(request.files)
         return fields, uploads
     if not request.is_json:
         raise ValidationError(

@@ -27,14 +27,13 @@ from werkzeug.wrappers import Response
 from webapp.auth import current_principal
 from webapp.job_views import JobCard, job_card
 from webapp.limits import SubmissionRefused, check_submission
-from webapp.validation import ValidationError, parse_batch, validate_notes, validate_website
+from webapp.validation import ValidationError, parse_batch, uploaded_documents, validate_notes, validate_website
 from worker.jobs import (
     InvalidMaterial,
     JobService,
     NotCancellable,
     NotRetryable,
     QueueUnavailable,
-    Upload,
     read_documents,
 )
 from worker.research import Material
@@ -104,7 +103,7 @@ def submit() -> Response | tuple[str, int]:
         return _form_error(FormState(text=text, error=message, website=website_text, notes=notes_text), status=status)
 
     settings = current_app.extensions["settings"]
-    uploads = [Upload(f.filename or "document.pdf", f.read()) for f in request.files.getlist("document") if f]
+    uploads = uploaded_documents(request.files)
     try:
         batch = parse_batch(text)
         material = Material(

@@ -6,6 +6,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from werkzeug.datastructures import FileStorage, MultiDict
+
+from worker.jobs import Upload
 from worker.store import MAX_STARTUP_CHARS, MAX_WEBSITE_CHARS, startup_key
 
 MAX_BATCH = 50
@@ -72,6 +75,11 @@ def validate_notes(value: object) -> str | None:
     if _NOTE_CONTROL_CHARS.search(notes) or _SURROGATES.search(notes):
         raise ValidationError('"notes" must be plain text (it contains control characters or invalid Unicode).')
     return notes
+
+
+def uploaded_documents(files: MultiDict[str, FileStorage]) -> list[Upload]:
+    """The files of a form's `document` field (the API's and the dashboard's alike)."""
+    return [Upload(f.filename or "document.pdf", f.read()) for f in files.getlist("document") if f]
 
 
 def parse_page_number(raw: str | None, *, maximum: int = 10_000) -> int | None:

@@ -135,6 +135,11 @@ class Job(Base):
     citations_removed: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     @property
+    def down_providers(self) -> list[str]:
+        """`providers_down` as a list of "<provider>:<transient|fatal>" entries."""
+        return [entry for entry in (self.providers_down or "").split(",") if entry]
+
+    @property
     def is_finished(self) -> bool:
         return self.state in FINISHED_STATES
 
@@ -299,11 +304,6 @@ class JobStore:
             query = select(JobDocument).where(JobDocument.job_id == job_id).order_by(JobDocument.id)
             documents = tuple(Document(d.filename, d.text) for d in session.scalars(query))
             return Material(website=job.website, notes=job.notes, documents=documents)
-
-    def document_names(self, job_id: str) -> list[str]:
-        with self.session() as session:
-            query = select(JobDocument.filename).where(JobDocument.job_id == job_id).order_by(JobDocument.id)
-            return list(session.scalars(query))
 
     def save_research(self, job_id: str, research: Research) -> None:
         with self.session() as session:
@@ -481,16 +481,16 @@ class JobStore:
 
     def providers_down(self, job_id: str) -> list[str]:
         job = self.get_job(job_id)
-        return [entry for entry in (job.providers_down or "").split(",") if entry] if job else []
+        return job.down_providers if job else []
 
     def add_provider_down(self, job_id: str, entry: str) -> None:
+        """Record "<provider>:<kind>", replacing what was recorded for that provider before."""
+        provider = entry.partition(":")[0]
         with self.session() as session:
             job = session.get(Job, job_id, with_for_update=True)
             if job is not None:
-                entries = [
-                    e for e in (job.providers_down or "").split(",") if e and e.split(":")[0] != entry.split(":")[0]
-                ]
-                job.providers_down = ",".join([*entries, entry])[:200]
+                others = [e for e in job.down_providers if e.partition(":")[0] != provider]
+                job.providers_down = ",".join([*others, entry])[:200]
 
     def clear_providers_down(self, job_id: str) -> None:
         self._update(job_id, providers_down=None)

@@ -182,7 +182,7 @@ def write_steps(self, job_id: str, keys: list[str], parallelism: int = 1) -> dic
     try:
         provider = build_provider(
             settings,
-            down=[entry for entry in (job.providers_down or "").split(",") if entry],
+            down=job.down_providers,
             on_down=lambda entry: store.add_provider_down(job_id, entry),
             cache=self.app.providers,
         )
