@@ -92,11 +92,23 @@ def test_a_killed_pool_child_is_replaced_and_its_job_delivered_again(
     start_worker, api_server: str, fake_llm: FakeLLMServer
 ) -> None:
     fake_llm.set_default("openai", Reply.ok(delay=0.3))
-    # No recycling of the pool child during the test (a report is several tasks): one child only.
-    worker = start_worker(concurrency=1, **provider_env(fake_llm, "openai", WORKER_MAX_TASKS_PER_CHILD="1000"))
+    worker = start_worker(concurrency=1, **provider_env(fake_llm, "openai"))
     job_id = submit(api_server, "Out Of Memory Inc")
     wait_for(lambda: len(fake_llm.successes()) >= 3, 30, "three steps to finish")
-    (child,) = pool_children(worker)
+    port = int(fake_llm.url.rsplit(":", 1)[1])
+
+    def busy_child() -> psutil.Process | None:
+        """The pool process writing the report: the one connected to the provider (a spare
+        process Celery is starting may sit beside it)."""
+        for child in pool_children(worker):
+            try:
+                if any(c.raddr and c.raddr.port == port for c in child.net_connections(kind="tcp")):
+                    return child
+            except psutil.Error:
+                continue
+        return None
+
+    child = wait_for(busy_child, 30, "the pool process that calls the provider")
     child.kill()  # as the OOM killer would
     killed_at = time.monotonic()
     final, _ = follow_job(api_server, job_id, timeout=60)
