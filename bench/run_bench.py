@@ -116,6 +116,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds of a process and of its living children so far."""
+    try:
+        root = psutil.Process(pid)
+        total = 0.0
+        for process in [root, *root.children(recursive=True)]:
+            times = process.cpu_times()
+            total += times.user + times.system
+        return total
+    except psutil.Error:
+        return 0.0
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -145,6 +158,9 @@ class Result:
     #: When the provider saw its first and last call, in seconds after the first submission.
     calls_from: float = 0.0
     calls_until: float = 0.0
+    #: CPU seconds (user + system) each process spent during the run, children included: on a
+    #: 2-core machine this is where request latency goes when the answers queue for a core.
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def bound(self) -> float:
@@ -169,6 +185,9 @@ class FakeProvider:
             text=True,
         )
         self.url = self.process.stdout.readline().strip()
+
+    def cpu(self) -> float:
+        return process_cpu(self.process.pid)
 
     def stats(self) -> dict[str, int]:
         return requests.get(f"{self.url}/_stats", timeout=10).json()
@@ -237,6 +256,9 @@ class Stack:
                 sizes[name] = 0
         return sizes
 
+    def cpu(self) -> dict[str, float]:
+        return {name: process_cpu(popen.pid) for name, popen in self.processes.items()}
+
     def stop(self) -> None:
         for name in ("api", "worker", "redis"):
             popen = self.processes.get(name)
@@ -282,6 +304,7 @@ def run(scenario: Scenario, config: Config) -> Result:
             response.raise_for_status()
             return response.json()["job_id"]
 
+        cpu_before = {**stack.cpu(), "fake provider": llm.cpu(), "benchmark client": process_cpu(os.getpid())}
         began = time.monotonic()
         with ThreadPoolExecutor(max_workers=SUBMIT_CONNECTIONS) as pool:
             job_ids = list(pool.map(submit, range(scenario.reports)))
@@ -337,6 +360,8 @@ def run(scenario: Scenario, config: Config) -> Result:
         pollers_stop.set()
         for poller in pollers:
             poller.join()
+        cpu_after = {**stack.cpu(), "fake provider": llm.cpu(), "benchmark client": process_cpu(os.getpid())}
+        result.cpu_seconds = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
         result.status_window = time.monotonic() - poll_started
         result.failed = sum(1 for job_id in job_ids if finished.get(job_id) != "SUCCESS")
         stats = llm.stats()
@@ -363,6 +388,15 @@ def rss_parts(result: Result) -> str:
     return " / ".join(f"{result.peak_rss.get(n, 0) / 2**20:.0f}" for n in ("worker", "api", "redis"))
 
 
+def cpu_parts(result: Result) -> str:
+    names = ("worker", "api", "redis", "fake provider", "benchmark client")
+    return " / ".join(f"{result.cpu_seconds.get(n, 0):.0f}" for n in names)
+
+
+def cores_busy(result: Result) -> str:
+    return f"{sum(result.cpu_seconds.values()) / result.makespan / (os.cpu_count() or 1):.0%}"
+
+
 def table(results: list[Result]) -> str:
     mib = 1024 * 1024
     rows = [
@@ -380,6 +414,8 @@ def table(results: list[Result]) -> str:
         ("GET /status p50 / p99 (ms)", lambda r: p50_p99(r.status_ms)),
         (f"GET /status requests / s (offered {STATUS_RATE})", lambda r: f"{r.status_rps:.0f}"),
         ("GET /status without an answer", lambda r: str(r.status_errors)),
+        ("CPU s: worker / api / redis / fake provider / client", cpu_parts),
+        ("share of all cores busy over the makespan", cores_busy),
         ("peak RSS worker / api / redis (MiB)", rss_parts),
         ("peak RSS all together (MiB)", lambda r: f"{r.peak_total_rss / mib:.0f}"),
         ("lower bound (s)", lambda r: f"{r.bound:.1f}"),
