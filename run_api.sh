@@ -11,8 +11,10 @@ if [ ! -x "$PY" ] && ! command -v "$PY" >/dev/null 2>&1; then
 fi
 mapfile -t cfg < <("$PY" -m config BIND API_WORKERS API_THREADS)
 exec "$PY" -m gunicorn 'webapp:create_app()' \
+    --config webapp/gunicorn_config.py \
     --bind "${cfg[0]}" \
     --workers "${cfg[1]}" \
+    --worker-class gthread \
     --threads "${cfg[2]}" \
     --timeout 120 \
     --access-logfile - \

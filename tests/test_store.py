@@ -109,3 +109,73 @@ def test_a_database_made_by_an_older_version_gains_the_new_columns(store: JobSto
     store.add_provider_down(job.id, "openai:transient")
     assert store.providers_down(job.id) == ["openai:transient"]
     assert store.get_job(job.id).startup == "Legacy Co"  # nothing already stored is lost
+
+
+@pytest.fixture
+def impatient_sqlite(tmp_path) -> JobStore:
+    """A SQLite store whose connections never wait for the database's own lock (busy_timeout=0):
+    a write that finds another in progress fails at once with "database is locked"."""
+    from sqlalchemy import event
+
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+    store.create_schema()
+
+    @event.listens_for(store.engine, "connect")
+    def _impatient(dbapi_connection, _record) -> None:  # runs after the store's own settings
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+    store.dispose()  # the connections made so far had the patient setting
+    yield store
+    store.dispose()
+
+
+def test_one_process_s_writers_take_turns_instead_of_meeting_sqlite_s_lock(impatient_sqlite: JobStore) -> None:
+    """32 threads write at once (a worker's pool), each holding its transaction open a moment.
+    They queue on the store's own lock, so not one meets SQLite's (which, with the usual
+    busy_timeout, would make it sleep 1, 2, 5, 10 … ms while the lock sits free)."""
+    import threading
+    import time
+
+    from sqlalchemy import update
+
+    from worker.store import Job
+
+    store = impatient_sqlite
+    jobs = [store.create_job(f"Acme {i}") for i in range(32)]
+    errors: list[BaseException] = []
+
+    def write(job_id: str) -> None:
+        try:
+            for _ in range(5):
+                with store.session() as session:
+                    session.execute(update(Job).where(Job.id == job_id).values(attempts=Job.attempts + 1))
+                    time.sleep(0.002)  # the transaction stays open: others arrive meanwhile
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(job.id,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors[:3]
+    assert [store.get_job(job.id).attempts for job in jobs] == [5] * 32
+
+
+def test_a_failed_write_gives_the_turn_back(store: JobStore) -> None:
+    """A write that fails (here a duplicate key) rolls back and lets the next writer in."""
+    import threading
+
+    from sqlalchemy.exc import IntegrityError
+
+    from worker.store import Job
+
+    job = store.create_job("Acme")
+    with pytest.raises(IntegrityError):
+        with store.session() as session:
+            session.add(Job(id=job.id, startup="Again", startup_key="again", state=PENDING))
+    other = threading.Thread(target=store.mark_progress, args=(job.id, Progress(step=1, total=13, label="Plan")))
+    other.start()
+    other.join(timeout=20)
+    assert not other.is_alive(), "the next writer never got its turn"
+    assert store.get_job(job.id).progress_step == 1

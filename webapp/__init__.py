@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from pathlib import Path
 
 import redis
@@ -107,3 +108,25 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(reports.bp)
     logging.getLogger(__name__).info("Startup Reports ready (database %s)", store.engine.url)
     return app
+
+
+def warm_up(app: Flask, threads: int = 1) -> float:
+    """Connect to the database and the broker (a connection for each of the process's `threads`)
+    and compile the hot queries, before the first request: run by each gunicorn process as it
+    starts (webapp/gunicorn_config.py), so that the first submissions cost what the next ones do
+    (about 3 ms, not 30). Returns the seconds it took.
+
+    Best effort: with Redis or the database down the process still serves, and its first requests
+    connect (or answer with their usual error) as they would have anyway."""
+    started = time.monotonic()
+    steps = {
+        "the accounts' queries": app.extensions["accounts"].warm_up,
+        "the jobs' queries and the broker": lambda: app.extensions["jobs"].warm_up(connections=threads),
+        "the rate limiter's Redis": app.extensions["redis"].ping,
+    }
+    for what, step in steps.items():
+        try:
+            step()
+        except Exception as exc:
+            logging.getLogger(__name__).warning("warm-up of %s failed, the first request will retry: %s", what, exc)
+    return time.monotonic() - started

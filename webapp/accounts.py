@@ -181,6 +181,11 @@ class Accounts:
             self._token_cache.pop(digest, None)
         return principal
 
+    def warm_up(self) -> None:
+        """Compile the token queries before the first request needs them (`webapp.warm_up`)."""
+        self.by_name(ADMIN)
+        self._lookup_token("", hash_token(""), None)  # no token hashes to the empty secret's hash
+
     def _lookup_token(self, secret: str, digest: str, api_token_setting: str | None) -> Principal | None:
         if api_token_setting and hmac.compare_digest(secret.encode(), api_token_setting.encode()):
             admin = self.by_name(ADMIN)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from celery import Celery
@@ -84,6 +85,21 @@ class JobService:
     def __init__(self, store: JobStore, celery: Celery) -> None:
         self.store = store
         self.celery = celery
+
+    def warm_up(self, connections: int = 1) -> None:
+        """Do once, before the first request, what the first request would otherwise pay for
+        (about 30 ms against 3 for the next ones): the database connection and its compiled
+        queries, the result backend, and `connections` broker connections (one per thread that
+        may submit at the same time). Reads and connects only."""
+        self.store.warm_up()
+        self.celery.backend  # noqa: B018 (built on first use, from entry points)
+        self.celery.amqp.send_task_message  # noqa: B018 (built on first use, with its event dispatcher)
+        queue = self.celery.amqp.queues[self.celery.conf.task_default_queue]
+        with ExitStack() as held:  # all held at once, so that the pool opens `connections` of them
+            for _ in range(connections):
+                producer = held.enter_context(self.celery.producer_pool.acquire(block=True))
+                producer.connection.ensure_connection(max_retries=1)  # Redis down: raise, don't wait
+                producer.maybe_declare(queue)
 
     def request_report(
         self,

@@ -7,8 +7,11 @@ the task, so a report never exists only in Redis.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -202,7 +205,14 @@ class TaskDelivery(Base):
 
 def _tune_sqlite(engine: Engine) -> None:
     """WAL lets readers (the API) run while a writer (a worker) commits; busy_timeout makes a
-    writer wait for the lock instead of failing when several workers finish at once."""
+    writer wait for the lock instead of failing when several workers finish at once.
+
+    And one writer at a time per process, queued on a lock of our own. SQLite lets one writer
+    in; the others sleep and try again after 1, 2, 5, 10, 15, 20, 25 … 100 ms, whether or not the
+    lock was freed meanwhile. With 32 worker threads writing progress at once, the benchmark
+    measured writes that waited 230 ms this way, while the lock sat free, and submissions that
+    waited 56 ms behind them. Queued here, the next writer goes in the moment the one before it
+    is done, and a waiting thread is blocked instead of competing for the interpreter."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -214,6 +224,39 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    OneWriterAtATime(engine)
+
+
+class OneWriterAtATime:
+    """The process's queue for SQLite's write lock (see `_tune_sqlite`): the first write of a
+    transaction takes it (pysqlite begins the transaction there), and the connection's return to
+    the pool (committed, rolled back, or closed if it broke) gives it back."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._reset()
+        event.listen(engine, "before_cursor_execute", self._before_statement)
+        event.listen(engine, "checkin", self._after_transaction)
+        # A process forked while one of its threads wrote (a prefork pool child) starts afresh.
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (me := ref()) is not None and me._reset())
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._holder = threading.local()  # a transaction's statements and its end run in one thread
+
+    def _before_statement(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if not getattr(self._holder, "writing", False) and statement.lstrip()[:6].upper() in WRITE_VERBS:
+            self._lock.acquire()
+            self._holder.writing = True
+
+    def _after_transaction(self, _dbapi_connection: object, _record: object) -> None:
+        if getattr(self._holder, "writing", False):
+            self._holder.writing = False
+            self._lock.release()
+
+
+WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLAC"})
 
 
 class JobStore:
@@ -267,6 +310,15 @@ class JobStore:
     def ping(self) -> None:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
+
+    def warm_up(self) -> None:
+        """Open a connection and compile the queries a submission and a status read run, so that
+        the first request does not pay for it (see `JobService.warm_up`)."""
+        nobody = ""
+        self.get_job(nobody)
+        self.count_live(nobody)
+        self.find_live(nobody)
+        self.find_by_idempotency_key(nobody, nobody)
 
     # Writes by the web app.
 

@@ -63,6 +63,19 @@ def test_a_report_goes_from_queued_through_progress_to_success(
     assert again["state"] == "SUCCESS" and again["result"] == report
 
 
+def test_each_api_process_warms_up_before_its_first_request(api_server: str, tmp_path: Path) -> None:
+    """run_api.sh loads webapp/gunicorn_config.py: each of the 2 gunicorn processes connects to
+    the database and the broker as it starts, not in its first analyst's request."""
+    log = tmp_path / "api.log"
+
+    def warmed() -> list[str]:
+        lines = [line for line in log.read_text().splitlines() if "warmed up in" in line]
+        return lines if len(lines) == 2 else []
+
+    wait_for(warmed, 30, "both API processes to warm up")
+    assert "warm-up of" not in log.read_text()  # nothing failed
+
+
 def test_two_workers_on_one_redis_share_the_queue(start_worker, api_server: str, settings) -> None:
     start_worker("alpha", concurrency=1, OFFLINE_STEP_DELAY="0.05")
     start_worker("beta", concurrency=1, OFFLINE_STEP_DELAY="0.05")

@@ -1,0 +1,56 @@
+"""Each API process connects and compiles its hot queries before its first request
+(`webapp.warm_up`, run by gunicorn through webapp/gunicorn_config.py)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import kombu.pools
+import pytest
+from flask import Flask
+
+from tests.conftest import ADMIN_PASSWORD, API_TOKEN, AUTH, make_settings
+from webapp import create_app, warm_up
+
+
+def broker_connected(app: Flask) -> bool:
+    with app.extensions["jobs"].celery.producer_or_acquire() as producer:
+        return bool(producer.connection.connected)
+
+
+def test_warm_up_opens_the_broker_and_database_connections_and_writes_nothing(app: Flask) -> None:
+    store = app.extensions["jobs"].store
+    store.dispose()  # create_app's own queries (schema, admin) left a pooled connection behind
+    kombu.pools.reset()  # producer pools are per broker URL and process: earlier tests' are open
+    assert not broker_connected(app)
+    assert store.engine.pool.checkedin() == 0
+
+    warm_up(app)
+
+    assert broker_connected(app)
+    assert store.engine.pool.checkedin() >= 1
+    assert store.recent_jobs() == []
+    response = app.test_client().post("/generate", json={"startup": "Acme"}, headers=AUTH)
+    assert response.status_code == 202, response.get_json()
+
+
+def test_warm_up_with_redis_down_logs_what_failed_and_the_app_still_answers(
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(  # redis_url: a closed port (make_settings' default)
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        llm_provider="offline",
+        admin_password=ADMIN_PASSWORD,
+        api_token=API_TOKEN,
+    )
+    app = create_app(settings)
+    with caplog.at_level(logging.WARNING, logger="webapp"):
+        warm_up(app)
+    failed = [r.getMessage() for r in caplog.records if "warm-up of" in r.getMessage()]
+    assert any("the broker" in message and "Connection refused" in message for message in failed), failed
+    assert not any("accounts" in message for message in failed), failed  # the database was warmed
+    response = app.test_client().post("/generate", json={"startup": "Acme"}, headers=AUTH)
+    assert response.status_code == 503
+    assert "unreachable" in response.get_json()["error"]
