@@ -4,11 +4,12 @@ tokens, and carrying on when Redis is away."""
 from __future__ import annotations
 
 import threading
+import time
 
 import redis
 
 from tests.conftest import RedisServer, free_port
-from worker.ratelimit import ProviderRateLimiter, estimate_tokens
+from worker.ratelimit import HEADROOM, ProviderRateLimiter, estimate_tokens
 
 
 class Clock:
@@ -27,10 +28,20 @@ def test_calls_are_spaced_to_the_rate(clean_redis: RedisServer) -> None:
     clock = Clock()
     limiter = ProviderRateLimiter(clean_redis.client(), "openai", rpm=120, tpm=None, sleep=clock.sleep)
     waits = [limiter.acquire(10) for _ in range(6)]
-    # 120 a minute is one every 0.5 s, evenly spaced from the first.
+    # 120 a minute, less the 1 % of headroom, is one every 0.505 s, evenly spaced from the first.
     assert waits[0] == 0
-    expected = [0.5 * i for i in range(6)]
-    assert all(abs(w - e) < 0.05 for w, e in zip(waits, expected, strict=True)), waits
+    expected = [60 / (120 * HEADROOM) * i for i in range(6)]
+    assert all(abs(w - e) < 0.01 for w, e in zip(waits, expected, strict=True)), waits
+    assert waits[-1] > 2.52  # not 2.5: a provider that counts arrivals never sees more than 120
+
+
+def test_a_minute_of_calls_at_the_limit_spans_more_than_a_minute(clean_redis: RedisServer) -> None:
+    """The provider counts calls in any 60 s: the 301st call at 300 a minute must come more than
+    60 s after the first, with room for the time a call takes to reach it."""
+    clock = Clock()
+    limiter = ProviderRateLimiter(clean_redis.client(), "openai", rpm=300, tpm=None, sleep=clock.sleep)
+    slots = [time.monotonic() + limiter.acquire(10) for _ in range(301)]  # when each may start
+    assert 60.5 < slots[-1] - slots[0] < 61
 
 
 def test_workers_share_one_budget(clean_redis: RedisServer) -> None:
