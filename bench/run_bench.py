@@ -3,6 +3,7 @@ configuration and ours side by side.
 
     .venv/bin/python -m bench.run_bench                      # the default scenario
     .venv/bin/python -m bench.run_bench --scenario heavy     # 100 reports at 300 requests/min
+    .venv/bin/python -m bench.run_bench --scenario pollers   # status and card reads (bench/pollers.py)
     .venv/bin/python -m bench.run_bench --scenario all --write bench/RESULTS.md
 
 For each configuration it starts a fresh redis-server, a Celery worker (run_worker.sh) and the API
@@ -175,6 +176,64 @@ class Result:
         return len(self.status_ms) / self.status_window if self.status_window else 0.0
 
 
+class OpenLoop:
+    """GET requests offered at a fixed rate (an open loop: a slow answer does not slow the load
+    down) by `pollers` threads, each on one kept-alive http.client connection, each asking for a
+    random one of `paths`. http.client, and bodies read but not parsed: the client shares the
+    machine's cores with the stack it measures."""
+
+    def __init__(self, bind: str, paths: list[str], rate: float, pollers: int) -> None:
+        self.host, port = bind.split(":")
+        self.port = int(port)
+        self.paths = paths
+        self.interval = pollers / rate
+        self.latencies: list[float] = []  # ms, of the requests answered 200
+        self.errors = 0  # no answer, or not 200
+        self.seconds = 0.0
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._poll, args=(i * self.interval / pollers,), daemon=True)
+            for i in range(pollers)
+        ]
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        self.seconds = time.monotonic() - self._started
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def _poll(self, offset: float) -> None:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        due = time.monotonic() + offset
+        while not self._stop.is_set():
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            due = max(due + self.interval, time.monotonic() - self.interval)  # never a catch-up burst
+            started = time.perf_counter()
+            try:
+                connection.request("GET", random.choice(self.paths), headers=AUTH)
+                response = connection.getresponse()
+                response.read()
+            except (http.client.HTTPException, OSError):
+                connection.close()  # the server closed the kept-alive connection: open another
+                self.errors += 1
+                continue
+            if response.status != 200:
+                self.errors += 1
+                continue
+            self.latencies.append((time.perf_counter() - started) * 1000)
+
+
 class FakeProvider:
     """The fake provider server in a process of its own, so that it does not share the
     benchmark client's interpreter (and its lock) with the pollers whose latency is measured."""
@@ -200,9 +259,10 @@ class FakeProvider:
 
 
 class Stack:
-    """redis-server, a worker and the API for one configuration, in a temporary directory."""
+    """redis-server, a worker (unless `worker` is False) and the API, with the settings in `env`,
+    in a temporary directory."""
 
-    def __init__(self, config: Config, llm: FakeProvider, workdir: Path) -> None:
+    def __init__(self, env: dict[str, str], llm_url: str, workdir: Path, *, worker: bool = True) -> None:
         self.workdir = workdir
         self.redis_port = free_port()
         self.bind = f"127.0.0.1:{free_port()}"
@@ -215,18 +275,19 @@ class Stack:
             "DATA_DIR": str(workdir / "data"),
             "LLM_PROVIDER": "openai",
             "OPENAI_API_KEY": "bench-key",
-            "OPENAI_BASE_URL": f"{llm.url}/v1",
+            "OPENAI_BASE_URL": f"{llm_url}/v1",
             "API_TOKEN": TOKEN,
             "ADMIN_PASSWORD": "bench-admin-password",
             "SUBMIT_RATE_PER_MINUTE": "100000",
             "LLM_TIMEOUT": "30",
             "BIND": self.bind,
             "PYTHONPATH": str(ROOT),
-            **config.env,
+            **env,
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._start("redis", [redis_bin, "--port", str(self.redis_port), "--save", "", "--appendonly", "no"])
-        self._start("worker", ["./run_worker.sh", "--loglevel=WARNING"])
+        if worker:
+            self._start("worker", ["./run_worker.sh", "--loglevel=WARNING"])
         self._start("api", ["./run_api.sh", "--access-logfile", "/dev/null"])
         self._wait_ready()
 
@@ -277,7 +338,7 @@ def run(scenario: Scenario, config: Config) -> Result:
     llm = FakeProvider(scenario.latency, scenario.rpm)
     result = Result(scenario, config)
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{config.name}-"))
-    stack = Stack(config, llm, workdir)
+    stack = Stack(config.env, llm.url, workdir)
     base = f"http://{stack.bind}"
     stop_sampling = threading.Event()
 
@@ -323,41 +384,8 @@ def run(scenario: Scenario, config: Config) -> Result:
             job_ids = list(pool.map(submit, range(scenario.reports)))
         result.burst_seconds = time.monotonic() - began
 
-        pollers_stop = threading.Event()
-        interval = STATUS_POLLERS / STATUS_RATE
-
-        def poll_status(offset: float) -> None:
-            # http.client on a kept-alive connection, and the body only read, not parsed: the
-            # benchmark client shares the machine's 2 cores with the stack it measures.
-            connection = http.client.HTTPConnection(host, int(port), timeout=10)
-            due = time.monotonic() + offset
-            while not pollers_stop.is_set():
-                pause = due - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-                due = max(due + interval, time.monotonic() - interval)  # never a catch-up burst
-                job_id = random.choice(job_ids)
-                started = time.perf_counter()
-                try:
-                    connection.request("GET", f"/status/{job_id}", headers=AUTH)
-                    response = connection.getresponse()
-                    response.read()
-                except (http.client.HTTPException, OSError):
-                    connection.close()  # the server closed the kept-alive connection: open another
-                    result.status_errors += 1
-                    continue
-                if response.status != 200:
-                    result.status_errors += 1
-                    continue
-                result.status_ms.append((time.perf_counter() - started) * 1000)
-
-        pollers = [
-            threading.Thread(target=poll_status, args=(i * interval / STATUS_POLLERS,), daemon=True)
-            for i in range(STATUS_POLLERS)
-        ]
-        poll_started = time.monotonic()
-        for poller in pollers:
-            poller.start()
+        load = OpenLoop(stack.bind, [f"/status/{job_id}" for job_id in job_ids], STATUS_RATE, STATUS_POLLERS)
+        load.start()
         # Whether all are done: one request a second for the list of jobs (not one per job, which
         # would add its own load); the makespan is from the jobs' own finishing times.
         jobs: list[dict] = []
@@ -371,12 +399,10 @@ def run(scenario: Scenario, config: Config) -> Result:
                 break
         last_finish = max((finished_at(job) for job in jobs if job["finished_at"]), default=time.time())
         result.makespan = last_finish - began_wall
-        pollers_stop.set()
-        for poller in pollers:
-            poller.join()
+        load.stop()
         cpu_after = cpu_now()
         result.cpu_seconds = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
-        result.status_window = time.monotonic() - poll_started
+        result.status_ms, result.status_errors, result.status_window = load.latencies, load.errors, load.seconds
         result.failed = len(job_ids) - sum(1 for job in jobs if job["state"] == "SUCCESS")
         stats = llm.stats()
         result.calls = stats["paid"]
@@ -451,14 +477,14 @@ def table(results: list[Result]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="default")
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "pollers", "all"], default="default")
     parser.add_argument("--only", nargs="+", choices=["seed", "ours", "ours-threads"], help="configurations to run")
     parser.add_argument("--write", type=Path, help="append the tables to this Markdown file")
     args = parser.parse_args()
 
     output = []
-    chosen = list(SCENARIOS.values()) if args.scenario == "all" else [SCENARIOS[args.scenario]]
-    for scenario in chosen:
+    chosen = list(SCENARIOS.values()) if args.scenario == "all" else [SCENARIOS.get(args.scenario)]
+    for scenario in filter(None, chosen):
         results = []
         for config in configs(scenario.rpm):
             if args.only and config.name not in args.only:
@@ -475,6 +501,11 @@ def main() -> int:
             if seed and other is not seed:
                 speedup = seed.makespan / other.makespan
                 output.append(f"{other.config.name} is {speedup:.2f}× faster than the seed's configuration\n")
+    if args.scenario in ("pollers", "all"):
+        from bench.pollers import pollers_table, run_pollers  # it imports this module
+
+        print("running pollers …", flush=True)
+        output.append(pollers_table(run_pollers()))
     memory = psutil.virtual_memory().total / 2**30
     machine = f"{os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, {platform.machine()}"
     command = " ".join([".venv/bin/python -m bench.run_bench", *sys.argv[1:]])

@@ -231,7 +231,8 @@ def _tune_sqlite(engine: Engine) -> None:
 class OneWriterAtATime:
     """The process's queue for SQLite's write lock (see `_tune_sqlite`): the first write of a
     transaction takes it (pysqlite begins the transaction there), and the connection's return to
-    the pool (committed, rolled back, or closed if it broke) gives it back."""
+    the pool (committed, rolled back, or closed if it broke) gives it back. That relies on what
+    the store does everywhere: a session lives in one `with` block, in one thread."""
 
     def __init__(self, engine: Engine) -> None:
         self._reset()
