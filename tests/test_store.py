@@ -174,8 +174,44 @@ def test_a_failed_write_gives_the_turn_back(store: JobStore) -> None:
     with pytest.raises(IntegrityError):
         with store.session() as session:
             session.add(Job(id=job.id, startup="Again", startup_key="again", state=PENDING))
-    other = threading.Thread(target=store.mark_progress, args=(job.id, Progress(step=1, total=13, label="Plan")))
+    other = threading.Thread(
+        target=store.mark_progress, args=(job.id, Progress(step=1, total=13, label="Plan")), daemon=True
+    )
     other.start()
     other.join(timeout=20)
     assert not other.is_alive(), "the next writer never got its turn"
     assert store.get_job(job.id).progress_step == 1
+
+
+def test_a_connection_left_open_gives_the_turn_back_when_collected(store: JobStore) -> None:
+    """A writer whose connection is never closed (a bug, but one that must not stop every other
+    writer in the process): when the garbage collector returns it to the pool, the turn passes."""
+    import gc
+    import threading
+
+    from sqlalchemy import update
+
+    from worker.store import Job
+
+    job = store.create_job("Acme")
+    leaked, wrote, finish = [], threading.Event(), threading.Event()
+
+    def leak() -> None:
+        connection = store.engine.connect()
+        connection.execute(update(Job).where(Job.id == job.id).values(attempts=1))
+        connection.rollback()
+        leaked.append(connection)  # never closed
+        del connection
+        wrote.set()
+        finish.wait(30)  # alive meanwhile: no later thread can be given its id
+
+    writer = threading.Thread(target=leak, daemon=True)
+    writer.start()
+    assert wrote.wait(10)
+    leaked.clear()  # collected here, in another thread than the writer's
+    gc.collect()
+    other = threading.Thread(target=store.mark_progress, args=(job.id, Progress(1, 13, "Plan")), daemon=True)
+    other.start()
+    other.join(timeout=20)
+    finish.set()
+    assert not other.is_alive(), "the next writer never got its turn"

@@ -54,3 +54,16 @@ def test_warm_up_with_redis_down_logs_what_failed_and_the_app_still_answers(
     response = app.test_client().post("/generate", json={"startup": "Acme"}, headers=AUTH)
     assert response.status_code == 503
     assert "unreachable" in response.get_json()["error"]
+
+
+def test_warm_up_with_more_threads_than_the_broker_pool_holds_still_returns(app: Flask) -> None:
+    """API_THREADS may be up to 64; the producer pool holds 10 (Celery's default): the warm-up
+    opens 10 and returns, instead of waiting forever for an 11th it holds itself."""
+    import threading
+
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (warm_up(app, threads=64), done.set()), daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert done.is_set(), "the warm-up never returned"
+    assert broker_connected(app)

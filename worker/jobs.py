@@ -90,15 +90,17 @@ class JobService:
         """Do once, before the first request, what the first request would otherwise pay for
         (about 30 ms against 3 for the next ones): the database connection and its compiled
         queries, the result backend, and `connections` broker connections (one per thread that
-        may submit at the same time). Reads and connects only."""
+        may submit at the same time, up to the producer pool's limit). Reads, connects and
+        declares the queue (as the first submission would); writes no job."""
         self.store.warm_up()
         self.celery.backend  # noqa: B018 (built on first use, from entry points)
         self.celery.amqp.send_task_message  # noqa: B018 (built on first use, with its event dispatcher)
         queue = self.celery.amqp.queues[self.celery.conf.task_default_queue]
-        with ExitStack() as held:  # all held at once, so that the pool opens `connections` of them
-            for _ in range(connections):
+        limit = self.celery.conf.broker_pool_limit  # holding more than that at once would wait forever
+        with ExitStack() as held:  # all held at once, so that the pool opens that many
+            for _ in range(min(connections, limit) if limit else connections):
                 producer = held.enter_context(self.celery.producer_pool.acquire(block=True))
-                producer.connection.ensure_connection(max_retries=1)  # Redis down: raise, don't wait
+                producer.connection.ensure_connection(max_retries=1)  # Redis down: one retry, then raise
                 producer.maybe_declare(queue)
 
     def request_report(

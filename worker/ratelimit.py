@@ -41,7 +41,9 @@ return tostring(wait)
 # Calls are spaced for 99 % of the limit. A call reaches the provider a little after its slot
 # (a thread to wake, a connection to open), by a few ms or a few tens, and the provider counts
 # arrivals: spaced for exactly the limit, the benchmark's 1,300 calls at 300 a minute collected
-# 4 to 7 answers of 429. The 1 % is 0.6 s of slack over any minute.
+# 4 to 7 answers of 429. For requests the 1 % is 0.6 s of slack over any minute; for tokens it
+# pays for the burst they are allowed (1 % of a minute's budget), so a minute still holds no more
+# than the limit.
 HEADROOM = 0.99
 
 

@@ -7,6 +7,7 @@ the task, so a report never exists only in Redis.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -35,7 +36,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
@@ -43,6 +44,8 @@ from sqlalchemy.types import TypeDecorator
 
 from worker.pipeline import Checkpoint, Progress
 from worker.research import Document, Material, Research
+
+logger = logging.getLogger(__name__)
 
 PENDING = "PENDING"
 STARTED = "STARTED"
@@ -231,8 +234,14 @@ def _tune_sqlite(engine: Engine) -> None:
 class OneWriterAtATime:
     """The process's queue for SQLite's write lock (see `_tune_sqlite`): the first write of a
     transaction takes it (pysqlite begins the transaction there), and the connection's return to
-    the pool (committed, rolled back, or closed if it broke) gives it back. That relies on what
-    the store does everywhere: a session lives in one `with` block, in one thread."""
+    the pool (committed, rolled back, or closed if it broke) gives it back.
+
+    The holder is known by its thread and its connection: a nested session in the same thread
+    does not queue behind its own outer one, and a connection left unclosed still gives the turn
+    back when the garbage collector returns it to the pool, from whatever thread. A writer that
+    waits longer than `WAIT` goes ahead anyway, on SQLite's own lock, and says so in the log."""
+
+    WAIT = 30.0
 
     def __init__(self, engine: Engine) -> None:
         self._reset()
@@ -244,16 +253,23 @@ class OneWriterAtATime:
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
-        self._holder = threading.local()  # a transaction's statements and its end run in one thread
+        self._owner: tuple[int, object] | None = None  # (thread, the connection record's info)
 
-    def _before_statement(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if not getattr(self._holder, "writing", False) and statement.lstrip()[:6].upper() in WRITE_VERBS:
-            self._lock.acquire()
-            self._holder.writing = True
+    def _before_statement(self, conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+        owner = self._owner
+        if (owner is not None and owner[0] == threading.get_ident()) or statement.lstrip()[
+            :6
+        ].upper() not in WRITE_VERBS:
+            return
+        if not self._lock.acquire(timeout=self.WAIT):
+            logger.warning("a SQLite writer waited %.0f s for its turn; going ahead on SQLite's lock", self.WAIT)
+            return
+        self._owner = (threading.get_ident(), conn.info)
 
-    def _after_transaction(self, _dbapi_connection: object, _record: object) -> None:
-        if getattr(self._holder, "writing", False):
-            self._holder.writing = False
+    def _after_transaction(self, _dbapi_connection: object, record: object) -> None:
+        owner = self._owner
+        if owner is not None and (owner[0] == threading.get_ident() or owner[1] is getattr(record, "info", None)):
+            self._owner = None
             self._lock.release()
 
 
