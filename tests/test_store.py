@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text, update
+from sqlalchemy.exc import IntegrityError
 
 from worker.pipeline import Checkpoint, Progress
-from worker.store import FAILURE, PENDING, PROGRESS, RETRY, STARTED, SUCCESS, JobStore
+from worker.store import FAILURE, PENDING, PROGRESS, RETRY, STARTED, SUCCESS, Job, JobStore
 
 
 @pytest.fixture
@@ -115,8 +119,6 @@ def test_a_database_made_by_an_older_version_gains_the_new_columns(store: JobSto
 def impatient_sqlite(tmp_path) -> JobStore:
     """A SQLite store whose connections never wait for the database's own lock (busy_timeout=0):
     a write that finds another in progress fails at once with "database is locked"."""
-    from sqlalchemy import event
-
     store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
     store.create_schema()
 
@@ -133,13 +135,6 @@ def test_one_process_s_writers_take_turns_instead_of_meeting_sqlite_s_lock(impat
     """32 threads write at once (a worker's pool), each holding its transaction open a moment.
     They queue on the store's own lock, so not one meets SQLite's (which, with the usual
     busy_timeout, would make it sleep 1, 2, 5, 10 … ms while the lock sits free)."""
-    import threading
-    import time
-
-    from sqlalchemy import update
-
-    from worker.store import Job
-
     store = impatient_sqlite
     jobs = [store.create_job(f"Acme {i}") for i in range(32)]
     errors: list[BaseException] = []
@@ -164,12 +159,6 @@ def test_one_process_s_writers_take_turns_instead_of_meeting_sqlite_s_lock(impat
 
 def test_a_failed_write_gives_the_turn_back(store: JobStore) -> None:
     """A write that fails (here a duplicate key) rolls back and lets the next writer in."""
-    import threading
-
-    from sqlalchemy.exc import IntegrityError
-
-    from worker.store import Job
-
     job = store.create_job("Acme")
     with pytest.raises(IntegrityError):
         with store.session() as session:
@@ -186,13 +175,6 @@ def test_a_failed_write_gives_the_turn_back(store: JobStore) -> None:
 def test_a_connection_left_open_gives_the_turn_back_when_collected(store: JobStore) -> None:
     """A writer whose connection is never closed (a bug, but one that must not stop every other
     writer in the process): when the garbage collector returns it to the pool, the turn passes."""
-    import gc
-    import threading
-
-    from sqlalchemy import update
-
-    from worker.store import Job
-
     job = store.create_job("Acme")
     leaked, wrote, finish = [], threading.Event(), threading.Event()
 

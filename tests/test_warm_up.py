@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import kombu.pools
@@ -59,8 +60,6 @@ def test_warm_up_with_redis_down_logs_what_failed_and_the_app_still_answers(
 def test_warm_up_with_more_threads_than_the_broker_pool_holds_still_returns(app: Flask) -> None:
     """API_THREADS may be up to 64; the producer pool holds 10 (Celery's default): the warm-up
     opens 10 and returns, instead of waiting forever for an 11th it holds itself."""
-    import threading
-
     done = threading.Event()
     thread = threading.Thread(target=lambda: (warm_up(app, threads=64), done.set()), daemon=True)
     thread.start()

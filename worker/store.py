@@ -256,11 +256,11 @@ class OneWriterAtATime:
         self._owner: tuple[int, object] | None = None  # (thread, the connection record's info)
 
     def _before_statement(self, conn: Connection, _cursor: object, statement: str, *_: object) -> None:
-        owner = self._owner
-        if (owner is not None and owner[0] == threading.get_ident()) or statement.lstrip()[
-            :6
-        ].upper() not in WRITE_VERBS:
+        if statement.lstrip()[:6].upper() not in WRITE_VERBS:
             return
+        owner = self._owner
+        if owner is not None and owner[0] == threading.get_ident():
+            return  # this thread's turn already (a nested session)
         if not self._lock.acquire(timeout=self.WAIT):
             logger.warning("a SQLite writer waited %.0f s for its turn; going ahead on SQLite's lock", self.WAIT)
             return
@@ -273,6 +273,7 @@ class OneWriterAtATime:
             self._lock.release()
 
 
+# The first six letters of a statement that writes ("REPLAC" for REPLACE).
 WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLAC"})
 
 
