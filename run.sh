@@ -20,9 +20,40 @@ fi
 PY=.venv/bin/python
 want=$(cat requirements.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat .venv/.run-requirements 2>/dev/null || true)" != "$want" ]; then
+    # requirements.txt pins every package the product needs, so the pip that `python3 -m venv`
+    # ships installs it as it is (CI proves that: .ci/first_command.py).
     log "installing requirements.txt into .venv (first run only)"
-    "$PY" -m pip install --quiet --upgrade pip
-    "$PY" -m pip install --quiet -r requirements.txt
+    if ! "$PY" -m pip install --quiet -r requirements.txt; then
+        log "pip could not install requirements.txt into .venv (see above); fix that and run ./run.sh again"
+        exit 1
+    fi
+    # Import what the worker, the API and Flower will import, so that a missing package is named
+    # here, in one sentence, instead of in a traceback in one of their logs.
+    if ! "$PY" - <<'PYEOF'
+import importlib
+import sys
+
+ENTRY_MODULES = {
+    "the worker": ["worker.celery_app", "worker.tasks", "celery.concurrency.thread", "celery.concurrency.prefork",
+                   "kombu.transport.redis", "celery.backends.redis", "worker.providers.openai_chat",
+                   "worker.providers.anthropic_messages", "psycopg"],
+    "the API": ["webapp", "gunicorn.app.wsgiapp", "gunicorn.workers.gthread"],
+    "Flower": ["flower.command"],
+}
+for process, modules in ENTRY_MODULES.items():
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            reason = " ".join(str(error).split())
+            print(f"[run.sh] {process} cannot start: importing {module} failed: {reason}", file=sys.stderr)
+            print("[run.sh] .venv lacks a package: delete .venv and run ./run.sh again; if this repeats,"
+                  " requirements.txt misses it (see Dependencies in README.md).", file=sys.stderr)
+            sys.exit(1)
+PYEOF
+    then
+        exit 1
+    fi
     echo "$want" > .venv/.run-requirements
 fi
 export PYTHON="$ROOT/$PY"

@@ -22,10 +22,17 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-FINISHED = {"SUCCESS", "FAILURE"}
-
+# Terminal states, for a server older than the "finished" field of /status.
+FINISHED = {"SUCCESS", "FAILURE", "REVOKED"}
 
 TOKEN = ""
+
+
+def is_finished(status: int, body: dict) -> bool:
+    """Whether waiting on this job is over: a terminal state, or a job that no longer exists."""
+    if status == 404:
+        return True
+    return status == 200 and bool(body.get("finished", body.get("state") in FINISHED))
 
 
 def call(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
@@ -78,8 +85,8 @@ def main() -> int:
     while len(final) < len(jobs) and time.monotonic() < deadline:
         for job_id in [j for j in jobs if j not in final]:
             status, body = call("GET", f"{base}/status/{job_id}")
-            if status == 200 and body["state"] in FINISHED:
-                final[job_id] = body
+            if is_finished(status, body):
+                final[job_id] = body if status == 200 else {"state": "GONE", "error": body.get("error", "")}
         done = sum(1 for b in final.values() if b["state"] == "SUCCESS")
         print(f"\r{len(final)}/{len(jobs)} finished ({done} succeeded)", end="", flush=True)
         if len(final) < len(jobs):
@@ -93,7 +100,7 @@ def main() -> int:
         shown = f"{seconds:.1f}" if seconds is not None else "-"
         print(f"{name[:24]:<24} {body['state']:<9} {shown:>8} {body.get('calls', '-'):>6}  {body.get('error', '')}")
     succeeded = sum(1 for b in final.values() if b["state"] == "SUCCESS")
-    print(f"\n{succeeded} succeeded, {len(final) - succeeded} failed, {len(jobs) - len(final)} unfinished")
+    print(f"\n{succeeded} succeeded, {len(final) - succeeded} did not, {len(jobs) - len(final)} unfinished")
     print(f"makespan {time.monotonic() - started:.1f} s")
     return 0 if succeeded == len(jobs) == args.count else 1
 

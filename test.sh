@@ -11,8 +11,10 @@ fi
 PY=.venv/bin/python
 want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat .venv/.test-requirements 2>/dev/null || true)" != "$want" ]; then
-    "$PY" -m pip install --quiet --upgrade pip
+    # requirements-dev.txt pins everything: the product's packages (as requirements.txt), the test
+    # tools, and pip itself.
     "$PY" -m pip install --quiet -r requirements-dev.txt
+    "$PY" -m pip check >/dev/null || { "$PY" -m pip check; exit 1; }
     echo "$want" > .venv/.test-requirements
 fi
 

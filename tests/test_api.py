@@ -10,6 +10,7 @@ import uuid
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
 from tests.conftest import API_TOKEN, AUTH, RedisServer, free_port, make_settings, store_of
 from tests.fakes.pdf_builder import minimal_pdf
@@ -174,6 +175,41 @@ def test_recent_jobs_newest_first_with_limit(client: FlaskClient, app: Flask) ->
     for bad in ("0", "101", "-1", "abc", "", "²", "99999999999999999999"):
         response = client.get(f"/api/jobs?limit={bad}")
         assert response.status_code == 400 and "limit" in response.get_json()["error"]
+
+
+def test_job_list_pages_back_through_the_whole_history(client: FlaskClient, app: Flask) -> None:
+    store = store_of(app)
+    ids = [store.create_job(f"History {i}").id for i in range(7)]
+    # Two jobs made in the same instant: the id orders them, so neither is skipped or repeated.
+    with store.engine.begin() as connection:
+        same = connection.execute(text("SELECT created_at FROM jobs WHERE id = :id"), {"id": ids[3]}).scalar()
+        connection.execute(text("UPDATE jobs SET created_at = :at WHERE id = :id"), {"at": same, "id": ids[4]})
+    expected = [job.id for job in store.recent_jobs(100)]
+    assert set(expected) == set(ids)
+
+    seen: list[str] = []
+    url = "/api/jobs?limit=3"
+    pages = 0
+    while url:
+        body = client.get(url).get_json()
+        seen += [job["job_id"] for job in body["jobs"]]
+        pages += 1
+        if pages == 1:
+            store.create_job("Arrived between two pages")  # newer: not on a later page
+        url = body.get("next")
+    assert seen == expected and pages == 3
+
+    response = client.get("/api/jobs?before=no-such-job")
+    assert response.status_code == 400 and '"before"' in response.get_json()["error"]
+
+
+def test_every_job_says_whether_it_is_finished(client: FlaskClient, app: Flask) -> None:
+    store = store_of(app)
+    live = store.create_job("Still Going")
+    cancelled = store.create_job("Called Off")
+    store.mark_cancelled(cancelled.id, by="admin")
+    assert client.get(f"/status/{live.id}").get_json()["finished"] is False
+    assert client.get(f"/status/{cancelled.id}").get_json()["finished"] is True
 
 
 def test_healthz_reports_redis_and_database(client: FlaskClient) -> None:

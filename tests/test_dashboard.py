@@ -133,6 +133,16 @@ def test_card_fragment_follows_the_job(client: FlaskClient, store: JobStore) -> 
     assert client.get("/jobs/00000000-0000-0000-0000-000000000000/card").status_code == 404
 
 
+def test_a_polling_card_whose_job_vanished_stops_polling(client: FlaskClient, store: JobStore) -> None:
+    job = store.create_job("Vanishing Ltd")
+    store.delete_job(job.id)
+    response = client.get(f"/jobs/{job.id}/card", headers={"HX-Request": "true"})
+    body = response.get_data(as_text=True)
+    # htmx swaps a 286 answer in (a 404 it would not) and stops the element's polling.
+    assert response.status_code == 286
+    assert "This job no longer exists." in body and "hx-trigger" not in body
+
+
 def test_a_poll_costs_one_database_read_and_nothing_from_redis(
     app: Flask, client: FlaskClient, store: JobStore, clean_redis: RedisServer
 ) -> None:

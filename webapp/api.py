@@ -60,6 +60,7 @@ def job_summary(job: Job) -> dict[str, Any]:
             "cost_usd": round(job.cost_usd, 6),
             "calls_without_price": job.unpriced_calls,
         },
+        "finished": job.is_finished,
         "status_url": url_for("api.status", job_id=job.id),
     }
     if job.state == SUCCESS and job.citations_removed is not None:
@@ -188,7 +189,18 @@ def list_jobs() -> tuple[Response, int]:
     limit = parse_page_number(request.args.get("limit", str(DEFAULT_LIST_LIMIT)), maximum=MAX_LIST_LIMIT)
     if limit is None:
         return error_response(400, f'"limit" must be a whole number from 1 to {MAX_LIST_LIMIT}.')
-    return jsonify({"jobs": [job_summary(job) for job in jobs().recent(limit)]}), 200
+    before = None
+    if "before" in request.args:
+        before = jobs().get(request.args["before"])
+        if before is None:
+            return error_response(400, '"before" must be the id of a job, as in the "next" link of the page before.')
+    # One more than asked says whether there is a next page.
+    rows = jobs().recent(limit + 1, before=before)
+    page = rows[:limit]
+    body: dict[str, Any] = {"jobs": [job_summary(job) for job in page]}
+    if len(rows) > limit:
+        body["next"] = url_for("api.list_jobs", limit=limit, before=page[-1].id)
+    return jsonify(body), 200
 
 
 @bp.get("/healthz")

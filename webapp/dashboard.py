@@ -42,6 +42,7 @@ from worker.store import Job
 bp = Blueprint("dashboard", __name__)
 
 RECENT_CARDS = 50
+HTMX_STOP_POLLING = 286  # htmx swaps this answer in and stops the element's polling
 QUEUE_DOWN = "The job queue (Redis) is unreachable, so nothing was queued. Try again in a minute."
 
 
@@ -174,7 +175,10 @@ def card(job_id: str) -> tuple[str, int]:
     """One card: what a live card polls. One database read, nothing else."""
     job = jobs().get(job_id)
     if job is None:
-        return render_template("errors/_card_missing.html", job_id=job_id), 404
+        # htmx swaps no 4xx answer, so a live card would poll a vanished job forever; 286 is htmx's
+        # "stop polling", and the card becomes the notice.
+        status = HTMX_STOP_POLLING if htmx_request.htmx else 404
+        return render_template("errors/_card_missing.html", job_id=job_id), status
     return render_template("jobs/_card.html", card=card_for(job)), 200
 
 

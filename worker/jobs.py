@@ -188,5 +188,5 @@ class JobService:
         self.store.finish_retry(job_id, new_job.id)
         return new_job
 
-    def recent(self, limit: int) -> list[Job]:
-        return self.store.recent_jobs(limit)
+    def recent(self, limit: int, *, before: Job | None = None) -> list[Job]:
+        return self.store.recent_jobs(limit, before=before)

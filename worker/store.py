@@ -26,12 +26,14 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    and_,
     case,
     create_engine,
     delete,
     event,
     func,
     inspect,
+    or_,
     select,
     text,
     update,
@@ -404,9 +406,18 @@ class JobStore:
             query = select(func.count()).select_from(Job).where(mine)
             return session.scalar(query) or 0
 
-    def recent_jobs(self, limit: int = 20) -> list[Job]:
+    def recent_jobs(self, limit: int = 20, *, before: Job | None = None) -> list[Job]:
+        """The newest jobs first; with `before`, the ones that come after that job in this order
+        (keyset pagination: a page never repeats or skips a job as new ones arrive)."""
+        query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)
+        if before is not None:
+            query = query.where(
+                or_(
+                    Job.created_at < before.created_at,
+                    and_(Job.created_at == before.created_at, Job.id > before.id),
+                )
+            )
         with self.session() as session:
-            query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)
             return list(session.scalars(query))
 
     def search_reports(self, query: str = "", *, offset: int = 0, limit: int = 20) -> tuple[list[Job], int]:

@@ -168,6 +168,20 @@ def test_fifty_cards_with_forty_five_finished_poll_at_most_five_times_an_interva
         assert len(window) <= 5, window
 
 
+def test_a_card_whose_job_vanished_says_so_and_stops_polling(page: Page, api_server: str, settings) -> None:
+    store = JobStore(settings.database_url)
+    job = store.create_job("Vanishing Ltd")  # stays queued: no worker runs in this test
+    polls: list[float] = []
+    page.on("request", lambda r: polls.append(time.monotonic()) if f"/jobs/{job.id}/card" in r.url else None)
+    page.goto(api_server + "/")
+    expect(card(page, "Vanishing Ltd").locator(".card__status")).to_have_text("Queued")
+    store.delete_job(job.id)
+    expect(page.locator(f"#job-{job.id} .card__status")).to_have_text("This job no longer exists.", timeout=5000)
+    count = len(polls)
+    page.wait_for_timeout(5000)
+    assert len(polls) == count, "the card kept polling a job that no longer exists"
+
+
 def test_the_form_works_without_javascript(browser, api_server: str, settings) -> None:
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
