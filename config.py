@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -238,6 +238,20 @@ class Settings(BaseSettings):
         return self.flower_url or f"http://{self.flower_address}:{self.flower_port}/"
 
 
+def describe_invalid_settings(error: ValidationError) -> str:
+    """The settings' own sentences, one a line, each naming its variable: what a script prints
+    before it stops, instead of pydantic's report and a traceback."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["loc"]:
+            name = str(problem["loc"][0]).upper()
+            lines.append(f"{name}={problem['input']!r} is not valid: {message}.")
+        else:
+            lines.append(f"{message}.")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     """Print the named settings, one per line, as the scripts read them. Secrets print as
     ********** unless --reveal comes first (run_flower.sh needs FLOWER_BASIC_AUTH itself)."""
@@ -246,7 +260,11 @@ def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m config [--reveal] SETTING_NAME [SETTING_NAME …]", file=sys.stderr)
         return 2
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        print(describe_invalid_settings(error), file=sys.stderr)
+        return 2
     values = []
     for name in argv:
         if not hasattr(settings, name.lower()):

@@ -34,7 +34,7 @@ import importlib
 import sys
 
 ENTRY_MODULES = {
-    "the worker": ["worker.celery_app", "worker.tasks", "celery.concurrency.thread", "celery.concurrency.prefork",
+    "the worker": ["worker.celery_setup", "worker.tasks", "celery.concurrency.thread", "celery.concurrency.prefork",
                    "kombu.transport.redis", "celery.backends.redis", "worker.providers.openai_chat",
                    "worker.providers.anthropic_messages", "psycopg"],
     "the API": ["webapp", "gunicorn.app.wsgiapp", "gunicorn.workers.gthread"],
@@ -44,8 +44,8 @@ for process, modules in ENTRY_MODULES.items():
     for module in modules:
         try:
             importlib.import_module(module)
-        except ImportError as error:
-            reason = " ".join(str(error).split())
+        except Exception as error:  # ImportError mostly; any other is as fatal to the process
+            reason = " ".join(f"{type(error).__name__}: {error}".split())
             print(f"[run.sh] {process} cannot start: importing {module} failed: {reason}", file=sys.stderr)
             print("[run.sh] .venv lacks a package: delete .venv and run ./run.sh again; if this repeats,"
                   " requirements.txt misses it (see Dependencies in README.md).", file=sys.stderr)
@@ -58,7 +58,9 @@ PYEOF
 fi
 export PYTHON="$ROOT/$PY"
 
-mapfile -t cfg < <("$PY" -m config --reveal DATA_DIR REDIS_URL EMBEDDED_REDIS_PORT BIND FLOWER_PORT FLOWER_ADDRESS FLOWER_BASIC_AUTH)
+# Invalid settings: python -m config prints their own sentences, and the script stops there.
+settings=$("$PY" -m config --reveal DATA_DIR REDIS_URL EMBEDDED_REDIS_PORT BIND FLOWER_PORT FLOWER_ADDRESS FLOWER_BASIC_AUTH) || exit 1
+mapfile -t cfg <<<"$settings"
 DATA_DIR=${cfg[0]}
 REDIS_URL=${cfg[1]}  # from the environment or .env; empty means "start our own"
 BIND=${cfg[3]}

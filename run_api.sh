@@ -9,7 +9,9 @@ if [ ! -x "$PY" ] && ! command -v "$PY" >/dev/null 2>&1; then
     echo "run_api.sh: $PY not found: run ./run.sh once to create .venv, or set PYTHON" >&2
     exit 1
 fi
-mapfile -t cfg < <("$PY" -m config BIND API_WORKERS API_THREADS)
+# Invalid settings: python -m config prints their own sentences, and the script stops there.
+settings=$("$PY" -m config BIND API_WORKERS API_THREADS) || exit 1
+mapfile -t cfg <<<"$settings"
 exec "$PY" -m gunicorn 'webapp:create_app()' \
     --config webapp/gunicorn_config.py \
     --bind "${cfg[0]}" \

@@ -8,7 +8,9 @@ if [ ! -x "$PY" ] && ! command -v "$PY" >/dev/null 2>&1; then
     echo "run_flower.sh: $PY not found: run ./run.sh once to create .venv, or set PYTHON" >&2
     exit 1
 fi
-mapfile -t cfg < <("$PY" -m config --reveal FLOWER_PORT FLOWER_ADDRESS FLOWER_BASIC_AUTH)
+# Invalid settings: python -m config prints their own sentences, and the script stops there.
+settings=$("$PY" -m config --reveal FLOWER_PORT FLOWER_ADDRESS FLOWER_BASIC_AUTH) || exit 1
+mapfile -t cfg <<<"$settings"
 if [[ "${cfg[2]:-}" != ?*:?* ]]; then
     echo "run_flower.sh: set FLOWER_BASIC_AUTH=user:password: Flower can revoke and kill tasks, so it is never open" >&2
     exit 1

@@ -11,7 +11,9 @@ if [ ! -x "$PY" ] && ! command -v "$PY" >/dev/null 2>&1; then
     echo "run_worker.sh: $PY not found: run ./run.sh once to create .venv, or set PYTHON" >&2
     exit 1
 fi
-mapfile -t cfg < <("$PY" -m config WORKER_CONCURRENCY WORKER_MAX_TASKS_PER_CHILD WORKER_NAME WORKER_POOL)
+# Invalid settings: python -m config prints their own sentences, and the script stops there.
+settings=$("$PY" -m config WORKER_CONCURRENCY WORKER_MAX_TASKS_PER_CHILD WORKER_NAME WORKER_POOL) || exit 1
+mapfile -t cfg <<<"$settings"
 exec "$PY" -m celery -A worker.celery_app worker \
     --loglevel=INFO \
     --pool="${cfg[3]}" \

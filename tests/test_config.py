@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from config import PROJECT_ROOT
-from tests.conftest import make_settings
+from tests.conftest import SETTING_NAMES, make_settings
 
 
 def test_broker_and_backend_use_db_0_and_1_of_redis_url() -> None:
@@ -125,3 +125,39 @@ def test_every_variable_in_env_example_is_a_setting() -> None:
         if line and not line.startswith("#")
     }
     assert listed <= {name.upper() for name in Settings.model_fields}
+
+
+@pytest.mark.parametrize("script", ["run.sh", "run_api.sh", "run_worker.sh", "run_flower.sh"])
+def test_each_script_stops_at_invalid_settings_with_their_own_sentence(script: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k.upper() not in SETTING_NAMES}
+    env.update(
+        STARTUP_REPORTS_ENV_FILE=os.devnull,
+        DATA_DIR=str(tmp_path),
+        PYTHON=sys.executable,
+        CELERY_VISIBILITY_TIMEOUT="10",
+        FLOWER_BASIC_AUTH="admin:secret",
+    )
+    out = subprocess.run([f"./{script}"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    sentence = (
+        "CELERY_VISIBILITY_TIMEOUT must be greater than TASK_TIME_LIMIT + RETRY_BACKOFF_MAX, "
+        "or a slow job could be delivered to a second worker while the first still runs it."
+    )
+    assert out.returncode != 0
+    if script == "run.sh":  # on its first start in this .venv it installs first, and says so
+        assert out.stderr.strip().endswith(sentence) and "Traceback" not in out.stderr, out.stderr
+        assert "unbound variable" not in out.stderr and "stopping" not in out.stdout
+    else:
+        assert out.stderr.strip() == sentence and out.stdout == "", out.stderr
+
+
+def test_an_invalid_value_is_named_with_its_variable(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path), "STARTUP_REPORTS_ENV_FILE": os.devnull}
+    out = subprocess.run(
+        [sys.executable, "-m", "config", "BIND"],
+        cwd=PROJECT_ROOT,
+        env={**env, "TASK_TIME_LIMIT": "ten"},
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("TASK_TIME_LIMIT='ten' is not valid: Input should be a valid integer"), out.stderr
