@@ -274,16 +274,19 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, interva
 
 @pytest.fixture
 def start_worker(settings: Settings, tmp_path: Path, clean_redis: RedisServer) -> Iterator[Callable[..., Process]]:
-    """Start a worker as `./run_worker.sh` would; waits until it answers a ping."""
+    """Start a worker with `./run_worker.sh`, as shipped (its default pool and concurrency) unless
+    a test names another; waits until it answers a ping."""
     started: list[Process] = []
     control = create_celery(settings)
 
-    def start(name: str = "w1", concurrency: int = 2, pool: str = "prefork", **env: str) -> Process:
+    def start(name: str = "w1", concurrency: int | None = None, pool: str | None = None, **env: str) -> Process:
         hostname = f"{name}@test"
+        if concurrency is not None:
+            env["WORKER_CONCURRENCY"] = str(concurrency)
         process = Process(
             f"worker-{name}",
-            ["./run_worker.sh", f"--pool={pool}"],
-            worker_env(settings, WORKER_NAME=hostname, WORKER_CONCURRENCY=str(concurrency), **env),
+            ["./run_worker.sh", *([f"--pool={pool}"] if pool else [])],
+            worker_env(settings, WORKER_NAME=hostname, **env),
             tmp_path,
         )
         started.append(process)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import uuid
 
 import pytest
@@ -215,7 +216,21 @@ def test_every_job_says_whether_it_is_finished(client: FlaskClient, app: Flask) 
 def test_healthz_reports_redis_and_database(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "redis": "ok", "database": "ok"}
+    assert response.get_json() == {"status": "ok", "redis": "ok", "database": "ok", "workers": "ok", "worker_names": []}
+
+
+def test_healthz_names_the_missing_worker_while_jobs_wait(client: FlaskClient, app: Flask) -> None:
+    # No worker runs in these tests: with nothing waiting that is a quiet moment, with a job
+    # queued it is the fault that keeps it waiting.
+    assert client.get("/healthz").status_code == 200
+    store_of(app).create_job("Waiting Inc")
+    app.extensions["jobs"].workers.ttl = 0  # ask again at once (the default answer is 4 s old at most)
+    client.get("/healthz")  # starts a new ping in the background; the next request sees its answer
+    time.sleep(1.5)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["workers"] == "no worker answers while 1 job waits: start one (./run_worker.sh)"
+    assert response.get_json()["status"] == "degraded" and response.get_json()["redis"] == "ok"
 
 
 def test_without_redis_generate_is_a_503_and_stores_nothing(database_url: str, tmp_path) -> None:

@@ -203,6 +203,15 @@ def list_jobs() -> tuple[Response, int]:
     return jsonify(body), 200
 
 
+def no_worker_check(*, database_up: bool) -> str:
+    """No worker answers: a fault while jobs wait for one, a quiet moment otherwise."""
+    waiting = jobs().store.count_live() if database_up else 0
+    if not waiting:
+        return "ok"
+    jobs_wait = "1 job waits" if waiting == 1 else f"{waiting} jobs wait"
+    return f"no worker answers while {jobs_wait}: start one (./run_worker.sh)"
+
+
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
     checks: dict[str, str] = {}
@@ -216,5 +225,14 @@ def healthz() -> tuple[Response, int]:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
+    names: list[str] = []
+    if checks["redis"] == "ok":
+        try:
+            names = jobs().workers.answering() or []
+        except Exception as exc:  # Redis went away between the two checks
+            checks["workers"] = f"unknown: {type(exc).__name__}"
+        else:
+            checks["workers"] = "ok" if names else no_worker_check(database_up=checks["database"] == "ok")
     healthy = all(value == "ok" for value in checks.values())
-    return jsonify({"status": "ok" if healthy else "degraded", **checks}), 200 if healthy else 503
+    body = {"status": "ok" if healthy else "degraded", **checks, "worker_names": names}
+    return jsonify(body), 200 if healthy else 503

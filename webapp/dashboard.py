@@ -84,9 +84,18 @@ def queue_reachable() -> bool:
         return False
 
 
+def no_worker_answers() -> bool:
+    """True when no worker answered the latest ping (a few seconds old at most). A page never
+    waits for a ping: until this process's first one is back, it assumes a worker is up."""
+    return jobs().workers.answering(wait=False) == []
+
+
 def render_dashboard(form: FormState, status: int = 200) -> tuple[str, int]:
     cards = [card_for(job) for job in jobs().recent(RECENT_CARDS)]
-    return render_template("dashboard/index.html", cards=cards, form=form, queue_down=not queue_reachable()), status
+    queue_down = not queue_reachable()
+    no_worker = not queue_down and no_worker_answers()
+    page = render_template("dashboard/index.html", cards=cards, form=form, queue_down=queue_down, no_worker=no_worker)
+    return page, status
 
 
 @bp.get("/")

@@ -7,6 +7,9 @@ job's id; if Redis cannot take the message the row is removed again, so nothing 
 from __future__ import annotations
 
 import logging
+import math
+import threading
+import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -81,10 +84,61 @@ class Submission:
     outcome: str
 
 
+class WorkerWatch:
+    """Which workers answer Celery's ping, asked at most once every `ttl` seconds in a process, so
+    that health checks and dashboards cost one broadcast per `ttl` whatever their rate.
+
+    A ping waits its whole `timeout` for answers, so callers rarely wait for one: an answer up to
+    `ttl` old is served as it is, one up to twice that is served while a new one is asked in the
+    background, and only an older one (a process that served nothing for a while) is asked anew
+    while the caller waits. So the answer is never more than 2 × `ttl` + `timeout` old."""
+
+    def __init__(self, celery: Celery, *, ttl: float = 3.0, timeout: float = 1.0) -> None:
+        self.celery = celery
+        self.ttl = ttl
+        self.timeout = timeout
+        self._asking = threading.Lock()
+        self._answer: list[str] | None = None
+        self._asked_at = -math.inf
+
+    def answering(self, *, wait: bool = True) -> list[str] | None:
+        """The names of the workers that answered the latest ping. A call that waits for a ping
+        raises what the broker raises when Redis is unreachable; with `wait=False` the answer is
+        None until the first ping, asked in the background, is back."""
+        age = time.monotonic() - self._asked_at
+        if not wait and (self._answer is None or age >= 2 * self.ttl):
+            if self._asking.acquire(blocking=False):
+                threading.Thread(target=self._ask_in_background, name="worker-ping", daemon=True).start()
+            return self._answer if age < 2 * self.ttl else None
+        if self._answer is None or age >= 2 * self.ttl:
+            with self._asking:
+                if self._answer is None or time.monotonic() - self._asked_at >= 2 * self.ttl:
+                    self._ask()
+            return self._answer or []
+        if age >= self.ttl and self._asking.acquire(blocking=False):
+            threading.Thread(target=self._ask_in_background, name="worker-ping", daemon=True).start()
+        return self._answer
+
+    def _ask(self) -> None:
+        replies = self.celery.control.ping(timeout=self.timeout)
+        self._answer = sorted(name for reply in replies for name in reply)
+        self._asked_at = time.monotonic()
+
+    def _ask_in_background(self) -> None:
+        try:
+            self._ask()
+        except Exception as exc:  # Redis away: keep the last answer; /healthz reports Redis itself
+            logger.warning("could not ping the workers: %s", exc)
+            self._asked_at = time.monotonic()  # and do not ask again before `ttl`
+        finally:
+            self._asking.release()
+
+
 class JobService:
     def __init__(self, store: JobStore, celery: Celery) -> None:
         self.store = store
         self.celery = celery
+        self.workers = WorkerWatch(celery)
 
     def warm_up(self, connections: int = 1) -> None:
         """Do once, before the first request, what the first request would otherwise pay for

@@ -400,11 +400,13 @@ class JobStore:
         with self.session() as session:
             return session.get(Job, job_id)
 
-    def count_live(self, created_by: str) -> int:
+    def count_live(self, created_by: str | None = None) -> int:
+        """Jobs queued or running: `created_by`'s, or everyone's."""
+        condition = Job.state.in_(LIVE_STATES)
+        if created_by is not None:
+            condition = condition & (Job.created_by == created_by)
         with self.session() as session:
-            mine = (Job.created_by == created_by) & Job.state.in_(LIVE_STATES)
-            query = select(func.count()).select_from(Job).where(mine)
-            return session.scalar(query) or 0
+            return session.scalar(select(func.count()).select_from(Job).where(condition)) or 0
 
     def recent_jobs(self, limit: int = 20, *, before: Job | None = None) -> list[Job]:
         """The newest jobs first; with `before`, the ones that come after that job in this order
