@@ -77,8 +77,8 @@ mkdir -p "$DATA_DIR"
 LOG_DIR="$DATA_DIR/logs"
 mkdir -p "$LOG_DIR"
 
-pids=()
-names=()
+names=()             # in the order they start; stopped in the reverse order
+declare -A pid_of=() # name -> pid of its current process
 stopping=0
 stop_all() {
     [ "$stopping" = 1 ] && return
@@ -86,13 +86,15 @@ stop_all() {
     log "stopping…"
     # Flower, the API, then the worker (a warm shutdown lets running reports finish, for up to
     # 30 s), and Redis last so that the others can finish cleanly.
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-        kill -TERM "${pids[$i]}" 2>/dev/null || true
+    local i pid
+    for ((i = ${#names[@]} - 1; i >= 0; i--)); do
+        pid=${pid_of[${names[$i]}]}
+        kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 1 300); do
-            kill -0 "${pids[$i]}" 2>/dev/null || break
+            kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
-        kill -KILL "${pids[$i]}" 2>/dev/null || true
+        kill -KILL "$pid" 2>/dev/null || true
     done
     rm -f "$DATA_DIR/redis.url"
     log "stopped"
@@ -105,12 +107,23 @@ trap 'stop_all' EXIT
 # which then stops them in order (Redis last) instead of all at once.
 detach=()
 command -v setsid >/dev/null && detach=(setsid)
-start() { # name, command…
+start() { # name, command…: starts it now, and keeps its command for restarts (supervise below)
     local name=$1
     shift
-    "${detach[@]}" "$@" >"$LOG_DIR/$name.log" 2>&1 &
-    pids+=($!)
+    declare -ga "cmd_$name"
+    local -n command="cmd_$name"
+    command=("$@")
     names+=("$name")
+    : >"$LOG_DIR/$name.log"
+    launch "$name"
+}
+declare -A started_at=()
+launch() { # name: runs its command, its output appended to its log
+    local name=$1
+    local -n command="cmd_$name"
+    "${detach[@]}" "${command[@]}" >>"$LOG_DIR/$name.log" 2>&1 &
+    pid_of[$name]=$!
+    started_at[$name]=$SECONDS
 }
 
 free_port() { # preferred port, used when it is free; else any free one
@@ -157,10 +170,10 @@ for _ in $(seq 1 150); do
         healthy=1
         break
     fi
-    for i in "${!pids[@]}"; do
-        if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-            log "${names[$i]} exited during start-up; its log ($LOG_DIR/${names[$i]}.log) ends with:"
-            tail -n 20 "$LOG_DIR/${names[$i]}.log" >&2 || true
+    for name in "${names[@]}"; do
+        if ! kill -0 "${pid_of[$name]}" 2>/dev/null; then
+            log "$name exited during start-up; its log ($LOG_DIR/$name.log) ends with:"
+            tail -n 20 "$LOG_DIR/$name.log" >&2 || true
             exit 1
         fi
     done
@@ -209,14 +222,44 @@ fi
 # Last, so that whoever waits for this line (a person, or the tests) has seen everything above.
 echo "  Press Ctrl-C to stop everything."
 
-# If any process exits on its own, say which and stop the rest.
-set +e
-wait -n "${pids[@]}"
-status=$?
-set -e
-for i in "${!pids[@]}"; do
-    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-        log "${names[$i]} exited (status $status); see $LOG_DIR/${names[$i]}.log"
+# Supervision: a process that exits on its own (a crash, the OOM killer, a kill by hand) is
+# started again after 1, 2, 4, 8, 16 s; one that dies MAX_RESTARTS times in a row, each time
+# within STABLE_AFTER seconds of its start, is given up on, and everything stops. (supervisord
+# does this too, but backs off only while a process starts, and cannot print a crashed process's
+# last lines here; systemd units for deployments without run.sh are in the README.)
+MAX_RESTARTS=5
+STABLE_AFTER=60
+declare -A restarts=()
+note() { # a line in run.sh's output and in its log
+    log "$*"
+    printf '%s [run.sh] %s\n' "$(date -u '+%Y-%m-%d %H:%M:%S')" "$*" >>"$LOG_DIR/run.log"
+}
+while true; do
+    exited=""
+    set +e
+    wait -n -p exited "${pid_of[@]}"
+    status=$?
+    set -e
+    [ -n "$exited" ] || continue # woken by a signal: its trap has run
+    for name in "${names[@]}"; do
+        [ "${pid_of[$name]}" = "$exited" ] && break
+    done
+    ran=$((SECONDS - started_at[$name]))
+    [ "$ran" -lt "$STABLE_AFTER" ] || restarts[$name]=0
+    note "$name exited unexpectedly (status $status) after $ran s; the end of $LOG_DIR/$name.log:"
+    tail -n 10 "$LOG_DIR/$name.log" | sed 's/^/    /' | tee -a "$LOG_DIR/run.log"
+    if [ "${restarts[$name]:-0}" -ge "$MAX_RESTARTS" ]; then
+        note "GIVING UP on $name: restarted $MAX_RESTARTS times in a row, it died each time within $STABLE_AFTER s."
+        note "Stopping everything. Read $LOG_DIR/$name.log, fix the cause, and start ./run.sh again."
+        exit 1
     fi
+    restarts[$name]=$((${restarts[$name]:-0} + 1))
+    delay=$((1 << (restarts[$name] - 1)))
+    note "restarting $name in $delay s (restart ${restarts[$name]} of at most $MAX_RESTARTS in a row)"
+    sleep "$delay" &
+    wait $!
+    printf '\n---- %s [run.sh] restarted after it exited with status %s ----\n' \
+        "$(date -u '+%Y-%m-%d %H:%M:%S')" "$status" >>"$LOG_DIR/$name.log"
+    launch "$name"
+    note "$name restarted (pid ${pid_of[$name]})"
 done
-exit 1

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -15,33 +16,58 @@ import pytest
 import requests
 
 from config import PROJECT_ROOT
-from tests.conftest import AUTH, SETTING_NAMES, follow_job, free_port, wait_for
+from tests.conftest import AUTH, SETTING_NAMES, follow_job, free_port, submit_report, wait_for
 from tests.test_pipeline import EXPECTED_HEADINGS, headings
 
 pytestmark = pytest.mark.integration
 
 
+class RunSh:
+    """`./run.sh` started as a user would, on free ports, with its data under `tmp_path`."""
+
+    def __init__(self, tmp_path: Path, **settings: str) -> None:
+        self.data_dir = tmp_path / "data"
+        self.bind = f"127.0.0.1:{free_port()}"
+        self.flower_port = free_port()
+        env = {k: v for k, v in os.environ.items() if k.upper() not in SETTING_NAMES and not k.endswith("_API_KEY")}
+        env.update(
+            STARTUP_REPORTS_ENV_FILE=os.devnull,
+            DATA_DIR=str(self.data_dir),
+            BIND=self.bind,
+            FLOWER_PORT=str(self.flower_port),
+            EMBEDDED_REDIS_PORT=str(free_port()),
+            OFFLINE_STEP_DELAY="0.05",
+            LLM_PROVIDER="auto",
+            API_TOKEN=AUTH["Authorization"].removeprefix("Bearer "),
+        )
+        env.update(settings)
+        self.env = env
+        self.log_path = tmp_path / "run.log"
+        self.log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            ["./run.sh"], cwd=PROJECT_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until_up(self) -> None:
+        wait_for(lambda: "Press Ctrl-C" in self.output() or self.process.poll() is not None, 180, "run.sh to start")
+        assert self.process.poll() is None, self.output()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
 def test_run_sh_brings_the_stack_up_and_ctrl_c_stops_it(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    bind = f"127.0.0.1:{free_port()}"
-    flower_port = free_port()
-    env = {k: v for k, v in os.environ.items() if k.upper() not in SETTING_NAMES and not k.endswith("_API_KEY")}
-    env.update(
-        STARTUP_REPORTS_ENV_FILE=os.devnull,
-        DATA_DIR=str(data_dir),
-        BIND=bind,
-        FLOWER_PORT=str(flower_port),
-        EMBEDDED_REDIS_PORT=str(free_port()),
-        OFFLINE_STEP_DELAY="0.05",
-        LLM_PROVIDER="auto",
-        API_TOKEN=AUTH["Authorization"].removeprefix("Bearer "),
-    )
-    log = (tmp_path / "run.log").open("wb")
-    run = subprocess.Popen(["./run.sh"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    output = lambda: (tmp_path / "run.log").read_text(errors="replace")  # noqa: E731
+    stack = RunSh(tmp_path)
+    run, output, env, data_dir = stack.process, stack.output, stack.env, stack.data_dir
+    bind, flower_port = stack.bind, stack.flower_port
     try:
-        wait_for(lambda: "Press Ctrl-C" in output() or run.poll() is not None, 180, "run.sh to start")
-        assert run.poll() is None, output()
+        stack.wait_until_up()
         text = output()
         assert f"http://{bind}" in text and f":{flower_port}" in text
         assert "offline demo" in text
@@ -101,12 +127,77 @@ def test_run_sh_brings_the_stack_up_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         children = psutil.Process(run.pid).children(recursive=True)
         assert len(children) >= 4
     finally:
-        if run.poll() is None:
-            run.send_signal(signal.SIGINT)
-        run.wait(timeout=60)
-        log.close()
+        stack.stop()
 
     assert "stopped" in output()
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, [p.cmdline() for p in alive]
     assert not (data_dir / "redis.url").exists()
+
+
+def newer_worker(run: subprocess.Popen, old_pid: int) -> psutil.Process | None:
+    """run.sh's worker once it is another process than `old_pid`, else None."""
+    assert run.poll() is None, "run.sh stopped"
+    try:
+        worker = the_worker(run)
+    except AssertionError:
+        return None
+    return worker if worker.pid != old_pid else None
+
+
+def the_worker(run: subprocess.Popen) -> psutil.Process:
+    """run.sh's worker process (the threads pool that ships is one process)."""
+    for child in psutil.Process(run.pid).children(recursive=True):
+        try:
+            if "worker.celery_app" in child.cmdline() and "worker" in child.cmdline():
+                return child
+        except psutil.Error:
+            continue
+    raise AssertionError("run.sh has no worker")
+
+
+def test_run_sh_restarts_a_killed_worker_and_gives_up_on_one_that_keeps_dying(tmp_path: Path) -> None:
+    # Short limits so that the killed worker's tasks come back in seconds, not 16 minutes.
+    stack = RunSh(
+        tmp_path,
+        OFFLINE_STEP_DELAY="1",
+        TASK_TIME_LIMIT="10",
+        CELERY_VISIBILITY_TIMEOUT="15",
+        RETRY_BACKOFF_MAX="4",
+        UNACKED_RESTORE_INTERVAL="1",
+    )
+    base = f"http://{stack.bind}"
+    try:
+        stack.wait_until_up()
+        job_id = submit_report(base, "Phoenix Again")
+        wait_for(lambda: status_of(base, job_id)["progress"]["step"] >= 2, 60, "the report to be under way")
+        first = the_worker(stack.process)
+        first.kill()
+        killed_at = time.monotonic()
+        wait_for(lambda: "worker restarted" in stack.output(), 20, "run.sh to restart the worker")
+        print(f"\nworker SIGKILL under run.sh: a new worker {time.monotonic() - killed_at:.1f} s after the kill")
+        assert time.monotonic() - killed_at < 10
+        assert "worker exited unexpectedly (status 137)" in stack.output()
+        wait_for(lambda: newer_worker(stack.process, first.pid), 20, "the new worker process")
+        final, _ = follow_job(base, job_id, timeout=90)
+        print(f"the report finished {time.monotonic() - killed_at:.1f} s after the kill (visibility timeout 15 s)")
+        assert final["state"] == "SUCCESS" and "Demo output" in final["result"]
+        assert "worker exited unexpectedly" in (stack.data_dir / "logs" / "run.log").read_text()
+
+        # Then a worker that dies every time it starts: restarted 1 + 4 more times, 2, 4, 8 and
+        # 16 s apart; at its sixth death in a row run.sh gives up, says so, and stops everything.
+        last = the_worker(stack.process)
+        for restart in range(2, 6):
+            last.kill()
+            last = wait_for(lambda pid=last.pid: newer_worker(stack.process, pid), 40, f"restart {restart}")
+        last.kill()
+        stack.process.wait(timeout=90)
+        assert stack.process.returncode == 1
+        assert "GIVING UP on worker: restarted 5 times in a row, it died each time within 60 s." in stack.output()
+        assert "[run.sh] stopped" in stack.output()
+    finally:
+        stack.stop()
+
+
+def status_of(base: str, job_id: str) -> dict:
+    return requests.get(f"{base}/status/{job_id}", headers=AUTH, timeout=5).json()
