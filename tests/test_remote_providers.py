@@ -63,6 +63,18 @@ def test_server_errors_are_retried_with_backoff_then_succeed(fake_llm: FakeLLMSe
     assert completion.failed_attempts == 2 and [r.status for r in fake_llm.requests] == [500, 503, 200]
 
 
+def test_every_attempt_is_announced_before_it_is_sent(fake_llm: FakeLLMServer) -> None:
+    """What the worker counts before each call, so that a call in flight at a crash is on the books."""
+    seen_by_server_before: list[int] = []
+    chain = provider(fake_llm, "openai", llm_fallback="anthropic", llm_max_retries=0)
+    fake_llm.script("openai", Reply.server_error(500))
+    completion = chain.complete(PROMPT, lambda p, _: seen_by_server_before.append(len(fake_llm.requests)))
+    # openai failed once (no retries), then anthropic answered: two attempts, each told before it
+    # reached the server.
+    assert completion.provider == "anthropic" and completion.failed_attempts == 1
+    assert seen_by_server_before == [0, 1] and len(fake_llm.requests) == 2
+
+
 @pytest.mark.parametrize(
     ("reply", "words"),
     [

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from worker.providers.base import Completion, Prompt, Provider
+from worker.providers.base import AttemptCallback, Completion, Prompt, Provider
 from worker.research import EXCERPT_CHARS, PROVIDED_EXCERPT_CHARS, Research, funding_conflicts
 from worker.sources.citations import check_citations, format_for_prompt, render_sources
 
@@ -303,8 +303,10 @@ def write_step(
     done: Mapping[str, Checkpoint],
     parallelism: int = 1,
     research: Research | None = None,
+    on_attempt: AttemptCallback | None = None,
 ) -> Checkpoint:
-    """Ask the provider for one step; its inputs are the finished steps in `done`.
+    """Ask the provider for one step; its inputs are the finished steps in `done`. `on_attempt`
+    hears of each provider attempt before it is sent.
 
     With `research`, a section that the search found nothing for (and the analyst gave nothing
     for) is written as "No public information found." without asking the model, and every answer
@@ -312,7 +314,7 @@ def write_step(
     section = key not in (PLAN_STEP, SYNTHESIS_STEP)
     if research is not None and research.searched and section and not research.for_step(key):
         return Checkpoint(key=key, text=NO_INFORMATION, provider="none", model="", paid=False)
-    completion: Completion = provider.complete(step_prompt(startup, key, done, parallelism, research))
+    completion: Completion = provider.complete(step_prompt(startup, key, done, parallelism, research), on_attempt)
     text, removed = completion.text.strip(), 0
     if research is not None:
         text, removed = check_citations(text, research.sources)

@@ -123,6 +123,9 @@ class Job(Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     unpriced_calls: Mapped[int] = mapped_column(Integer, default=0)
+    # Provider attempts sent, each counted before it goes out: once the job has finished, those
+    # beyond `calls` + `retries` were in flight when a worker died (paid, but never answered here).
+    calls_sent: Mapped[int | None] = mapped_column(Integer, nullable=True, default=0)
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # The user who asked for it, and who cancelled it, if anyone did.
     created_by: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
@@ -150,6 +153,19 @@ class Job(Base):
     @property
     def is_finished(self) -> bool:
         return self.state in FINISHED_STATES
+
+    @property
+    def unanswered_calls(self) -> int:
+        """Attempts sent whose outcome no process lived to record: a worker killed mid-call.
+        While the job runs, these include the calls in flight."""
+        return max(0, (self.calls_sent or 0) - self.calls - self.retries)
+
+    @property
+    def unanswered_cost_usd(self) -> float:
+        """What the unanswered calls likely cost: the provider bills them all the same. Estimated
+        at the job's average priced call, as their tokens were never reported."""
+        priced = self.calls - self.unpriced_calls
+        return self.unanswered_calls * self.cost_usd / priced if priced > 0 else 0.0
 
     @property
     def duration_seconds(self) -> float | None:
@@ -577,6 +593,12 @@ class JobStore:
 
     def clear_providers_down(self, job_id: str) -> None:
         self._update(job_id, providers_down=None)
+
+    def count_call_sent(self, job_id: str) -> bool:
+        """Count one more provider attempt about to be sent for the job; False (and nothing
+        counted) when the job has finished meanwhile (cancelled, or failed by another task), so
+        that the attempt is not sent at all."""
+        return self._update(job_id, Job.state.not_in(FINISHED_STATES), calls_sent=func.coalesce(Job.calls_sent, 0) + 1)
 
     def add_failed_attempts(self, job_id: str, count: int) -> None:
         """Count provider attempts that failed without producing a step (the job is retried or fails)."""

@@ -178,6 +178,12 @@ def write_steps(self, job_id: str, keys: list[str], parallelism: int = 1) -> dic
         except Exception:  # Redis hiccup: the row above already holds the progress.
             logger.warning("could not publish progress of job %s to Redis", job_id, exc_info=True)
 
+    def count_attempt(provider: object, prompt: object) -> None:
+        # Before it is sent: a call in flight at a crash is still on the books. And the last
+        # moment to stop spending on a job that was cancelled while this task waited its turn.
+        if not store.count_call_sent(job_id):
+            raise JobCancelled(job_id)
+
     max_retries = settings.task_max_retries
     try:
         provider = build_provider(
@@ -196,7 +202,7 @@ def write_steps(self, job_id: str, keys: list[str], parallelism: int = 1) -> dic
             if key in done:
                 continue
             report_progress(Progress(step=min(len(done) + 1, TOTAL_STEPS), total=TOTAL_STEPS, label=LABELS[key]))
-            checkpoint = write_step(job.startup, key, provider, done, parallelism, research)
+            checkpoint = write_step(job.startup, key, provider, done, parallelism, research, on_attempt=count_attempt)
             save_checkpoint(store, settings, job_id, checkpoint)
             done[key] = checkpoint
         if SYNTHESIS_STEP in keys:

@@ -58,7 +58,7 @@ def test_a_worker_killed_mid_report_is_recovered_without_recomputing_steps(
         "UNACKED_RESTORE_INTERVAL": "1",
     }
     env = provider_env(fake_llm, "openai", **limits)
-    first = start_worker("doomed", concurrency=1, **env)
+    first = start_worker("doomed", **env)
     job_id = submit(api_server, "Phoenix Labs")
     wait_for(lambda: len(fake_llm.successes()) >= 5, 30, "five steps to finish")
 
@@ -66,7 +66,7 @@ def test_a_worker_killed_mid_report_is_recovered_without_recomputing_steps(
     killed_at = time.monotonic()
     paid_before = len(fake_llm.successes())
     stored_before = len(JobStore(settings.database_url).load_checkpoints(job_id))
-    start_worker("rescuer", concurrency=1, **env)
+    start_worker("rescuer", **env)
     final, _ = follow_job(api_server, job_id, timeout=110)
     recovery = time.monotonic() - killed_at
     print(f"\nworker SIGKILL: job finished {recovery:.1f} s after the kill (visibility timeout 15 s)")
@@ -86,13 +86,22 @@ def test_a_worker_killed_mid_report_is_recovered_without_recomputing_steps(
     job = store.get_job(job_id)
     assert job.worker == "rescuer@test"
     assert job.duration_seconds > 10  # longer than the time limit of one task
+    # Every call the provider served is on the books, those in flight at the kill included: they
+    # were counted before they were sent, and show as unanswered (paid, but lost with the worker).
+    assert job.calls_sent == len(fake_llm.requests), (job.calls_sent, len(fake_llm.requests))
+    assert job.calls == TOTAL_STEPS and job.retries == 0
+    assert job.unanswered_calls == len(successes) - TOTAL_STEPS
+    usage = status(api_server, job_id)["usage"]
+    assert usage["calls_sent"] == len(fake_llm.requests) and usage["calls_unanswered"] == job.unanswered_calls
 
 
 def test_a_killed_pool_child_is_replaced_and_its_job_delivered_again(
     start_worker, api_server: str, fake_llm: FakeLLMServer
 ) -> None:
+    """Prefork only: the threads pool that ships has no child to lose (the OOM killer takes the
+    whole worker, as in the test above)."""
     fake_llm.set_default("openai", Reply.ok(delay=0.3))
-    worker = start_worker(concurrency=1, **provider_env(fake_llm, "openai"))
+    worker = start_worker(pool="prefork", concurrency=1, **provider_env(fake_llm, "openai"))
     job_id = submit(api_server, "Out Of Memory Inc")
     wait_for(lambda: len(fake_llm.successes()) >= 3, 30, "three steps to finish")
     port = int(fake_llm.url.rsplit(":", 1)[1])
@@ -120,9 +129,13 @@ def test_a_killed_pool_child_is_replaced_and_its_job_delivered_again(
 
 
 def test_a_job_that_kills_its_worker_every_time_gives_up(start_worker, api_server: str, tmp_path: Path) -> None:
+    """Prefork, where a crash takes one pool process and the worker counts it at once; under the
+    threads pool a crash takes the whole worker, run.sh restarts it (test_run_sh.py), and the same
+    count stops the job after the visibility timeout of each delivery."""
     script = tmp_path / "script"
     write_script(script, {}, default="crash")
     worker = start_worker(
+        pool="prefork",
         concurrency=1,
         LLM_PROVIDER="tests.fakes.scripted_provider:ScriptedProvider",
         SCRIPTED_PROVIDER_DIR=str(script),
@@ -151,7 +164,7 @@ def test_cancelling_a_running_job_stops_its_spending_at_once(
     start_worker, api_server: str, fake_llm: FakeLLMServer
 ) -> None:
     fake_llm.set_default("openai", Reply.ok(delay=0.4))
-    start_worker(concurrency=1, **provider_env(fake_llm, "openai"))
+    start_worker(**provider_env(fake_llm, "openai"))
     job_id = submit(api_server, "Never Mind GmbH")
     wait_for(lambda: len(fake_llm.requests) >= 3, 30, "three calls")
     response = requests.post(f"{api_server}/api/jobs/{job_id}/cancel", headers=AUTH, timeout=5)

@@ -55,6 +55,9 @@ class Completion:
     failed_attempts: int = 0
 
 
+AttemptCallback = Callable[["Provider", Prompt], None]
+
+
 class ProviderError(Exception):
     """A provider call failed. `str(error)` is a sentence a person can act on."""
 
@@ -180,12 +183,16 @@ class Provider(ABC):
         """Wait for the provider's rate limit before an attempt; providers with a limit override it."""
         return None
 
-    def complete(self, prompt: Prompt) -> Completion:
-        """Answer `prompt`, retrying transient errors as the class docstring describes."""
+    def complete(self, prompt: Prompt, on_attempt: AttemptCallback | None = None) -> Completion:
+        """Answer `prompt`, retrying transient errors as the class docstring describes.
+        `on_attempt` is told of each attempt just before it is sent, so that a call in flight when
+        the process dies is still on the books (it is paid for all the same)."""
         failed = 0
         while True:
             try:
                 self.throttle(prompt)
+                if on_attempt is not None:
+                    on_attempt(self, prompt)
                 completion = self.request(prompt)
             except TransientProviderError as exc:
                 failed += 1

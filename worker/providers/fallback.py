@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from worker.providers.base import (
+    AttemptCallback,
     Completion,
     FatalProviderError,
     Prompt,
@@ -49,7 +50,7 @@ class FallbackProvider(Provider):
     def request(self, prompt: Prompt) -> Completion:  # pragma: no cover - complete() is the entry
         return self.complete(prompt)
 
-    def complete(self, prompt: Prompt) -> Completion:
+    def complete(self, prompt: Prompt, on_attempt: AttemptCallback | None = None) -> Completion:
         failed = 0
         errors: list[ProviderError] = []
         for provider in self.providers:
@@ -57,7 +58,7 @@ class FallbackProvider(Provider):
                 errors.append(self.down[provider.name])
                 continue
             try:
-                completion = provider.complete(prompt)
+                completion = provider.complete(prompt, on_attempt)
             except ProviderError as exc:
                 failed += exc.failed_attempts
                 self.down[provider.name] = exc
