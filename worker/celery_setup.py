@@ -10,7 +10,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from celery import Celery
+from celery.app.amqp import AMQP
 from celery.backends.redis import RedisBackend
+from kombu import Connection
 
 from config import Settings
 from worker.store import JobStore
@@ -54,8 +56,36 @@ def _backend_spec(url: str) -> str:
     return url
 
 
+class CollectedConnection(Connection):
+    """kombu's Connection, except that `collect()` also forgets the default channel.
+
+    Works around celery 5.7.0 with kombu 5.7.0's Redis transport: a worker whose broker connection
+    dropped while it held unacknowledged messages (late acks) and had a BRPOP out exited with
+    "Unrecoverable error: AttributeError: 'NoneType' object has no attribute 'hostname'".
+    Celery's `Consumer.on_connection_error_after_connected` calls `collect()`, then `close()`.
+    In `collect()` the default channel's `close()` stops at its pending BRPOP read (Redis is gone)
+    before the channel counts as closed, and kombu then sets `transport.client = None` but keeps
+    `_default_channel`; `close()` closes that channel again, which restores its unacknowledged
+    messages through a new Redis pool built from `transport.client`: None (the mechanism of
+    celery/kombu#582). Forgetting the channel makes that `close()` a no-op, as it was before
+    celery 5.7.0 added it; the old channel's own pool stays, so tasks still running acknowledge
+    their messages once Redis is back (unacknowledged ones come back after the visibility timeout).
+    tests/test_broker_outage.py fails its first test once an upgrade fixes this upstream.
+    """
+
+    def collect(self, socket_timeout: float | None = None) -> None:
+        super().collect(socket_timeout)
+        self._default_channel = None
+
+
+class ReportsAMQP(AMQP):
+    Connection = CollectedConnection
+
+
 class ReportsCelery(Celery):
     """A Celery app that carries the project's settings and, in a worker, its job store."""
+
+    amqp_cls = f"{__name__}:ReportsAMQP"
 
     def __init__(self, settings: Settings, **kwargs: object) -> None:
         super().__init__(**kwargs)

@@ -299,6 +299,12 @@ def _prepare_worker(sender: object = None, **_: object) -> None:
     about half a second under the import lock, which every task that arrives meanwhile waits on."""
     app = current_app._get_current_object()
     app.conf.task_publish_retry_policy = WORKER_PUBLISH_RETRY
+    # Likewise storing a finished task's result: without it, a step task that finishes while Redis
+    # is away fails outside its body, its chord never completes, and the job waits for the
+    # visibility timeout (16 minutes) to be delivered again. Worker only: the web app must not wait.
+    app.conf.result_backend_always_retry = True
+    app.conf.result_backend_max_retries = WORKER_PUBLISH_RETRY["max_retries"]
+    app.conf.result_backend_max_sleep_between_retries_ms = 3000
     try:
         build_provider(app.settings, cache=app.providers)
     except FatalProviderError as exc:  # a bad setting: each task will fail with this sentence
