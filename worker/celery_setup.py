@@ -67,7 +67,8 @@ class CollectedConnection(Connection):
     before the channel counts as closed, and kombu then sets `transport.client = None` but keeps
     `_default_channel`; `close()` closes that channel again, which restores its unacknowledged
     messages through a new Redis pool built from `transport.client`: None (the mechanism of
-    celery/kombu#582). Forgetting the channel makes that `close()` a no-op, as it was before
+    celery/kombu#582; the second close() came with celery 5.7.0's fixes for celery/celery#9705,
+    5.6.3 only collects). Forgetting the channel makes that `close()` a no-op, as it was before
     celery 5.7.0 added it; the old channel's own pool stays, so tasks still running acknowledge
     their messages once Redis is back (unacknowledged ones come back after the visibility timeout).
     tests/test_broker_outage.py fails its first test once an upgrade fixes this upstream.
