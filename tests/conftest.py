@@ -189,11 +189,13 @@ def settings(tmp_path: Path, redis_server: RedisServer, database_url: str) -> Se
 
 
 @pytest.fixture
-def app(settings: Settings) -> Flask:
+def app(settings: Settings) -> Iterator[Flask]:
     """The web app on the tests' Redis and database."""
     from webapp import create_app
 
-    return create_app(settings)
+    app = create_app(settings)
+    yield app
+    app.extensions["jobs"].workers.stop()  # no pings from this app while later tests count commands
 
 
 @pytest.fixture

@@ -87,7 +87,7 @@ def queue_reachable() -> bool:
 def no_worker_answers() -> bool:
     """True when no worker answered the latest ping (a few seconds old at most). A page never
     waits for a ping: until this process's first one is back, it assumes a worker is up."""
-    return jobs().workers.answering(wait=False) == []
+    return jobs().workers.answering() == []
 
 
 def render_dashboard(form: FormState, status: int = 200) -> tuple[str, int]:

@@ -85,53 +85,54 @@ class Submission:
 
 
 class WorkerWatch:
-    """Which workers answer Celery's ping, asked at most once every `ttl` seconds in a process, so
-    that health checks and dashboards cost one broadcast per `ttl` whatever their rate.
+    """Which workers answer Celery's ping, as far as this process knows, without ever making a
+    caller wait for a ping (load balancers probe /healthz with short timeouts).
 
-    A ping waits its whole `timeout` for answers, so callers rarely wait for one: an answer up to
-    `ttl` old is served as it is, one up to twice that is served while a new one is asked in the
-    background, and only an older one (a process that served nothing for a while) is asked anew
-    while the caller waits. So the answer is never more than 2 × `ttl` + `timeout` old."""
+    The first question starts a thread that pings every `ttl` seconds while anyone keeps asking,
+    and stops after `idle` seconds without a question; so the answer is at most `ttl` + `timeout`
+    old, whichever process of the API is asked. None means not known yet (the first ping is out,
+    or the last answer is too old to tell)."""
 
-    def __init__(self, celery: Celery, *, ttl: float = 3.0, timeout: float = 1.0) -> None:
+    def __init__(self, celery: Celery, *, ttl: float = 3.0, timeout: float = 1.0, idle: float = 60.0) -> None:
         self.celery = celery
         self.ttl = ttl
         self.timeout = timeout
-        self._asking = threading.Lock()
+        self.idle = idle
+        self._lock = threading.Lock()
         self._answer: list[str] | None = None
+        self._answered_at = -math.inf
         self._asked_at = -math.inf
+        self._pinging = False
+        self._stop = threading.Event()
 
-    def answering(self, *, wait: bool = True) -> list[str] | None:
-        """The names of the workers that answered the latest ping. A call that waits for a ping
-        raises what the broker raises when Redis is unreachable; with `wait=False` the answer is
-        None until the first ping, asked in the background, is back."""
-        age = time.monotonic() - self._asked_at
-        if not wait and (self._answer is None or age >= 2 * self.ttl):
-            if self._asking.acquire(blocking=False):
-                threading.Thread(target=self._ask_in_background, name="worker-ping", daemon=True).start()
-            return self._answer if age < 2 * self.ttl else None
-        if self._answer is None or age >= 2 * self.ttl:
-            with self._asking:
-                if self._answer is None or time.monotonic() - self._asked_at >= 2 * self.ttl:
-                    self._ask()
-            return self._answer or []
-        if age >= self.ttl and self._asking.acquire(blocking=False):
-            threading.Thread(target=self._ask_in_background, name="worker-ping", daemon=True).start()
-        return self._answer
+    def answering(self) -> list[str] | None:
+        """The names of the workers that answered the latest ping, or None while unknown."""
+        now = time.monotonic()
+        with self._lock:
+            self._asked_at = now
+            if not self._pinging:
+                self._pinging = True
+                threading.Thread(target=self._ping_while_asked, name="worker-ping", daemon=True).start()
+            fresh = now - self._answered_at <= self.ttl + self.timeout + 1
+            return self._answer if fresh else None
 
-    def _ask(self) -> None:
-        replies = self.celery.control.ping(timeout=self.timeout)
-        self._answer = sorted(name for reply in replies for name in reply)
-        self._asked_at = time.monotonic()
+    def _ping_while_asked(self) -> None:
+        while True:
+            try:
+                replies = self.celery.control.ping(timeout=self.timeout)
+                self._answer = sorted(name for reply in replies for name in reply)
+                self._answered_at = time.monotonic()
+            except Exception as exc:  # Redis away: the answer ages into None; /healthz reports Redis
+                logger.warning("could not ping the workers: %s", exc)
+            self._stop.wait(self.ttl)
+            with self._lock:
+                if self._stop.is_set() or time.monotonic() - self._asked_at > self.idle:
+                    self._pinging = False
+                    return
 
-    def _ask_in_background(self) -> None:
-        try:
-            self._ask()
-        except Exception as exc:  # Redis away: keep the last answer; /healthz reports Redis itself
-            logger.warning("could not ping the workers: %s", exc)
-            self._asked_at = time.monotonic()  # and do not ask again before `ttl`
-        finally:
-            self._asking.release()
+    def stop(self) -> None:
+        """End the pinging thread now (tests, whose apps come and go, call it)."""
+        self._stop.set()
 
 
 class JobService:
