@@ -158,13 +158,17 @@ def test_a_poll_costs_one_database_read_and_nothing_from_redis(
     done = finished(store, "Done")
     for job_id in (live.id, done):
         client.get(f"/jobs/{job_id}/card")  # warm up pools and caches
-        statements.clear()
-        before = commands()
-        assert client.get(f"/jobs/{job_id}/card").status_code == 200
-        used = commands() - before - 1  # minus the INFO of `before`
-        selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-        assert len(selects) == 1 and len(statements) == 1, statements
-        assert used == 0, used
+        used = []
+        # Redis counts every client's commands (apps of earlier tests may still ping the workers),
+        # and others can only add to the count: the fewest of a few tries bounds this request's own.
+        for _ in range(5):
+            statements.clear()
+            before = commands()
+            assert client.get(f"/jobs/{job_id}/card").status_code == 200
+            used.append(commands() - before - 1)  # minus the INFO of `before`
+            selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+            assert len(selects) == 1 and len(statements) == 1, statements
+        assert min(used) == 0, used
 
 
 def test_retry_queues_a_failed_startup_again(client: FlaskClient, store: JobStore) -> None:

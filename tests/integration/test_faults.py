@@ -202,7 +202,17 @@ def test_redis_killed_and_restarted_under_load_loses_no_job(
     settings = make_settings(
         redis_url=aof_redis.url, database_url=database_url, data_dir=tmp_path / "data", llm_provider="openai"
     )
-    env = worker_env(settings, **provider_env(fake_llm, "openai"), WORKER_NAME="steady@test", WORKER_POOL=pool)
+    # A message whose acknowledgement was lost with the connection comes back after the visibility
+    # timeout: short limits make that seconds, not the 16 minutes of the defaults.
+    limits = {"TASK_TIME_LIMIT": "20", "CELERY_VISIBILITY_TIMEOUT": "30", "RETRY_BACKOFF_MAX": "5"}
+    env = worker_env(
+        settings,
+        **provider_env(fake_llm, "openai"),
+        **limits,
+        UNACKED_RESTORE_INTERVAL="1",
+        WORKER_NAME="steady@test",
+        WORKER_POOL=pool,
+    )
     fake_llm.set_default("openai", Reply.ok(delay=2.0))
     bind = f"127.0.0.1:{free_port()}"
     api = Process("api-steady", ["./run_api.sh"], {**env, "BIND": bind}, tmp_path)
