@@ -89,11 +89,13 @@ def test_a_worker_killed_mid_report_is_recovered_without_recomputing_steps(
     assert job.duration_seconds > 10  # longer than the time limit of one task
     # Every call the provider served is on the books, those in flight at the kill included: they
     # were counted before they were sent, and show as unanswered (paid, but lost with the worker).
-    assert job.calls_sent == len(fake_llm.requests), (job.calls_sent, len(fake_llm.requests))
+    # An attempt counted in the instant before the kill may never have left: at most one a batch.
+    served = len(fake_llm.requests)
+    assert served <= job.calls_sent <= served + PARALLELISM, (job.calls_sent, served)
     assert job.calls == TOTAL_STEPS and job.retries == 0
-    assert job.unanswered_calls == len(successes) - TOTAL_STEPS
+    assert job.unanswered_calls == job.calls_sent - TOTAL_STEPS >= len(successes) - TOTAL_STEPS
     usage = status(api_server, job_id)["usage"]
-    assert usage["calls_sent"] == len(fake_llm.requests) and usage["calls_unanswered"] == job.unanswered_calls
+    assert usage["calls_sent"] == job.calls_sent and usage["calls_unanswered"] == job.unanswered_calls
 
 
 def test_a_killed_pool_child_is_replaced_and_its_job_delivered_again(
