@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.run_bench import OpenLoop, Stack, p50_p99
-from worker.store import PENDING, PROGRESS, SUCCESS, Job, JobStore, startup_key
+from worker.models import Job, JobState, startup_key
+from worker.store import JobStore
 
 STORED = (100, 10_000)
 POLL_RATE = 330
@@ -45,7 +46,7 @@ def store_jobs(database_url: str, count: int) -> list[str]:
     report = ("## Section\n\n" + "An analyst's paragraph about the company. " * 40 + "\n\n") * (REPORT_CHARS // 1700)
     jobs = []
     for i in range(count):
-        state = (SUCCESS, PROGRESS, PENDING)[i % 3]
+        state = (JobState.SUCCESS, JobState.PROGRESS, JobState.PENDING)[i % 3]
         name = f"Polled Startup {i}"
         job = Job(
             id=str(uuid.uuid4()),
@@ -55,10 +56,14 @@ def store_jobs(database_url: str, count: int) -> list[str]:
             state=state,
             created_at=now - timedelta(seconds=count - i),
         )
-        if state != PENDING:
+        if state != JobState.PENDING:
             job.started_at = job.created_at
-            job.progress_step, job.progress_total, job.progress_label = (13 if state == SUCCESS else 5), 13, "Market"
-        if state == SUCCESS:
+            job.progress_step, job.progress_total, job.progress_label = (
+                (13 if state == JobState.SUCCESS else 5),
+                13,
+                "Market",
+            )
+        if state == JobState.SUCCESS:
             job.finished_at, job.report_md, job.provider = now, report, "openai"
         jobs.append(job)
     with store.session() as session:

@@ -26,7 +26,8 @@ from config import PROJECT_ROOT, Settings
 from tests.fakes.llm_server import FakeLLMServer
 from tests.fakes.search_server import FakeSearchServer
 from worker.celery_setup import create_celery
-from worker.store import FINISHED_STATES, JobStore
+from worker.models import FINISHED_STATES
+from worker.store import JobStore
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 ADMIN_PASSWORD = "test-admin-password"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from webapp.job_views import format_duration, job_card
-from worker.store import Job
+from worker.models import Job
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 

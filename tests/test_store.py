@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import event, text, update
 from sqlalchemy.exc import IntegrityError
 
+from worker.models import Job, JobState
 from worker.pipeline import Checkpoint, Progress
-from worker.store import FAILURE, PENDING, PROGRESS, RETRY, STARTED, SUCCESS, Job, JobStore
+from worker.store import JobStore
 
 
 @pytest.fixture
@@ -35,14 +36,14 @@ def test_names_round_trip_exactly(store: JobStore, name: str) -> None:
 def test_a_job_goes_through_its_states(store: JobStore) -> None:
     job = store.create_job("Acme")
     fetched = store.get_job(job.id)
-    assert fetched.state == PENDING and fetched.created_at.tzinfo is not None
+    assert fetched.state == JobState.PENDING and fetched.created_at.tzinfo is not None
 
     store.mark_started(job.id, worker="w1@host", attempt=1)
-    assert store.get_job(job.id).state == STARTED
+    assert store.get_job(job.id).state == JobState.STARTED
     store.mark_progress(job.id, Progress(step=3, total=13, label="Problem & customer"))
     got = store.get_job(job.id)
     assert (got.state, got.progress_step, got.progress_total, got.progress_label) == (
-        PROGRESS,
+        JobState.PROGRESS,
         3,
         13,
         "Problem & customer",
@@ -50,13 +51,13 @@ def test_a_job_goes_through_its_states(store: JobStore) -> None:
     retry_at = datetime.now(UTC) + timedelta(seconds=30)
     store.mark_retry(job.id, error="Rate limited", retry_at=retry_at)
     got = store.get_job(job.id)
-    assert got.state == RETRY and abs((got.retry_at - retry_at).total_seconds()) < 1
+    assert got.state == JobState.RETRY and abs((got.retry_at - retry_at).total_seconds()) < 1
 
     store.mark_started(job.id, worker="w2@host", attempt=2)
     store.mark_succeeded(job.id, report_md="# Report", provider="offline/demo")
     done = store.get_job(job.id)
     assert (done.state, done.report_md, done.attempts, done.worker, done.error) == (
-        SUCCESS,
+        JobState.SUCCESS,
         "# Report",
         2,
         "w2@host",
@@ -69,7 +70,7 @@ def test_a_late_failure_never_undoes_a_success(store: JobStore) -> None:
     job = store.create_job("Acme")
     store.mark_succeeded(job.id, report_md="# Report", provider="p")
     store.mark_failed(job.id, error="late duplicate")
-    assert store.get_job(job.id).state == SUCCESS
+    assert store.get_job(job.id).state == JobState.SUCCESS
 
 
 def test_checkpoints_are_stored_and_counted(store: JobStore) -> None:
@@ -102,7 +103,7 @@ def test_failure_records_the_reason(store: JobStore) -> None:
     job = store.create_job("Acme")
     store.mark_failed(job.id, error="OpenAI rejected the API key: check OPENAI_API_KEY.")
     got = store.get_job(job.id)
-    assert got.state == FAILURE and "OPENAI_API_KEY" in got.error and got.finished_at
+    assert got.state == JobState.FAILURE and "OPENAI_API_KEY" in got.error and got.finished_at
 
 
 def test_a_database_made_by_an_older_version_gains_the_new_columns(store: JobStore) -> None:
@@ -162,7 +163,7 @@ def test_a_failed_write_gives_the_turn_back(store: JobStore) -> None:
     job = store.create_job("Acme")
     with pytest.raises(IntegrityError):
         with store.session() as session:
-            session.add(Job(id=job.id, startup="Again", startup_key="again", state=PENDING))
+            session.add(Job(id=job.id, startup="Again", startup_key="again", state=JobState.PENDING))
     other = threading.Thread(
         target=store.mark_progress, args=(job.id, Progress(step=1, total=13, label="Plan")), daemon=True
     )

@@ -12,43 +12,20 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import ForeignKey, Integer, String, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from worker.store import Base, JobStore, UTCDateTime, utcnow
+from worker.models import ApiToken, User, utcnow
+from worker.store import JobStore
 
 ADMIN = "admin"
 TOKEN_PREFIX = "sr_"
 MIN_PASSWORD_CHARS = 10
 PRINCIPAL_CACHE_SECONDS = 60.0
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
-
-
-class User(Base):
-    __tablename__ = "users"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
-class ApiToken(Base):
-    __tablename__ = "api_tokens"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(100))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    # The first characters, so the owner can tell tokens apart without the secret.
-    hint: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class AccountError(ValueError):

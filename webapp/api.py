@@ -20,8 +20,8 @@ from webapp.validation import (
     validate_website,
 )
 from worker.jobs import InvalidMaterial, JobService, NotCancellable, QueueUnavailable, Upload, read_documents
+from worker.models import Job, JobState
 from worker.research import Material
-from worker.store import RETRY, SUCCESS, Job
 
 bp = Blueprint("api", __name__)
 
@@ -66,13 +66,13 @@ def job_summary(job: Job) -> dict[str, Any]:
         "finished": job.is_finished,
         "status_url": url_for("api.status", job_id=job.id),
     }
-    if job.state == SUCCESS and job.citations_removed is not None:
+    if job.state == JobState.SUCCESS and job.citations_removed is not None:
         data["citations_removed"] = job.citations_removed
     if job.error:
         data["error"] = job.error
     if job.cancelled_by:
         data["cancelled_by"] = job.cancelled_by
-    if job.state == SUCCESS:
+    if job.state == JobState.SUCCESS:
         data["report_url"] = url_for("reports.show", job_id=job.id)
         data["download_url"] = url_for("reports.download", job_id=job.id)
     return data
@@ -80,13 +80,13 @@ def job_summary(job: Job) -> dict[str, Any]:
 
 def job_detail(job: Job) -> dict[str, Any]:
     data = job_summary(job)
-    if job.state == RETRY:
+    if job.state == JobState.RETRY:
         data["retry"] = {
             "attempt": job.attempts,
             "max_retries": current_app.extensions["settings"].task_max_retries,
             "at": _iso(job.retry_at),
         }
-    if job.state == SUCCESS:
+    if job.state == JobState.SUCCESS:
         data["result"] = job.report_md
         data["sections"] = [
             {"step": step.key, "provider": step.provider, "model": step.model} for step in jobs().store.steps(job.id)

@@ -36,8 +36,8 @@ from worker.jobs import (
     QueueUnavailable,
     read_documents,
 )
+from worker.models import Job
 from worker.research import Material
-from worker.store import Job
 
 bp = Blueprint("dashboard", __name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from worker.store import LIVE_STATES, PENDING, PROGRESS, RETRY, REVOKED, STARTED, SUCCESS, Job, utcnow
+from worker.models import LIVE_STATES, Job, JobState, utcnow
 
 
 def format_duration(seconds: float) -> str:
@@ -35,21 +35,21 @@ def job_card(job: Job, *, max_retries: int, now: datetime | None = None) -> JobC
     total = job.progress_total or 1
     percent = round(100 * job.progress_step / total) if job.progress_total else 0
     live = job.state in LIVE_STATES
-    if job.state == PENDING:
+    if job.state == JobState.PENDING:
         status, tone = "Queued", "queued"
-    elif job.state == STARTED:
+    elif job.state == JobState.STARTED:
         status, tone = "Starting", "running"
-    elif job.state == PROGRESS:
+    elif job.state == JobState.PROGRESS:
         status = f"Researching — step {job.progress_step} of {job.progress_total}: {job.progress_label}"
         tone = "running"
-    elif job.state == RETRY:
+    elif job.state == JobState.RETRY:
         wait = max(0, round((job.retry_at - now).total_seconds())) if job.retry_at else 0
         retry_number = max(1, job.attempts)
         status = f"Retrying in {wait} s (retry {retry_number} of {max_retries})"
         tone = "retry"
-    elif job.state == SUCCESS:
+    elif job.state == JobState.SUCCESS:
         status, tone, percent = "Done", "done", 100
-    elif job.state == REVOKED:
+    elif job.state == JobState.REVOKED:
         status, tone = f"Cancelled by {job.cancelled_by or 'a user'}", "cancelled"
     else:
         status, tone = f"Failed: {job.error or 'no reason was recorded'}", "failed"

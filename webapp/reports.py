@@ -14,7 +14,7 @@ from webapp.job_views import format_duration, job_card
 from webapp.rendering import render_report
 from webapp.validation import parse_page_number
 from worker.jobs import JobService
-from worker.store import SUCCESS
+from worker.models import JobState
 
 bp = Blueprint("reports", __name__)
 
@@ -57,7 +57,7 @@ def show(job_id: str) -> tuple[str, int]:
     job = jobs().get(job_id)
     if job is None:
         abort(404)
-    if job.state != SUCCESS or job.report_md is None:
+    if job.state != JobState.SUCCESS or job.report_md is None:
         card = job_card(job, max_retries=current_app.extensions["settings"].task_max_retries)
         return render_template("reports/pending.html", job=job, card=card), 200
     rendered = render_report(job.report_md)
@@ -70,7 +70,7 @@ def download(job_id: str) -> Response | tuple[Response, int]:
     job = jobs().get(job_id)
     if job is None:
         return error_response(404, f"No job with id {job_id!r}.")
-    if job.state != SUCCESS or job.report_md is None:
+    if job.state != JobState.SUCCESS or job.report_md is None:
         return error_response(409, f"The report is not ready yet (state {job.state}).", state=job.state)
     response = Response(job.report_md, mimetype="text/markdown")
     response.headers["Content-Disposition"] = f'attachment; filename="{download_name(job.startup)}"'

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from worker.jobs import Upload
-from worker.store import MAX_STARTUP_CHARS, MAX_WEBSITE_CHARS, startup_key
+from worker.models import MAX_STARTUP_CHARS, MAX_WEBSITE_CHARS, startup_key
 
 MAX_BATCH = 50
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from celery import Celery
 
 from worker.celery_setup import TASK_NAME, step_task_id
+from worker.models import Job, JobState
 from worker.pipeline import step_labels
 from worker.research import Document, Material
 from worker.sources.documents import DocumentError, pdf_text
-from worker.store import FAILURE, Job, JobStore
+from worker.store import JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -204,9 +205,10 @@ class JobService:
         created_by: str | None = None,
         idempotency_key: str | None = None,
         material: Material | None = None,
+        job_id: str | None = None,
     ) -> Job:
         """Record a job and queue its task; raise `QueueUnavailable` (storing nothing) on failure."""
-        job = self.store.create_job(startup, created_by, idempotency_key, material)
+        job = self.store.create_job(startup, created_by, idempotency_key, material, job_id)
         try:
             self.celery.send_task(TASK_NAME, args=[job.id], task_id=job.id)
         except Exception as exc:
@@ -227,21 +229,20 @@ class JobService:
         job = self.get(job_id)
         if job is None:
             raise NotRetryable("That job does not exist.")
-        if job.state != FAILURE:
+        if job.state != JobState.FAILURE:
             raise NotRetryable(f"Only a failed job can be retried (this one is {job.state}).")
-        if not self.store.claim_retry(job_id):
+        new_job_id = str(uuid.uuid4())
+        if not self.store.claim_retry(job_id, new_job_id):
             job = self.store.get_job(job_id)
             existing = self.store.get_job(job.retried_as) if job and job.retried_as else None
             if existing is None:
                 raise NotRetryable("This job is being retried already.")
             return existing
         try:
-            new_job = self.submit(job.startup, created_by, material=self.store.load_material(job_id))
+            return self.submit(job.startup, created_by, material=self.store.load_material(job_id), job_id=new_job_id)
         except QueueUnavailable:
-            self.store.finish_retry(job_id, None)
+            self.store.release_retry(job_id)
             raise
-        self.store.finish_retry(job_id, new_job.id)
-        return new_job
 
     def recent(self, limit: int, *, before: Job | None = None) -> list[Job]:
         return self.store.recent_jobs(limit, before=before)

@@ -15,17 +15,10 @@ import uuid
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import (
-    Boolean,
-    DateTime,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
     and_,
     case,
     create_engine,
@@ -40,188 +33,26 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import TypeDecorator
 
+from worker.models import (
+    FINISHED_STATES,
+    LIVE_STATES,
+    Base,
+    Job,
+    JobDocument,
+    JobResearch,
+    JobState,
+    JobStep,
+    TaskDelivery,
+    startup_key,
+    utcnow,
+)
 from worker.pipeline import Checkpoint, Progress
 from worker.research import Document, Material, Research
 
 logger = logging.getLogger(__name__)
-
-PENDING = "PENDING"
-STARTED = "STARTED"
-PROGRESS = "PROGRESS"
-RETRY = "RETRY"
-SUCCESS = "SUCCESS"
-FAILURE = "FAILURE"
-REVOKED = "REVOKED"  # cancelled by a user: Celery's own name for it
-FINISHED_STATES = frozenset({SUCCESS, FAILURE, REVOKED})
-LIVE_STATES = frozenset({PENDING, STARTED, PROGRESS, RETRY})
-
-MAX_STARTUP_CHARS = 200
-MAX_WEBSITE_CHARS = 2000
-RETRY_CLAIMED = "claimed"
-
-
-def startup_key(name: str) -> str:
-    """How two names are compared: case-insensitively, with runs of spaces folded."""
-    return " ".join(name.casefold().split())
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every database (SQLite drops the zone otherwise)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Job(Base):
-    __tablename__ = "jobs"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    startup: Mapped[str] = mapped_column(String(MAX_STARTUP_CHARS * 4))
-    # The name case-folded, for searching and for spotting the same startup twice.
-    startup_key: Mapped[str] = mapped_column(String(MAX_STARTUP_CHARS * 4), index=True, default="")
-    state: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
-    progress_step: Mapped[int] = mapped_column(Integer, default=0)
-    progress_total: Mapped[int] = mapped_column(Integer, default=0)
-    progress_label: Mapped[str] = mapped_column(String(100), default="")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    report_md: Mapped[str | None] = mapped_column(Text, nullable=True)
-    provider: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    calls: Mapped[int] = mapped_column(Integer, default=0)
-    # Accounting: failed provider attempts (retried or handed on), tokens, estimated cost.
-    retries: Mapped[int] = mapped_column(Integer, default=0)
-    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
-    unpriced_calls: Mapped[int] = mapped_column(Integer, default=0)
-    # Provider attempts sent, each counted before it goes out: once the job has finished, those
-    # beyond `calls` + `retries` were in flight when a worker died (paid, but never answered here).
-    calls_sent: Mapped[int | None] = mapped_column(Integer, nullable=True, default=0)
-    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    # The user who asked for it, and who cancelled it, if anyone did.
-    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    cancelled_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    # A client's Idempotency-Key: the same key from the same user returns the same job.
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
-    # Times a worker began this job, retries and re-deliveries after a crash alike.
-    deliveries: Mapped[int] = mapped_column(Integer, default=0)
-    # Set when a failed job is retried: the id of the new job ("claimed" while it is being made).
-    retried_as: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    # Providers of a fallback chain found down by one of the job's tasks ("openai:transient,…"):
-    # the job's later tasks skip them.
-    providers_down: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    # What the analyst gave with the job (documents are in `job_documents`), and how many of the
-    # model's citations pointed at nothing the pipeline read and were removed from the report.
-    website: Mapped[str | None] = mapped_column(String(MAX_WEBSITE_CHARS), nullable=True)
-    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
-    citations_removed: Mapped[int | None] = mapped_column(Integer, nullable=True)
-
-    @property
-    def down_providers(self) -> list[str]:
-        """`providers_down` as a list of "<provider>:<transient|fatal>" entries."""
-        return [entry for entry in (self.providers_down or "").split(",") if entry]
-
-    @property
-    def is_finished(self) -> bool:
-        return self.state in FINISHED_STATES
-
-    @property
-    def unanswered_calls(self) -> int:
-        """Attempts sent whose outcome no process lived to record: a worker killed mid-call.
-        While the job runs, these include the calls in flight."""
-        return max(0, (self.calls_sent or 0) - self.calls - self.retries)
-
-    @property
-    def unanswered_cost_usd(self) -> float:
-        """What the unanswered calls likely cost: the provider bills them all the same. Estimated
-        at the job's average priced call, as their tokens were never reported."""
-        priced = self.calls - self.unpriced_calls
-        return self.unanswered_calls * self.cost_usd / priced if priced > 0 else 0.0
-
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
-
-
-class JobStep(Base):
-    """The stored output of one finished pipeline step: the checkpoint a retry resumes from."""
-
-    __tablename__ = "job_steps"
-
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    key: Mapped[str] = mapped_column(String(40), primary_key=True)
-    text: Mapped[str] = mapped_column(Text)
-    provider: Mapped[str] = mapped_column(String(100))
-    model: Mapped[str] = mapped_column(String(200))
-    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    citations_removed: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    # False for a step written without a provider call ("No public information found").
-    paid: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-
-
-class JobDocument(Base):
-    """A document the analyst uploaded with a job, kept as its extracted text."""
-
-    __tablename__ = "job_documents"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
-    filename: Mapped[str] = mapped_column(String(255))
-    text: Mapped[str] = mapped_column(Text)
-
-
-class JobResearch(Base):
-    """The sources a job's report rests on, gathered once before its first step (JSON)."""
-
-    __tablename__ = "job_research"
-
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    data: Mapped[str] = mapped_column(Text)
-
-
-class TaskDelivery(Base):
-    """How many times a worker has begun one of a job's tasks (a step, or a batch of sections).
-    A task that takes its worker process down every time is given up after a bounded number."""
-
-    __tablename__ = "task_deliveries"
-
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    task_key: Mapped[str] = mapped_column(String(40), primary_key=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -364,15 +195,16 @@ class JobStore:
         created_by: str | None = None,
         idempotency_key: str | None = None,
         material: Material | None = None,
+        job_id: str | None = None,
     ) -> Job:
         material = material or Material()
         job = Job(
-            id=str(uuid.uuid4()),
+            id=job_id or str(uuid.uuid4()),
             startup=startup,
             startup_key=startup_key(startup),
             created_by=created_by,
             idempotency_key=idempotency_key,
-            state=PENDING,
+            state=JobState.PENDING,
             created_at=utcnow(),
             website=material.website,
             notes=material.notes,
@@ -440,7 +272,7 @@ class JobStore:
 
     def search_reports(self, query: str = "", *, offset: int = 0, limit: int = 20) -> tuple[list[Job], int]:
         """Finished reports whose name contains `query` (any case), newest first, and their count."""
-        condition = Job.state == SUCCESS
+        condition = Job.state == JobState.SUCCESS
         key = startup_key(query)
         if key:
             condition = condition & Job.startup_key.contains(key, autoescape=True)
@@ -494,7 +326,7 @@ class JobStore:
                 return 0
             job.deliveries = (job.deliveries or 0) + 1
             if job.state not in FINISHED_STATES:
-                job.state = STARTED if job.state in (PENDING, RETRY) else job.state
+                job.state = JobState.STARTED if job.state in (JobState.PENDING, JobState.RETRY) else job.state
                 job.worker = worker
                 job.attempts = max(job.attempts or 0, attempt)  # the most any of its tasks took
                 job.retry_at = None
@@ -512,7 +344,7 @@ class JobStore:
         return self._update(
             job_id,
             Job.state.not_in(FINISHED_STATES),
-            state=PROGRESS,
+            state=JobState.PROGRESS,
             # Batches of one report run at once: the step shown never goes back.
             progress_step=case((Job.progress_step > progress.step, Job.progress_step), else_=progress.step),
             progress_total=progress.total,
@@ -524,7 +356,7 @@ class JobStore:
         return self._update(
             job_id,
             Job.state.in_(LIVE_STATES),
-            state=REVOKED,
+            state=JobState.REVOKED,
             cancelled_by=by,
             error=f"Cancelled by {by}.",
             retry_at=None,
@@ -606,14 +438,14 @@ class JobStore:
             self._update(job_id, retries=Job.retries + count)
 
     def mark_retry(self, job_id: str, *, error: str, retry_at: datetime) -> None:
-        self._update(job_id, Job.state.not_in(FINISHED_STATES), state=RETRY, error=error, retry_at=retry_at)
+        self._update(job_id, Job.state.not_in(FINISHED_STATES), state=JobState.RETRY, error=error, retry_at=retry_at)
 
     def mark_succeeded(self, job_id: str, *, report_md: str, provider: str, citations_removed: int = 0) -> bool:
         """Store the report, unless the job was cancelled meanwhile; True if it was stored."""
         return self._update(
             job_id,
             Job.state.not_in(FINISHED_STATES),
-            state=SUCCESS,
+            state=JobState.SUCCESS,
             citations_removed=citations_removed,
             report_md=report_md,
             provider=provider[:200],
@@ -622,17 +454,17 @@ class JobStore:
             finished_at=utcnow(),
         )
 
-    def claim_retry(self, job_id: str) -> bool:
-        """Take the right to retry a failed job. Only one caller ever gets it, so a double click
-        or a second tab cannot pay for the same retry twice."""
-        return self._update(job_id, Job.state == FAILURE, Job.retried_as.is_(None), retried_as=RETRY_CLAIMED)
+    def claim_retry(self, job_id: str, new_job_id: str) -> bool:
+        """Take the right to retry a failed job as `new_job_id` (made up by the caller before the
+        new job exists). Only one caller ever gets it, so a double click or a second tab cannot pay
+        for the same retry twice."""
+        return self._update(job_id, Job.state == JobState.FAILURE, Job.retried_as.is_(None), retried_as=new_job_id)
 
-    def finish_retry(self, job_id: str, new_job_id: str | None) -> None:
-        """Record the new job of a claimed retry, or give the claim back (None) if queueing failed."""
-        self._update(job_id, retried_as=new_job_id)
+    def release_retry(self, job_id: str) -> None:
+        """Give a claimed retry back: its new job could not be queued."""
+        self._update(job_id, retried_as=None)
 
     def mark_failed(self, job_id: str, *, error: str) -> None:
         """Fail a job unless it has already finished (a late duplicate must not undo a success)."""
-        self._update(
-            job_id, Job.state.not_in(FINISHED_STATES), state=FAILURE, error=error, retry_at=None, finished_at=utcnow()
-        )
+        finished = {"state": JobState.FAILURE, "error": error, "retry_at": None, "finished_at": utcnow()}
+        self._update(job_id, Job.state.not_in(FINISHED_STATES), **finished)

@@ -24,7 +24,8 @@ from celery import Celery
 from sqlalchemy import select
 
 from worker.celery_setup import TASK_NAME, job_of_task
-from worker.store import LIVE_STATES, Job, JobStore, utcnow
+from worker.models import LIVE_STATES, Job, utcnow
+from worker.store import JobStore
 
 logger = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ from celery.canvas import Signature
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from worker.celery_setup import LOST_TASK_NAME, STEPS_TASK_NAME, TASK_NAME, job_of_task, step_task_id
+from worker.models import JobState, utcnow
 from worker.pipeline import (
     RESEARCH_LABEL,
     SYNTHESIS_STEP,
@@ -40,7 +41,6 @@ from worker.providers import build_provider
 from worker.providers.base import FatalProviderError, TransientProviderError, backoff_delay
 from worker.research import Material, Research, gather_research
 from worker.sources.base import SearchConfigError
-from worker.store import REVOKED, utcnow
 from worker.sweeper import Sweeper
 
 logger = logging.getLogger(__name__)
@@ -238,7 +238,7 @@ def write_steps(self, job_id: str, keys: list[str], parallelism: int = 1) -> dic
         raise JobFailed(str(exc)) from None
     except JobCancelled:
         logger.info("job %s was cancelled; stopped before its next step", job_id)
-        self.update_state(task_id=job_id, state=REVOKED, meta={"job_id": job_id})
+        self.update_state(task_id=job_id, state=JobState.REVOKED, meta={"job_id": job_id})
         raise Ignore() from None
     except SoftTimeLimitExceeded:
         message = (

@@ -1,0 +1,214 @@
+"""Every table of Startup Reports, declared in one place: the jobs and what their tasks store,
+and the analysts' accounts. The migrations (`migrations/`) and every process import this module,
+so which tables exist never depends on what a process happened to import first.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+MAX_STARTUP_CHARS = 200
+MAX_WEBSITE_CHARS = 2000
+
+
+class JobState(StrEnum):
+    """A job's state, stored as its name. Celery's names, so a job and its task agree."""
+
+    PENDING = "PENDING"
+    STARTED = "STARTED"
+    PROGRESS = "PROGRESS"
+    RETRY = "RETRY"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    REVOKED = "REVOKED"  # cancelled by a user: Celery's own name for it
+
+
+FINISHED_STATES = frozenset({JobState.SUCCESS, JobState.FAILURE, JobState.REVOKED})
+LIVE_STATES = frozenset({JobState.PENDING, JobState.STARTED, JobState.PROGRESS, JobState.RETRY})
+
+
+def startup_key(name: str) -> str:
+    """How two names are compared: case-insensitively, with runs of spaces folded."""
+    return " ".join(name.casefold().split())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every database (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    startup: Mapped[str] = mapped_column(String(MAX_STARTUP_CHARS * 4))
+    # The name case-folded, for searching and for spotting the same startup twice.
+    startup_key: Mapped[str] = mapped_column(String(MAX_STARTUP_CHARS * 4), index=True, default="")
+    state: Mapped[str] = mapped_column(String(16), default=JobState.PENDING, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    progress_step: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    progress_label: Mapped[str] = mapped_column(String(100), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    report_md: Mapped[str | None] = mapped_column(Text, nullable=True)
+    provider: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    # Accounting: failed provider attempts (retried or handed on), tokens, estimated cost.
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    unpriced_calls: Mapped[int] = mapped_column(Integer, default=0)
+    # Provider attempts sent, each counted before it goes out: once the job has finished, those
+    # beyond `calls` + `retries` were in flight when a worker died (paid, but never answered here).
+    calls_sent: Mapped[int | None] = mapped_column(Integer, nullable=True, default=0)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The user who asked for it, and who cancelled it, if anyone did.
+    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    cancelled_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A client's Idempotency-Key: the same key from the same user returns the same job.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    # Times a worker began this job, retries and re-deliveries after a crash alike.
+    deliveries: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when a failed job is retried: the id of the new job.
+    retried_as: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Providers of a fallback chain found down by one of the job's tasks ("openai:transient,…"):
+    # the job's later tasks skip them.
+    providers_down: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # What the analyst gave with the job (documents are in `job_documents`), and how many of the
+    # model's citations pointed at nothing the pipeline read and were removed from the report.
+    website: Mapped[str | None] = mapped_column(String(MAX_WEBSITE_CHARS), nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    citations_removed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    @property
+    def down_providers(self) -> list[str]:
+        """`providers_down` as a list of "<provider>:<transient|fatal>" entries."""
+        return [entry for entry in (self.providers_down or "").split(",") if entry]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    @property
+    def unanswered_calls(self) -> int:
+        """Attempts sent whose outcome no process lived to record: a worker killed mid-call.
+        While the job runs, these include the calls in flight."""
+        return max(0, (self.calls_sent or 0) - self.calls - self.retries)
+
+    @property
+    def unanswered_cost_usd(self) -> float:
+        """What the unanswered calls likely cost: the provider bills them all the same. Estimated
+        at the job's average priced call, as their tokens were never reported."""
+        priced = self.calls - self.unpriced_calls
+        return self.unanswered_calls * self.cost_usd / priced if priced > 0 else 0.0
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class JobStep(Base):
+    """The stored output of one finished pipeline step: the checkpoint a retry resumes from."""
+
+    __tablename__ = "job_steps"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(200))
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    citations_removed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # False for a step written without a provider call ("No public information found").
+    paid: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+
+class JobDocument(Base):
+    """A document the analyst uploaded with a job, kept as its extracted text."""
+
+    __tablename__ = "job_documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class JobResearch(Base):
+    """The sources a job's report rests on, gathered once before its first step (JSON)."""
+
+    __tablename__ = "job_research"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[str] = mapped_column(Text)
+
+
+class TaskDelivery(Base):
+    """How many times a worker has begun one of a job's tasks (a step, or a batch of sections).
+    A task that takes its worker process down every time is given up after a bounded number."""
+
+    __tablename__ = "task_deliveries"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    task_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters, so the owner can tell tokens apart without the secret.
+    hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
