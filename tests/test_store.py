@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, text, update
+from sqlalchemy import event, update
 from sqlalchemy.exc import IntegrityError
 
 from worker.models import Job, JobState
@@ -19,7 +19,6 @@ from worker.store import JobStore
 @pytest.fixture
 def store(database_url: str) -> JobStore:
     store = JobStore(database_url)
-    store.create_schema()
     yield store
     store.dispose()
 
@@ -106,22 +105,11 @@ def test_failure_records_the_reason(store: JobStore) -> None:
     assert got.state == JobState.FAILURE and "OPENAI_API_KEY" in got.error and got.finished_at
 
 
-def test_a_database_made_by_an_older_version_gains_the_new_columns(store: JobStore) -> None:
-    job = store.create_job("Legacy Co")
-    with store.engine.begin() as connection:
-        connection.execute(text('ALTER TABLE jobs DROP COLUMN "providers_down"'))
-    store.create_schema()
-    store.add_provider_down(job.id, "openai:transient")
-    assert store.providers_down(job.id) == ["openai:transient"]
-    assert store.get_job(job.id).startup == "Legacy Co"  # nothing already stored is lost
-
-
 @pytest.fixture
-def impatient_sqlite(tmp_path) -> JobStore:
+def impatient_sqlite(tmp_path, migrated) -> JobStore:
     """A SQLite store whose connections never wait for the database's own lock (busy_timeout=0):
     a write that finds another in progress fails at once with "database is locked"."""
-    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
-    store.create_schema()
+    store = JobStore(migrated(f"sqlite:///{tmp_path / 'jobs.db'}"))
 
     @event.listens_for(store.engine, "connect")
     def _impatient(dbapi_connection, _record) -> None:  # runs after the store's own settings

@@ -23,6 +23,7 @@ from webapp.accounts import Accounts
 from webapp.limits import SubmitLimiter
 from worker.celery_setup import create_celery
 from worker.jobs import JobService
+from worker.migrate import require_current
 from worker.store import JobStore
 
 MAX_REQUEST_BYTES = 256 * 1024
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     Htmx(app)
 
     store = JobStore(settings.database_url)
-    store.create_schema()  # the account tables too: webapp.accounts is imported above
+    require_current(store.engine)  # the schema is migrated before start (./run.sh), never here
     celery = create_celery(settings)
     app.extensions["settings"] = settings
     app.extensions["jobs"] = JobService(store, celery)

@@ -9,12 +9,13 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from celery import Celery
+from celery import Celery, signals
 from celery.app.amqp import AMQP
 from celery.backends.redis import RedisBackend
 from kombu import Connection
 
 from config import Settings
+from worker.migrate import DatabaseNotCurrent, require_current
 from worker.store import JobStore
 
 if TYPE_CHECKING:
@@ -115,8 +116,20 @@ class ReportsCelery(Celery):
         # Created on first use, so in a prefork worker each child opens its own connections
         # after the fork instead of sharing the parent's sockets.
         store = JobStore(self.settings.database_url)
-        store.create_schema()
+        require_current(store.engine)
         return store
+
+
+@signals.worker_init.connect
+def _refuse_a_database_behind(sender: object = None, **_: object) -> None:
+    """A worker on a database that is not at the newest revision stops before it takes a task,
+    with the sentence saying what to run (a signal handler's other errors are only logged)."""
+    app = getattr(sender, "app", None)
+    if isinstance(app, ReportsCelery):
+        try:
+            app.job_store  # noqa: B018  (built here, at start, so that it checks the schema now)
+        except DatabaseNotCurrent as exc:
+            raise SystemExit(str(exc)) from None
 
 
 def create_celery(settings: Settings) -> ReportsCelery:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 import uuid
 import weakref
 from collections.abc import Iterator
@@ -25,21 +24,18 @@ from sqlalchemy import (
     delete,
     event,
     func,
-    inspect,
     or_,
     select,
     text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from worker.models import (
     FINISHED_STATES,
     LIVE_STATES,
-    Base,
     Job,
     JobDocument,
     JobResearch,
@@ -140,31 +136,6 @@ class JobStore:
         if self.engine.dialect.name == "sqlite":
             _tune_sqlite(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-
-    def create_schema(self) -> None:
-        """Create missing tables and columns. Several processes start at once (gunicorn's workers,
-        the pool's children), so losing a race to create one is expected: the next pass sees it."""
-        for attempt in range(3):
-            try:
-                Base.metadata.create_all(self.engine)
-                self._add_missing_columns()
-                return
-            except DBAPIError:
-                if attempt == 2:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-
-    def _add_missing_columns(self) -> None:
-        """Add the columns a newer version of a table has to a database made by an older one.
-        Every column added since the first release is nullable, so adding it is all it takes."""
-        existing = inspect(self.engine)
-        with self.engine.begin() as connection:
-            for table in Base.metadata.sorted_tables:
-                have = {c["name"] for c in existing.get_columns(table.name)}
-                for column in table.columns:
-                    if column.name not in have:
-                        kind = column.type.compile(dialect=self.engine.dialect)
-                        connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,179 @@
+"""The Alembic migrations on SQLite and (with TEST_DATABASE_URL) PostgreSQL: they make what the
+models declare, adopt the databases made before Alembic without losing a row, and the API and the
+worker refuse a database that is not at the newest revision."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import column, create_engine, insert, select, table, text
+from sqlalchemy.engine import Engine
+
+from config import PROJECT_ROOT
+from tests.conftest import make_settings, worker_env
+from webapp import create_app
+from webapp.accounts import Accounts
+from worker.migrate import DatabaseNotCurrent, head_revision, require_current, upgrade
+from worker.models import Base, JobState, JobStep, User
+from worker.pipeline import Checkpoint
+from worker.store import JobStore
+
+FROZEN = Path(__file__).parent / "schema_before_alembic"
+
+
+def differences(engine: Engine) -> list[object]:
+    """What autogenerate would write into a new revision: nothing, if models and database agree."""
+    with engine.connect() as connection:
+        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+
+def revision_of(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def run_sql_file(engine: Engine, name: str) -> None:
+    """Run a frozen schema file (`<name>.<dialect>.sql`, or `<dialect>.sql` for today's)."""
+    path = FROZEN / (f"{name}.{engine.dialect.name}.sql" if name else f"{engine.dialect.name}.sql")
+    body = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("--"))
+    with engine.begin() as connection:
+        for statement in filter(str.strip, body.split(";")):
+            connection.execute(text(statement))
+
+
+@pytest.fixture
+def engine(empty_database_url: str) -> Engine:
+    engine = create_engine(empty_database_url)
+    yield engine
+    engine.dispose()
+
+
+def test_the_migrations_make_what_the_models_declare(engine: Engine) -> None:
+    """A model changed without a migration fails here: autogenerate would find the difference."""
+    upgrade(engine.url.render_as_string(hide_password=False))
+    assert differences(engine) == []
+    assert revision_of(engine) == head_revision()
+    require_current(engine)
+
+
+def test_the_schema_deployed_before_alembic_is_adopted_with_its_rows(engine: Engine, tmp_path: Path) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    run_sql_file(engine, "")
+    store = JobStore(url)
+    job = store.create_job("Before Alembic GmbH", created_by="analyst")
+    store.save_checkpoint(job.id, Checkpoint("plan", "the plan", "offline", "demo"))
+    Accounts(store).create_user("analyst", "a long enough password")
+    store.dispose()
+    with pytest.raises(DatabaseNotCurrent, match="no schema revision"):
+        require_current(engine)
+
+    upgrade(url)
+
+    assert revision_of(engine) == head_revision()
+    assert differences(engine) == []
+    store = JobStore(url)
+    assert store.get_job(job.id).startup == "Before Alembic GmbH"
+    assert list(store.load_checkpoints(job.id)) == ["plan"]
+    assert Accounts(store).authenticate("analyst", "a long enough password") is not None
+    store.dispose()
+
+
+def test_a_first_release_database_gains_what_later_versions_added(engine: Engine) -> None:
+    """The oldest schema there is: two tables, and two columns added later by `create_schema`
+    (nullable, without their index). The upgrade adds the rest, fills the NOT NULL columns' old
+    rows with the models' defaults, and keeps every row, the steps that refer to a job included
+    (SQLite alters a table by copying it, and dropping the old copy must not cascade)."""
+    url = engine.url.render_as_string(hide_password=False)
+    run_sql_file(engine, "first_release")
+    job = {
+        "id": "job-1",
+        "startup": "Old Timer Inc",
+        "state": JobState.SUCCESS,
+        "created_at": "2026-11-28 10:00:00",
+        "updated_at": "2026-11-28 10:05:00",
+        "progress_step": 13,
+        "progress_total": 13,
+        "progress_label": "Summary",
+        "attempts": 1,
+        "report_md": "# Old Timer Inc",
+        "calls": 13,
+    }
+    step = {"job_id": "job-1", "key": "plan", "text": "the plan", "provider": "offline", "model": "demo"}
+    step["created_at"] = "2026-11-28 10:01:00"
+    with engine.begin() as connection:
+        connection.execute(insert(table("jobs", *map(column, job))), job)
+        connection.execute(insert(table("job_steps", *map(column, step))), step)
+
+    upgrade(url)
+
+    assert differences(engine) == []
+    jobs = Base.metadata.tables["jobs"]
+    with engine.connect() as connection:
+        row = connection.execute(select(jobs).where(jobs.c.id == "job-1")).one()
+        steps = connection.execute(select(JobStep.__table__.c.key, JobStep.__table__.c.input_tokens)).all()
+    assert (row.startup, row.report_md, row.calls) == ("Old Timer Inc", "# Old Timer Inc", 13)
+    assert (row.startup_key, row.retries, row.deliveries, row.cost_usd, row.providers_down) == (
+        "old timer inc",
+        0,
+        0,
+        0.0,
+        None,
+    )
+    assert steps == [("plan", 0)]
+    store = JobStore(url)
+    store.add_provider_down("job-1", "openai:transient")  # a column the first release did not have
+    assert store.providers_down("job-1") == ["openai:transient"]
+    assert [job.id for job in store.search_reports("timer")[0]] == ["job-1"]
+    store.dispose()
+
+
+def test_upgrading_twice_changes_nothing(engine: Engine) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    upgrade(url)
+    with engine.begin() as connection:
+        connection.execute(insert(User).values(username="u", password_hash="h", created_at=datetime.now(UTC)))
+    upgrade(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT username FROM users")).scalars().all() == ["u"]
+
+
+def test_the_api_refuses_an_empty_database_saying_what_to_run(empty_database_url: str, tmp_path: Path) -> None:
+    settings = make_settings(database_url=empty_database_url, data_dir=tmp_path)
+    with pytest.raises(DatabaseNotCurrent) as refusal:
+        create_app(settings)
+    message = str(refusal.value)
+    assert f"needs revision {head_revision()}" in message
+    assert "run `.venv/bin/alembic upgrade head` (./run.sh does it for you)." in message
+    assert message.count(". ") == 0  # one sentence
+    with create_engine(empty_database_url).connect() as connection:
+        assert not connection.dialect.has_table(connection, "jobs")  # nothing made behind its back
+
+
+def test_the_api_refuses_a_database_of_newer_code(database_url: str, tmp_path: Path) -> None:
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'f00dcafe1234'"))
+    engine.dispose()
+    settings = make_settings(database_url=database_url, data_dir=tmp_path)
+    with pytest.raises(DatabaseNotCurrent, match="is at revision f00dcafe1234, which this code does not know"):
+        create_app(settings)
+
+
+def test_the_worker_refuses_to_start_on_an_empty_database(empty_database_url: str, tmp_path: Path) -> None:
+    """Before it connects to Redis (none here) or takes a task: it exits with the sentence."""
+    settings = make_settings(database_url=empty_database_url, data_dir=tmp_path)
+    finished = subprocess.run(
+        ["./run_worker.sh"],
+        cwd=PROJECT_ROOT,
+        env=worker_env(settings, WORKER_NAME="refused@test"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode != 0
+    assert "run `.venv/bin/alembic upgrade head` (./run.sh does it for you)." in finished.stderr
