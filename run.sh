@@ -39,6 +39,7 @@ ENTRY_MODULES = {
                    "worker.providers.anthropic_messages", "psycopg"],
     "the API": ["webapp", "gunicorn.app.wsgiapp", "gunicorn.workers.gthread"],
     "Flower": ["flower.command"],
+    "the database upgrade": ["worker.migrate", "alembic.command", "alembic.autogenerate"],
 }
 for process, modules in ENTRY_MODULES.items():
     for module in modules:
@@ -76,6 +77,13 @@ fi
 mkdir -p "$DATA_DIR"
 LOG_DIR="$DATA_DIR/logs"
 mkdir -p "$LOG_DIR"
+
+# The schema first, once, before any process that uses it starts (they refuse a database that is
+# behind): `alembic upgrade head` on DATABASE_URL, or the SQLite file in the data directory.
+if ! "$PY" -m worker.migrate; then
+    log "could not upgrade the database (see above); fix that and run ./run.sh again"
+    exit 1
+fi
 
 names=()             # in the order they start; stopped in the reverse order
 declare -A pid_of=() # name -> pid of its current process

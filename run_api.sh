@@ -2,6 +2,8 @@
 # Serves the web app (dashboard, report pages, JSON API) under gunicorn on $BIND
 # (default 127.0.0.1:8000), API_WORKERS processes with API_THREADS threads each (default 2 × 2):
 # requests are short, the long work happens in the worker. Extra arguments go to gunicorn.
+# The database must be at the newest schema revision (./run.sh upgrades it; alone, run
+# `.venv/bin/alembic upgrade head` first): the app refuses to start on one that is behind.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-.venv/bin/python}

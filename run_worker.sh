@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts one Celery worker. Run it on as many machines as you like, all with the same REDIS_URL
 # and DATABASE_URL: they share the queue. Extra arguments go to `celery worker`.
+# The database must be at the newest schema revision (./run.sh upgrades it; alone, run
+# `.venv/bin/alembic upgrade head` first): the worker refuses to start on one that is behind.
 # Gossip and mingle (workers talking to each other) are off: nothing here uses them, and with
 # celery 5.7 / kombu 5.7 / redis-py 8.1 gossip's restart after a Redis outage raised
 # AttributeError (tests/integration/test_faults.py checks the worker's log for it).
