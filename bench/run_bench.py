@@ -285,6 +285,8 @@ class Stack:
             **env,
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        # The schema first, as run.sh does: the worker and the API refuse an empty database.
+        subprocess.run([sys.executable, "-m", "worker.migrate"], cwd=ROOT, env=self.env, check=True)
         self._start("redis", [redis_bin, "--port", str(self.redis_port), "--save", "", "--appendonly", "no"])
         if worker:
             self._start("worker", ["./run_worker.sh", "--loglevel=WARNING"])
