@@ -6,10 +6,10 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, func, select
 
 from config import Settings
-from worker.migrate import ensure_sqlite_folder
+from worker.migrate import MIGRATION_LOCK, ensure_sqlite_folder
 from worker.models import Base
 
 config = context.config
@@ -54,6 +54,10 @@ def run_migrations_online() -> None:
                 render_as_batch=connection.dialect.name == "sqlite",
             )
             with context.begin_transaction():
+                if connection.dialect.name == "postgresql":
+                    # Machines started together (each run.sh upgrades) take turns: the one that
+                    # waited reads the revision after the first has committed, and has nothing to do.
+                    connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
                 context.run_migrations()
     finally:
         engine.dispose()

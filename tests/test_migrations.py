@@ -5,20 +5,21 @@ worker refuse a database that is not at the newest revision."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import column, create_engine, insert, select, table, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import column, create_engine, func, insert, select, table, text
+from sqlalchemy.engine import Engine, make_url
 
 from config import PROJECT_ROOT
 from tests.conftest import make_settings, worker_env
 from webapp import create_app
 from webapp.accounts import Accounts
-from worker.migrate import DatabaseNotCurrent, head_revision, require_current, upgrade
+from worker.migrate import MIGRATION_LOCK, DatabaseNotCurrent, head_revision, require_current, upgrade
 from worker.models import Base, JobState, JobStep, User
 from worker.pipeline import Checkpoint
 from worker.store import JobStore
@@ -142,16 +143,26 @@ def test_upgrading_twice_changes_nothing(engine: Engine) -> None:
         assert connection.execute(text("SELECT username FROM users")).scalars().all() == ["u"]
 
 
-def test_the_api_refuses_an_empty_database_saying_what_to_run(empty_database_url: str, tmp_path: Path) -> None:
-    settings = make_settings(database_url=empty_database_url, data_dir=tmp_path)
+def test_the_api_refuses_an_empty_database_saying_what_to_run(engine: Engine, tmp_path: Path) -> None:
+    url = engine.url.render_as_string(hide_password=False)
     with pytest.raises(DatabaseNotCurrent) as refusal:
-        create_app(settings)
+        create_app(make_settings(database_url=url, data_dir=tmp_path))
     message = str(refusal.value)
     assert f"needs revision {head_revision()}" in message
     assert "run `.venv/bin/alembic upgrade head` (./run.sh does it for you)." in message
     assert message.count(". ") == 0  # one sentence
-    with create_engine(empty_database_url).connect() as connection:
+    with engine.connect() as connection:
         assert not connection.dialect.has_table(connection, "jobs")  # nothing made behind its back
+
+
+def test_the_api_refuses_a_database_made_before_alembic_until_it_is_upgraded(engine: Engine, tmp_path: Path) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    run_sql_file(engine, "")
+    settings = make_settings(database_url=url, data_dir=tmp_path, admin_password="a long enough password")
+    with pytest.raises(DatabaseNotCurrent, match=r"no schema revision .* run `\.venv/bin/alembic upgrade head`"):
+        create_app(settings)
+    upgrade(url)
+    create_app(settings).extensions["jobs"].workers.stop()
 
 
 def test_the_api_refuses_a_database_of_newer_code(database_url: str, tmp_path: Path) -> None:
@@ -177,3 +188,20 @@ def test_the_worker_refuses_to_start_on_an_empty_database(empty_database_url: st
     )
     assert finished.returncode != 0
     assert "run `.venv/bin/alembic upgrade head` (./run.sh does it for you)." in finished.stderr
+
+
+def test_upgrades_started_together_take_turns_on_postgresql(empty_database_url: str, tmp_path: Path) -> None:
+    """Several machines' run.sh may upgrade one PostgreSQL database at once: an upgrade waits for
+    the one in progress (here the test holds its lock), then finds nothing left to do."""
+    if make_url(empty_database_url).get_backend_name() != "postgresql":
+        pytest.skip("PostgreSQL's advisory lock; SQLite serves one machine, whose run.sh upgrades once")
+    engine = create_engine(empty_database_url)
+    env = worker_env(make_settings(database_url=empty_database_url, data_dir=tmp_path))
+    with engine.begin() as connection:
+        connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+        waiting = subprocess.Popen([sys.executable, "-m", "worker.migrate"], cwd=PROJECT_ROOT, env=env)
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiting.wait(timeout=5)
+    assert waiting.wait(timeout=30) == 0
+    assert revision_of(engine) == head_revision()
+    engine.dispose()

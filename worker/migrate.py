@@ -25,6 +25,8 @@ from sqlalchemy.engine import Engine, make_url
 
 from config import PROJECT_ROOT, Settings
 
+# The key of the PostgreSQL advisory lock that one upgrade at a time holds (migrations/env.py).
+MIGRATION_LOCK = 0x5EB0_0714
 UPGRADE_COMMAND = "`.venv/bin/alembic upgrade head` (./run.sh does it for you)"
 
 
