@@ -1,7 +1,8 @@
 """The research pipeline as the worker runs it: each stage of `report_stages` after the one before,
 the batches of a stage at once, each batch through `write_batch` (the function the Celery task
 calls) over a real job store. The models are the offline demo provider, or the real OpenAI SDK
-talking to the fake provider server. No Celery here: tests/integration runs the canvas itself."""
+talking to the fake provider server. The worker's resources are the app a worker builds
+(`create_celery`), never started: no broker, no worker here; tests/integration runs the canvas."""
 
 from __future__ import annotations
 
@@ -212,6 +213,20 @@ def test_a_failed_step_resumes_from_the_checkpoints_without_paying_twice(
     assert job.state == JobState.SUCCESS and job.calls == TOTAL_STEPS
     # The resumed report still holds the steps written before the failure.
     assert worker.job_store.load_checkpoints(job_id)["snapshot"].text in job.report_md
+
+
+def test_a_retried_batch_skips_the_steps_it_had_finished(
+    build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.script("openai", Reply.ok(), Reply.server_error(503))  # the plan, then the snapshot fails
+    worker = with_fake_llm(build_worker, fake_llm, llm_max_retries=0)  # the error reaches the batch at once
+    job_id = worker.job_store.create_job("Acme").id
+    with pytest.raises(TransientProviderError):
+        write_batch(job_id, (PLAN_STEP, "snapshot"), resources=worker, parallelism=5)
+    write_batch(job_id, (PLAN_STEP, "snapshot"), resources=worker, parallelism=5, attempt=2)  # the task's retry
+    assert [step_of(r.prompt) for r in fake_llm.requests] == [PLAN_STEP, "snapshot", "snapshot"]
+    assert set(worker.job_store.load_checkpoints(job_id)) == {PLAN_STEP, "snapshot"}
+    assert worker.job_store.get_job(job_id).attempts == 2
 
 
 def test_demo_provider_report_carries_the_banner_and_a_competition_table(demo: ReportsCelery) -> None:
