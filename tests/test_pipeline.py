@@ -1,25 +1,37 @@
-"""The research pipeline with a recording provider: no Celery, no network."""
+"""The research pipeline as the worker runs it: each stage of `report_stages` after the one before,
+the batches of a stage at once, each batch through `write_batch` (the function the Celery task
+calls) over a real job store. The models are the offline demo provider, or the real OpenAI SDK
+talking to the fake provider server. The worker's resources are the app a worker builds
+(`create_celery`), never started: no broker, no worker here; tests/integration runs the canvas."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import RedisServer, make_settings, provider_env, wait_for
+from tests.fakes.llm_server import FakeLLMServer, Reply
+from worker.celery_setup import ReportsCelery, create_celery
+from worker.models import JobState
 from worker.pipeline import (
     DEMO_BANNER,
+    LABELS,
     PLAN_STEP,
     SECTIONS,
     SYNTHESIS_STEP,
     TOTAL_STEPS,
     Checkpoint,
-    Progress,
-    run_pipeline,
+    assemble_report,
 )
-from worker.providers.base import Completion, Prompt, Provider, TransientProviderError
-from worker.providers.offline import OfflineProvider
+from worker.providers.base import FatalProviderError, TransientProviderError
+from worker.report_job import MAX_DELIVERIES, JobCancelled, JobFailed, remaining_stages, write_batch
 
 EXPECTED_HEADINGS = [
     "Snapshot",
@@ -34,159 +46,347 @@ EXPECTED_HEADINGS = [
     "Bull & bear thesis",
     "Open diligence questions",
 ]
-
-
-class RecordingProvider(Provider):
-    """Answers every prompt with a marker naming its step; can fail on a chosen call."""
-
-    name = "recording"
-
-    def __init__(self, fail_on_call: int | None = None) -> None:
-        self.prompts: list[Prompt] = []
-        self.fail_on_call = fail_on_call
-
-    @property
-    def model(self) -> str:
-        return "rec-1"
-
-    def request(self, prompt: Prompt) -> Completion:
-        if self.fail_on_call == len(self.prompts) + 1:
-            self.fail_on_call = None
-            raise TransientProviderError("simulated outage")
-        self.prompts.append(prompt)
-        return Completion(text=f"FINDING-{prompt.step}", provider=self.name, model=self.model)
+TITLES = {PLAN_STEP: "Research plan", SYNTHESIS_STEP: "Summary", **{s.key: s.title for s in SECTIONS}}
 
 
 def headings(markdown: str) -> list[str]:
     return [line[3:] for line in markdown.splitlines() if line.startswith("## ")]
 
 
-def test_report_has_every_section_heading_in_order() -> None:
-    report = run_pipeline("Acme", RecordingProvider())
-    assert headings(report.markdown) == ["Summary", *EXPECTED_HEADINGS]
-    assert report.markdown.startswith("# Acme: investment memo")
-    assert report.calls == TOTAL_STEPS == len(SECTIONS) + 2
+def run_report(worker: ReportsCelery, job_id: str, parallelism: int | None = None) -> None:
+    """What the canvas does with a job (`worker.tasks.report_workflow`): the stages it still has
+    to run, one after another; the batches of a stage at once, each a task of its own (here a
+    thread). A batch that fails does not stop the others of its stage, but the next stage never
+    starts (a chord's body waits for its whole header); its first error is raised."""
+    parallelism = parallelism or worker.settings.report_parallelism
+    done = set(worker.job_store.load_checkpoints(job_id))
+    for batches in remaining_stages(done, parallelism):
+        with ThreadPoolExecutor(max_workers=len(batches)) as pool:
+            futures = [
+                pool.submit(write_batch, job_id, batch, resources=worker, parallelism=parallelism) for batch in batches
+            ]
+        errors = [future.exception() for future in futures if future.exception() is not None]
+        if errors:
+            raise errors[0]
 
 
-def test_every_prompt_names_the_startup_and_carries_earlier_findings() -> None:
-    provider = RecordingProvider()
-    run_pipeline("Zyx Robotics", provider)
-    steps = [p.step for p in provider.prompts]
+#: The offline demo provider, without its pause at each step.
+DEMO = {"llm_provider": "offline", "offline_step_delay": 0}
+
+
+def worker_builder(tmp_path: Path, redis_server: RedisServer, database_url: str) -> Callable[..., ReportsCelery]:
+    """What a worker process holds (settings, job store, providers), from settings as shipped
+    plus the overrides a test names."""
+
+    def build(**overrides: object) -> ReportsCelery:
+        where = {"redis_url": redis_server.url, "database_url": database_url, "data_dir": tmp_path / "data"}
+        return create_celery(make_settings(**where, **overrides))
+
+    return build
+
+
+def fake_llm_settings(server: FakeLLMServer) -> dict[str, object]:
+    """OpenAI's SDK against the fake provider server."""
+    return {key.lower(): value for key, value in provider_env(server, "openai").items()}
+
+
+@pytest.fixture
+def build_worker(tmp_path: Path, redis_server: RedisServer, database_url: str) -> Callable[..., ReportsCelery]:
+    return worker_builder(tmp_path, redis_server, database_url)
+
+
+@pytest.fixture
+def demo(build_worker: Callable[..., ReportsCelery]) -> ReportsCelery:
+    return build_worker(**DEMO)
+
+
+def with_fake_llm(
+    build_worker: Callable[..., ReportsCelery], server: FakeLLMServer, **overrides: object
+) -> ReportsCelery:
+    return build_worker(**{**fake_llm_settings(server), **overrides})
+
+
+def step_of(prompt: str) -> str:
+    """Which step a prompt the fake server received was for."""
+    if "Write a short research plan" in prompt:
+        return PLAN_STEP
+    if "Write the memo's summary" in prompt:
+        return SYNTHESIS_STEP
+    title = re.search(r"Now write the section “(.+?)”", prompt).group(1)  # type: ignore[union-attr]
+    return next(s.key for s in SECTIONS if s.title == title)
+
+
+class ProgressWatch:
+    """Reads the job's row every few milliseconds, as a dashboard polls it, and keeps each change
+    of its progress."""
+
+    def __init__(self, worker: ReportsCelery, job_id: str) -> None:
+        self.store, self.job_id = worker.job_store, job_id
+        self.seen: list[tuple[int, int, str]] = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.watch, daemon=True)
+
+    def watch(self) -> None:
+        while not self.stopped.is_set():
+            job = self.store.get_job(self.job_id)
+            if job.progress_step:  # 0 until the first step
+                progress = (job.progress_step, job.progress_total, job.progress_label)
+                if not self.seen or self.seen[-1] != progress:
+                    self.seen.append(progress)
+            time.sleep(0.005)
+
+    def __enter__(self) -> ProgressWatch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        time.sleep(0.05)  # the last write, seen
+        self.stopped.set()
+        self.thread.join()
+
+
+def test_report_has_every_section_heading_in_order(demo: ReportsCelery) -> None:
+    job = demo.job_store.create_job("Acme")
+    run_report(demo, job.id)
+    job = demo.job_store.get_job(job.id)
+    assert job.state == JobState.SUCCESS
+    assert headings(job.report_md) == ["Summary", *EXPECTED_HEADINGS]
+    assert job.report_md.startswith("# Acme: investment memo")
+    assert job.calls == job.calls_sent == TOTAL_STEPS == len(SECTIONS) + 2
+    assert job.provider == "offline/demo"
+
+
+def test_every_prompt_names_the_startup_and_carries_earlier_findings(
+    build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
+) -> None:
+    worker = with_fake_llm(build_worker, fake_llm, report_parallelism=1)  # one step at a time: each sees all before
+    run_report(worker, worker.job_store.create_job("Zyx Robotics").id)
+    prompts = [r.prompt for r in fake_llm.requests]
+    steps = [step_of(p) for p in prompts]
     assert steps == [PLAN_STEP, *[s.key for s in SECTIONS], SYNTHESIS_STEP]
-    for index, prompt in enumerate(provider.prompts):
-        assert "Zyx Robotics" in prompt.user
-        for earlier in provider.prompts[1:index]:
-            assert f"FINDING-{earlier.step}" in prompt.user, (prompt.step, earlier.step)
+    for index, prompt in enumerate(prompts):
+        assert "Zyx Robotics" in prompt
+        for earlier in steps[1:index]:
+            assert f"### {TITLES[earlier]}\nFake analysis for:" in prompt, (steps[index], earlier)
     # Every section prompt also carries the plan.
-    for prompt in provider.prompts[1:-1]:
-        assert f"FINDING-{PLAN_STEP}" in prompt.user
+    for prompt in prompts[1:-1]:
+        assert "### Research plan\nFake analysis for:" in prompt
 
 
-def test_progress_counts_every_step_then_done() -> None:
-    seen: list[Progress] = []
-    run_pipeline("Acme", RecordingProvider(), on_progress=seen.append)
-    assert [p.step for p in seen] == [*range(1, TOTAL_STEPS + 1), TOTAL_STEPS]
-    assert all(p.total == TOTAL_STEPS for p in seen)
-    assert seen[4].label == "Market size"
-    assert seen[-1].label == "Done"
+def test_progress_counts_every_step_then_done(
+    build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.set_default("openai", Reply.ok(delay=0.15))  # long enough for the watch to see every step
+    worker = with_fake_llm(build_worker, fake_llm, report_parallelism=1)  # one step at a time: every step counted
+    job_id = worker.job_store.create_job("Acme").id
+    with ProgressWatch(worker, job_id) as watch:
+        run_report(worker, job_id)
+    labels = dict(LABELS)
+    expected = [(n, TOTAL_STEPS, labels[key]) for n, key in enumerate(labels, start=1)]
+    assert [p for p in watch.seen if p[2] != "Searching the web and reading sources"] == [
+        *expected,
+        (TOTAL_STEPS, TOTAL_STEPS, "Done"),
+    ]
+    assert expected[4][2] == "Market size"
 
 
-def test_checkpoints_are_not_asked_again() -> None:
-    saved: dict[str, Checkpoint] = {}
-    first = RecordingProvider(fail_on_call=6)
+def test_a_failed_step_resumes_from_the_checkpoints_without_paying_twice(
+    build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.script("openai", *[Reply.ok()] * 5, Reply.server_error(503))
+    # No retries inside the call: the sixth step's error reaches the batch, as it does once a
+    # provider's own retries are used up; one step at a time, so exactly five are done before it.
+    worker = with_fake_llm(build_worker, fake_llm, llm_max_retries=0, report_parallelism=1)
+    job_id = worker.job_store.create_job("Acme").id
     with pytest.raises(TransientProviderError):
-        run_pipeline("Acme", first, on_checkpoint=lambda c: saved.__setitem__(c.key, c))
-    assert len(saved) == 5
+        run_report(worker, job_id)
+    saved = worker.job_store.load_checkpoints(job_id)
+    assert set(saved) == {PLAN_STEP, *(s.key for s in SECTIONS[:4])}
+    job = worker.job_store.get_job(job_id)
+    assert (job.calls, job.retries, job.calls_sent) == (5, 1, 6)  # the failed attempt is on the books
 
-    second = RecordingProvider()
-    report = run_pipeline("Acme", second, checkpoints=saved)
-    assert report.calls == TOTAL_STEPS - 5
-    assert {p.step for p in second.prompts}.isdisjoint(saved)
-    # The resumed report still holds the text of the steps done before the failure.
-    assert "FINDING-snapshot" in report.markdown
+    before = len(fake_llm.requests)
+    run_report(worker, job_id)  # the task's retry, then the rest of the canvas
+    asked = [step_of(r.prompt) for r in fake_llm.requests[before:]]
+    assert set(asked).isdisjoint(saved) and len(asked) == TOTAL_STEPS - 5
+    job = worker.job_store.get_job(job_id)
+    assert job.state == JobState.SUCCESS and job.calls == TOTAL_STEPS
+    # The resumed report still holds the steps written before the failure.
+    assert worker.job_store.load_checkpoints(job_id)["snapshot"].text in job.report_md
 
 
-def test_demo_provider_report_carries_the_banner_and_a_competition_table() -> None:
-    report = run_pipeline("Acme", OfflineProvider(step_delay=0))
-    assert DEMO_BANNER in report.markdown
-    assert "OPENAI_API_KEY" in report.markdown
-    competition = report.markdown.split("## Competition", 1)[1].split("## ", 1)[0]
+def test_a_retried_batch_skips_the_steps_it_had_finished(
+    build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.script("openai", Reply.ok(), Reply.server_error(503))  # the plan, then the snapshot fails
+    worker = with_fake_llm(build_worker, fake_llm, llm_max_retries=0)  # the error reaches the batch at once
+    job_id = worker.job_store.create_job("Acme").id
+    with pytest.raises(TransientProviderError):
+        write_batch(job_id, (PLAN_STEP, "snapshot"), resources=worker, parallelism=5)
+    write_batch(job_id, (PLAN_STEP, "snapshot"), resources=worker, parallelism=5, attempt=2)  # the task's retry
+    assert [step_of(r.prompt) for r in fake_llm.requests] == [PLAN_STEP, "snapshot", "snapshot"]
+    assert set(worker.job_store.load_checkpoints(job_id)) == {PLAN_STEP, "snapshot"}
+    assert worker.job_store.get_job(job_id).attempts == 2
+
+
+def test_demo_provider_report_carries_the_banner_and_a_competition_table(demo: ReportsCelery) -> None:
+    job_id = demo.job_store.create_job("Acme").id
+    run_report(demo, job_id)
+    markdown = demo.job_store.get_job(job_id).report_md
+    assert DEMO_BANNER in markdown
+    assert "OPENAI_API_KEY" in markdown
+    competition = markdown.split("## Competition", 1)[1].split("## ", 1)[0]
     assert "| Competitor |" in competition and "|---|" in competition
-    risks = report.markdown.split("## Risks", 1)[1].split("## ", 1)[0]
+    risks = markdown.split("## Risks", 1)[1].split("## ", 1)[0]
     assert all(level in risks for level in ("High", "Medium", "Low"))
-    assert headings(report.markdown) == ["Summary", *EXPECTED_HEADINGS]
+    assert headings(markdown) == ["Summary", *EXPECTED_HEADINGS]
 
 
-def test_real_provider_report_has_no_demo_banner() -> None:
-    assert DEMO_BANNER not in run_pipeline("Acme", RecordingProvider()).markdown
+def test_real_provider_report_has_no_demo_banner(
+    build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
+) -> None:
+    worker = with_fake_llm(build_worker, fake_llm)
+    job_id = worker.job_store.create_job("Acme").id
+    run_report(worker, job_id)
+    job = worker.job_store.get_job(job_id)
+    assert job.state == JobState.SUCCESS and DEMO_BANNER not in job.report_md
+    assert job.provider == "openai/gpt-5-mini"
 
 
-def test_demo_output_is_stable_for_a_name() -> None:
-    at = lambda: datetime(2026, 1, 2, 3, 4, tzinfo=UTC)  # noqa: E731
-    one = run_pipeline("Acme", OfflineProvider(step_delay=0), now=at).markdown
-    two = run_pipeline("Acme", OfflineProvider(step_delay=0), now=at).markdown
-    assert one == two and "Generated 2026-01-02 03:04 UTC" in one
-    assert run_pipeline("Other", OfflineProvider(step_delay=0), now=at).markdown != one
+def test_demo_output_is_stable_for_a_name(demo: ReportsCelery) -> None:
+    def report(startup: str) -> str:
+        job_id = demo.job_store.create_job(startup).id
+        run_report(demo, job_id)
+        markdown = demo.job_store.get_job(job_id).report_md
+        assert re.search(r"^\*Generated \d{4}-\d\d-\d\d \d\d:\d\d UTC by offline/demo\.\*$", markdown, re.MULTILINE)
+        return re.sub(r"^\*Generated .*$", "", markdown, flags=re.MULTILINE)
+
+    one, two = report("Acme"), report("Acme")
+    assert one == two
+    assert report("Other") != one
 
 
 def test_a_repeated_heading_from_the_model_is_dropped() -> None:
-    class HeadingProvider(RecordingProvider):
-        def request(self, prompt: Prompt) -> Completion:
-            title = next((s.title for s in SECTIONS if s.key == prompt.step), "Summary")
-            return Completion(text=f"## {title}\n\nBody.", provider="h", model="m")
-
-    report = run_pipeline("Acme", HeadingProvider())
+    done = {
+        key: Checkpoint(key=key, text=f"## {TITLES[key]}\n\nBody of {key}.", provider="p", model="m") for key in LABELS
+    }
+    report = assemble_report("Acme", done, is_demo=False, generated_at=datetime.now(UTC))
     assert headings(report.markdown) == ["Summary", *EXPECTED_HEADINGS]
+    assert "Body of market." in report.markdown.split("## Market size", 1)[1]
 
 
-class SlowProvider(RecordingProvider):
-    """Takes a while per call and records how many calls were in flight at once."""
-
-    def __init__(self, delay: float = 0.1, fail_step: str | None = None) -> None:
-        super().__init__()
-        self.delay = delay
-        self.fail_step = fail_step
-        self.in_flight = 0
-        self.most_in_flight = 0
-        self.guard = threading.Lock()
-
-    def request(self, prompt: Prompt) -> Completion:
-        with self.guard:
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        try:
-            time.sleep(self.delay)
-            if prompt.step == self.fail_step:
-                raise TransientProviderError("simulated outage")
-            return super().request(prompt)
-        finally:
-            with self.guard:
-                self.in_flight -= 1
+def in_flight_at_most(requests: list, delay: float) -> int:  # type: ignore[type-arg]
+    """The most requests the fake server held at once, each for at least `delay` seconds after it arrived."""
+    arrivals = sorted(r.at for r in requests)
+    return max(sum(1 for a in arrivals if a <= t < a + delay) for t in arrivals)
 
 
-def test_parallel_sections_build_on_the_plan_and_snapshot_and_run_at_once() -> None:
-    provider = SlowProvider(delay=0.1)
-    seen: list[Progress] = []
-    report = run_pipeline("Acme", provider, parallelism=5, on_progress=seen.append)
-    assert headings(report.markdown) == ["Summary", *EXPECTED_HEADINGS]
-    assert provider.most_in_flight == 5
-    assert report.calls == TOTAL_STEPS
-    for prompt in provider.prompts:
-        if prompt.step not in (PLAN_STEP, "snapshot", SYNTHESIS_STEP):
-            assert "FINDING-plan" in prompt.user and "FINDING-snapshot" in prompt.user
-    synthesis = provider.prompts[-1]
-    assert synthesis.step == SYNTHESIS_STEP and all(f"FINDING-{s.key}" in synthesis.user for s in SECTIONS)
-    assert sorted(p.step for p in seen[:-1]) == list(range(1, TOTAL_STEPS + 1))
+def test_parallel_sections_build_on_the_plan_and_snapshot_and_run_at_once(
+    build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.set_default("openai", Reply.ok(delay=0.3))
+    # REPORT_PARALLELISM's default, 5 batches at once; OPENAI_RPM's pacing (a call every 60/RPM
+    # seconds) off, or it would hide how many calls the batches have in flight.
+    worker = with_fake_llm(build_worker, fake_llm, openai_rpm=0)
+    job_id = worker.job_store.create_job("Acme").id
+    with ProgressWatch(worker, job_id) as watch:
+        run_report(worker, job_id)
+    job = worker.job_store.get_job(job_id)
+    assert job.state == JobState.SUCCESS and headings(job.report_md) == ["Summary", *EXPECTED_HEADINGS]
+    assert job.calls == TOTAL_STEPS
+    assert in_flight_at_most(fake_llm.requests, 0.3) == 5
+    prompts = {step_of(r.prompt): r.prompt for r in fake_llm.requests}
+    for key, prompt in prompts.items():
+        if key not in (PLAN_STEP, "snapshot", SYNTHESIS_STEP):
+            assert "### Research plan\n" in prompt and "### Snapshot\n" in prompt
+    assert all(f"### {s.title}\n" in prompts[SYNTHESIS_STEP] for s in SECTIONS)
+    assert [step_of(r.prompt) for r in fake_llm.requests][-1] == SYNTHESIS_STEP
+    # Batches running at once report their steps in any order; the row's progress never goes back.
+    steps = [step for step, _, _ in watch.seen]
+    assert steps == sorted(steps) and steps[-1] == TOTAL_STEPS, watch.seen
+    assert all(total == TOTAL_STEPS for _, total, _ in watch.seen)
 
 
-def test_a_failing_parallel_section_stops_the_report_and_keeps_what_finished() -> None:
-    saved: dict[str, Checkpoint] = {}
-    provider = SlowProvider(delay=0.05, fail_step="market")
+def test_a_failing_batch_leaves_the_others_to_finish_and_the_summary_to_wait(
+    build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.set_default("openai", Reply.ok(delay=0.05))
+    fake_llm.script("openai", Reply.ok(), Reply.ok(), Reply.server_error(500))  # the first section asked
+    worker = with_fake_llm(build_worker, fake_llm, llm_max_retries=0)  # the error reaches the batch at once
+    job_id = worker.job_store.create_job("Acme").id
     with pytest.raises(TransientProviderError):
-        run_pipeline("Acme", provider, parallelism=3, on_checkpoint=lambda c: saved.__setitem__(c.key, c))
-    assert "market" not in saved and {"plan", "snapshot"} <= set(saved)
-    assert SYNTHESIS_STEP not in {p.step for p in provider.prompts}
-    resumed = RecordingProvider()
-    report = run_pipeline("Acme", resumed, checkpoints=saved, parallelism=3)
-    assert report.calls == TOTAL_STEPS - len(saved)
-    assert {p.step for p in resumed.prompts}.isdisjoint(saved)
+        run_report(worker, job_id)
+    [failed] = [step_of(r.prompt) for r in fake_llm.requests if r.status == 500]
+    saved = worker.job_store.load_checkpoints(job_id)
+    # The failed batch stopped at its first section; the four others wrote both of theirs.
+    [batch] = [b for b in remaining_stages(set(), 5)[1] if failed in b]
+    assert set(saved) == {key for key in LABELS if key not in (*batch, SYNTHESIS_STEP)}
+    assert SYNTHESIS_STEP not in {step_of(r.prompt) for r in fake_llm.requests}
+
+    before = len(fake_llm.requests)
+    run_report(worker, job_id)
+    asked = [step_of(r.prompt) for r in fake_llm.requests[before:]]
+    assert asked == [*batch, SYNTHESIS_STEP]
+    job = worker.job_store.get_job(job_id)
+    assert job.state == JobState.SUCCESS and job.calls == TOTAL_STEPS
+
+
+def test_a_fatal_error_propagates_and_its_attempt_is_counted(
+    build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
+) -> None:
+    fake_llm.script("openai", Reply.ok(), Reply.unauthorized())
+    worker = with_fake_llm(build_worker, fake_llm)
+    job_id = worker.job_store.create_job("Locked Out Ltd").id
+    with pytest.raises(FatalProviderError, match="OPENAI_API_KEY"):
+        run_report(worker, job_id)
+    job = worker.job_store.get_job(job_id)
+    assert len(fake_llm.requests) == 2 and (job.calls, job.retries) == (1, 1)
+    assert job.state == JobState.PROGRESS  # the task, not the batch, decides what a failure means
+
+
+@pytest.fixture
+def hung_call(fake_llm: FakeLLMServer) -> Iterator[FakeLLMServer]:
+    """The second call never answers (until the server stops)."""
+    fake_llm.script("openai", Reply.ok(), Reply.never_answers())
+    yield fake_llm
+
+
+def test_a_cancelled_job_stops_before_its_next_call(
+    build_worker: Callable[..., ReportsCelery], hung_call: FakeLLMServer
+) -> None:
+    # A short timeout and one retry: the retry is the next call the cancel must stop.
+    worker = with_fake_llm(build_worker, hung_call, llm_timeout=1.0, llm_max_retries=1)
+    store = worker.job_store
+    job_id = store.create_job("Never Mind GmbH").id
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            run_report(worker, job_id)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait_for(lambda: len(hung_call.requests) >= 2, 10, "the second call")
+    assert store.mark_cancelled(job_id, by="admin")
+    thread.join(timeout=20)
+    assert outcome and isinstance(outcome[0], JobCancelled)
+    assert len(hung_call.requests) == 2  # the timed-out call was not tried again
+    job = store.get_job(job_id)
+    assert job.state == JobState.REVOKED and job.calls_sent == 2 and job.calls == 1
+
+    run_report(worker, job_id)  # a task delivered after the cancel: skipped, not paid for
+    assert len(hung_call.requests) == 2
+
+
+def test_a_batch_that_keeps_killing_its_worker_fails_the_job(demo: ReportsCelery) -> None:
+    store = demo.job_store
+    job_id = store.create_job("Memory Hog Ltd").id
+    for _ in range(MAX_DELIVERIES):  # each delivery began the batch, then took the process down
+        store.mark_started(job_id, worker="w1@test", attempt=1, task_key=PLAN_STEP)
+    with pytest.raises(JobFailed, match="stopped its worker process 5 times"):
+        write_batch(job_id, (PLAN_STEP, "snapshot"), resources=demo, parallelism=5)
+    job = store.get_job(job_id)
+    assert job.state == JobState.FAILURE and "memory" in job.error and job.calls_sent in (0, None)

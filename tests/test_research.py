@@ -1,22 +1,28 @@
 """Reports that rest on sources: the search and the pages it finds (fake search APIs and pages on
 127.0.0.1), the analyst's own material, citations checked against what was read, and sections
-that say "No public information found" instead of guessing. The model is the real OpenAI SDK
-talking to the fake provider server, which cites every source it is given, plus one source and
-one URL that do not exist."""
+that say "No public information found" instead of guessing. Reports are written as the worker
+writes them (`run_report`: each batch through `write_batch`, which reads the job's sources with
+the search backend and fetcher the settings choose). The model is the real OpenAI SDK talking to
+the fake provider server, which cites every source it is given, plus one source and one URL that
+do not exist; or the offline demo provider."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import RedisServer
 from tests.fakes.llm_server import INVENTED_CITATION, INVENTED_URL, FakeLLMServer
 from tests.fakes.pdf_builder import minimal_pdf
 from tests.fakes.search_server import PDF_SENTENCE, FakeSearchServer, Script
-from tests.test_remote_providers import provider
-from worker.pipeline import NO_INFORMATION, NO_SEARCH_BANNER, TOTAL_STEPS, run_pipeline
-from worker.providers.offline import OfflineProvider
+from tests.test_pipeline import DEMO, fake_llm_settings, run_report, worker_builder
+from worker.celery_setup import ReportsCelery
+from worker.models import Job
+from worker.pipeline import NO_INFORMATION, NO_SEARCH_BANNER, TOTAL_STEPS
+from worker.providers.base import FatalProviderError
 from worker.research import TOPIC_QUERIES, Document, Material, SearchUnavailable, funding_conflicts, gather_research
 from worker.sources.documents import pdf_text
 from worker.sources.fetch import Fetcher
@@ -30,6 +36,29 @@ def fetcher() -> Iterator[Fetcher]:
     """Private addresses refused, except the fake web's own."""
     with Fetcher(trusted_networks=("127.0.0.1/32",), timeout=5) as fetcher:
         yield fetcher
+
+
+@pytest.fixture
+def build_worker(tmp_path: Path, redis_server: RedisServer, database_url: str) -> Callable[..., ReportsCelery]:
+    return worker_builder(tmp_path, redis_server, database_url)
+
+
+@pytest.fixture
+def demo(build_worker: Callable[..., ReportsCelery]) -> ReportsCelery:
+    return build_worker(**DEMO)
+
+
+def searching(build_worker: Callable[..., ReportsCelery], web: FakeSearchServer, **overrides: object) -> ReportsCelery:
+    """A worker whose search backend is the fake SearXNG; the fake web is on 127.0.0.1, which the
+    fetcher refuses unless FETCH_ALLOW_PRIVATE says otherwise."""
+    return build_worker(search_backend="searxng", searxng_url=web.url, fetch_allow_private=True, **overrides)
+
+
+def written(worker: ReportsCelery, material: Material | None = None) -> Job:
+    """The job of a report on STARTUP with `material`, once the worker has written it."""
+    job_id = worker.job_store.create_job(STARTUP, material=material).id
+    run_report(worker, job_id)
+    return worker.job_store.get_job(job_id)
 
 
 def query(topic: str) -> str:
@@ -47,18 +76,19 @@ def deck() -> Document:
 
 
 def test_a_report_cites_what_was_read_and_loses_invented_citations(
-    web: FakeSearchServer, fetcher: Fetcher, fake_llm: FakeLLMServer
+    build_worker: Callable[..., ReportsCelery], web: FakeSearchServer, fake_llm: FakeLLMServer
 ) -> None:
     material = Material(notes="Call with the CEO: three pilots in Europe.", documents=(deck(),))
-    research = gather_research(STARTUP, material, SearXNGSearch(base_url=web.url), fetcher)
+    worker = searching(build_worker, web, **fake_llm_settings(fake_llm))
+    job = written(worker, material)
+    research = worker.job_store.load_research(job.id)
     assert research.searched and research.backend == "SearXNG"
     notes, pdf, *pages = research.sources
     assert (notes.kind, notes.url, pdf.kind, pdf.title) == ("provided", None, "provided", "deck.pdf")
     assert pages and all(p.kind == "web" and p.url.startswith(f"{web.url}/articles/") for p in pages)
     assert len({p.url for p in pages}) == len(pages)  # a page found by several topics is read once
 
-    report = run_pipeline(STARTUP, provider(fake_llm, "openai"), research=research, parallelism=5)
-    markdown = report.markdown
+    markdown = job.report_md
     sources = section(markdown, "Sources")
     for page in pages:
         assert f"({page.url})" in sources  # each page read is listed, as a link
@@ -68,46 +98,49 @@ def test_a_report_cites_what_was_read_and_loses_invented_citations(
     # Every step given sources (all but the summary) cited one made-up number and one URL nobody
     # read: both are gone, and counted.
     assert INVENTED_CITATION not in markdown and INVENTED_URL not in markdown
-    assert report.calls == TOTAL_STEPS and report.citations_removed == 2 * (TOTAL_STEPS - 1)
-    assert f"{report.citations_removed} unsupported citations removed" in markdown
+    assert job.calls == TOTAL_STEPS and job.citations_removed == 2 * (TOTAL_STEPS - 1)
+    assert f"{job.citations_removed} unsupported citations removed" in markdown
     assert NO_SEARCH_BANNER not in markdown
 
 
 def test_a_section_the_search_found_nothing_for_says_so_without_asking_the_model(
-    web: FakeSearchServer, fetcher: Fetcher, fake_llm: FakeLLMServer
+    build_worker: Callable[..., ReportsCelery], web: FakeSearchServer, fake_llm: FakeLLMServer
 ) -> None:
     web.script(query("competitors"), Script(hits=()))
-    research = gather_research(STARTUP, Material(), SearXNGSearch(base_url=web.url), fetcher)
-    assert research.topics["competitors"] == ()
-    report = run_pipeline(STARTUP, provider(fake_llm, "openai"), research=research, parallelism=5)
+    worker = searching(build_worker, web, **fake_llm_settings(fake_llm))
+    job = written(worker)
+    assert worker.job_store.load_research(job.id).topics["competitors"] == ()
 
-    assert section(report.markdown, "Competition") == NO_INFORMATION
-    assert section(report.markdown, "Market size") != NO_INFORMATION  # the market search did find pages
-    assert report.calls == TOTAL_STEPS - 1
+    assert section(job.report_md, "Competition") == NO_INFORMATION
+    assert section(job.report_md, "Market size") != NO_INFORMATION  # the market search did find pages
+    assert job.calls == TOTAL_STEPS - 1
     assert "Write the section “Competition”" not in " ".join(r.prompt for r in fake_llm.requests)
 
 
-def test_without_a_search_backend_the_report_says_no_sources_were_searched() -> None:
-    research = gather_research(STARTUP, Material(), None, None)
-    report = run_pipeline(STARTUP, OfflineProvider(step_delay=0), research=research, parallelism=5)
+def test_without_a_search_backend_the_report_says_no_sources_were_searched(demo: ReportsCelery) -> None:
+    job = written(demo)  # SEARCH_BACKEND=auto, and no search backend configured
+    research = demo.job_store.load_research(job.id)
     assert not research.searched and research.sources == ()
-    assert NO_SEARCH_BANNER in report.markdown and "No sources were searched" in report.markdown
-    assert "## Sources" not in report.markdown
+    assert NO_SEARCH_BANNER in job.report_md and "No sources were searched" in job.report_md
+    assert "## Sources" not in job.report_md
 
 
-def test_disagreeing_funding_figures_become_an_open_question(web: FakeSearchServer, fetcher: Fetcher) -> None:
+def test_disagreeing_funding_figures_become_an_open_question(
+    build_worker: Callable[..., ReportsCelery], web: FakeSearchServer
+) -> None:
     notes = "The founders told us they have raised $15 million in total."
-    research = gather_research(STARTUP, Material(notes=notes), SearXNGSearch(base_url=web.url), fetcher)
+    worker = searching(build_worker, web, **DEMO)
+    job = written(worker, Material(notes=notes))
+    research = worker.job_store.load_research(job.id)
     article = next(s for s in research.sources if "raises $12M" in s.title)
     [conflict] = funding_conflicts(research.sources)
     assert f"$12M [{article.number}]" in conflict and "$15M [1]" in conflict
 
-    report = run_pipeline(STARTUP, OfflineProvider(step_delay=0), research=research, parallelism=5)
-    diligence = section(report.markdown, "Open diligence questions")
+    diligence = section(job.report_md, "Open diligence questions")
     assert "Where the sources disagree" in diligence and f"$12M [{article.number}]" in diligence
 
 
-def test_the_analysts_website_is_read_but_never_a_private_address(web: FakeSearchServer) -> None:
+def test_the_analysts_website_is_read_but_never_a_private_address(web: FakeSearchServer, demo: ReportsCelery) -> None:
     with Fetcher(trusted_networks=("127.0.0.1/32",), timeout=5) as trusting:
         site = f"{web.url}/articles/acme-team"
         research = gather_research(STARTUP, Material(website=site), None, trusting)
@@ -120,14 +153,32 @@ def test_the_analysts_website_is_read_but_never_a_private_address(web: FakeSearc
             assert research.sources == ()
             [warning] = research.warnings
             assert address in warning and "could not be read" in warning
-    report = run_pipeline(STARTUP, OfflineProvider(step_delay=0), research=research)
-    assert "169.254.169.254" in report.markdown.split("## Summary")[0]  # the reader is told, up front
+    job = written(demo, Material(website=address))  # FETCH_ALLOW_PRIVATE off by default
+    assert "169.254.169.254" in job.report_md.split("## Summary")[0]  # the reader is told, up front
 
 
 def test_a_search_that_is_down_retries_the_job_instead_of_writing_without_sources(
-    web: FakeSearchServer, fetcher: Fetcher
+    build_worker: Callable[..., ReportsCelery], web: FakeSearchServer, fetcher: Fetcher
 ) -> None:
     for topic in TOPIC_QUERIES:
         web.script(query(topic), Script(status=503))
     with pytest.raises(SearchUnavailable, match="SearXNG"):
         gather_research(STARTUP, Material(), SearXNGSearch(base_url=web.url), fetcher)
+
+    # In the job's first batch: a transient error (the task retries it), no sources stored, so the
+    # retry searches again, and not one call paid for.
+    for topic in TOPIC_QUERIES:
+        web.script(query(topic), Script(status=503))
+    worker = searching(build_worker, web, **DEMO)
+    job_id = worker.job_store.create_job(STARTUP).id
+    with pytest.raises(SearchUnavailable):
+        run_report(worker, job_id)
+    assert worker.job_store.load_research(job_id) is None and not worker.job_store.get_job(job_id).calls_sent
+
+
+def test_a_search_backend_chosen_but_not_configured_fails_the_job_at_once(
+    build_worker: Callable[..., ReportsCelery],
+) -> None:
+    worker = build_worker(search_backend="searxng", **DEMO)  # and no SEARXNG_URL
+    with pytest.raises(FatalProviderError, match="SEARXNG_URL"):
+        run_report(worker, worker.job_store.create_job(STARTUP).id)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from celery.canvas import _chain
 
 from config import Settings
 from tests.conftest import RedisServer, make_settings
@@ -57,7 +56,7 @@ def test_the_workflow_leaves_out_finished_batches_and_always_stores_the_report()
         """The chain's stages as lists of task signatures (Celery makes a group and the task after
         it a chord: its header, then its body)."""
         out = []
-        for step in workflow.tasks if isinstance(workflow, _chain) else [workflow]:
+        for step in workflow.tasks if workflow.subtask_type == "chain" else [workflow]:
             out.append(list(getattr(step, "tasks", [step])))
             if hasattr(step, "body"):
                 out.append([step.body])

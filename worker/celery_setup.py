@@ -156,8 +156,9 @@ def create_celery(settings: Settings) -> ReportsCelery:
         # Recycle pool children now and then, so a slow leak in an SDK cannot grow without bound.
         worker_max_tasks_per_child=settings.worker_max_tasks_per_child,
         worker_concurrency=settings.worker_concurrency,
-        # Report STARTED as soon as a worker picks the job up, before the first progress update.
-        task_track_started=True,
+        # No STARTED state in Redis: the job's row says which worker runs it, and nothing reads
+        # a task's state but Celery's chord counting and Flower (which has the task events).
+        task_track_started=False,
         # Task events feed Flower's live view (the same as `celery worker -E`).
         worker_send_task_events=True,
         task_send_sent_event=True,

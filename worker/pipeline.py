@@ -1,18 +1,17 @@
 """The research pipeline: a startup's name in, an investment memo in Markdown out.
 
-A plain module with no Celery in it. It plans, writes one section per step, then synthesises a
-summary. Progress goes out through `on_progress`; each finished step goes out through
-`on_checkpoint` and comes back in through `checkpoints`, so that a retried job resumes where it
+A plain module with no Celery and no database in it. It plans, writes one section per step, then
+synthesises a summary, in the stages of `report_stages`; `worker.report_job` runs one batch of a
+stage at a time. Progress goes out through `on_progress`; each finished step goes out through
+`on_checkpoint` and comes back in through `done`, so that a retried batch resumes where it
 stopped and never pays twice for a call that already succeeded.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from worker.providers.base import AttemptCallback, Completion, Prompt, Provider
 from worker.research import EXCERPT_CHARS, PROVIDED_EXCERPT_CHARS, Research, funding_conflicts
@@ -115,9 +114,6 @@ class Progress:
     total: int
     label: str
 
-    def as_dict(self) -> dict[str, object]:
-        return {"step": self.step, "total": self.total, "label": self.label}
-
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -140,8 +136,6 @@ class Checkpoint:
 class Report:
     startup: str
     markdown: str
-    steps: list[Checkpoint]
-    calls: int = 0
     providers: list[str] = field(default_factory=list)
     citations_removed: int = 0
 
@@ -254,6 +248,9 @@ def step_labels() -> list[tuple[str, str]]:
     )
 
 
+LABELS = dict(step_labels())
+
+
 def _strip_heading(text: str, title: str) -> str:
     """Drop a leading heading that repeats the section's title: the pipeline writes its own."""
     lines = text.strip().splitlines()
@@ -330,13 +327,41 @@ def write_step(
     )
 
 
+def write_steps(
+    startup: str,
+    keys: Sequence[str],
+    provider: Provider,
+    done: Mapping[str, Checkpoint],
+    *,
+    parallelism: int = 1,
+    research: Research | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_checkpoint: CheckpointCallback | None = None,
+    on_attempt: AttemptCallback | None = None,
+) -> dict[str, Checkpoint]:
+    """Write one batch's steps one after another, each built on the steps finished before it;
+    steps already in `done` are not asked again. Returns `done` with the new steps. `on_progress`
+    hears of each step before it starts, `on_checkpoint` of each step once it is written, and
+    either may raise to stop before the next provider call; so does a provider error."""
+    done = dict(done)
+    for key in keys:
+        if key in done:
+            continue
+        if on_progress:
+            on_progress(Progress(step=min(len(done) + 1, TOTAL_STEPS), total=TOTAL_STEPS, label=LABELS[key]))
+        checkpoint = write_step(startup, key, provider, done, parallelism, research, on_attempt)
+        if on_checkpoint:
+            on_checkpoint(checkpoint)
+        done[key] = checkpoint
+    return done
+
+
 def assemble_report(
     startup: str,
     done: Mapping[str, Checkpoint],
     *,
     is_demo: bool,
     generated_at: datetime,
-    calls: int = 0,
     research: Research | None = None,
 ) -> Report:
     """The memo, once every step is in `done`."""
@@ -346,78 +371,7 @@ def assemble_report(
     providers = sorted({f"{c.provider}/{c.model}" for c in steps if c.paid})
     removed = sum(c.citations_removed for c in steps)
     markdown = render_markdown(startup, plan, sections, summary, is_demo, providers, generated_at, research, removed)
-    return Report(
-        startup=startup, markdown=markdown, steps=steps, calls=calls, providers=providers, citations_removed=removed
-    )
-
-
-def run_pipeline(
-    startup: str,
-    provider: Provider,
-    *,
-    on_progress: ProgressCallback | None = None,
-    checkpoints: Mapping[str, Checkpoint] | None = None,
-    on_checkpoint: CheckpointCallback | None = None,
-    parallelism: int = 1,
-    research: Research | None = None,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> Report:
-    """Research `startup` with `provider` and return the memo, in one process.
-
-    The worker runs the same stages as separate Celery tasks (`worker.tasks`); this runs them with
-    threads, for tests and scripts. With `parallelism` above 1 the plan and the snapshot come first
-    and the other sections are written in up to `parallelism` batches at once, each building on the
-    plan and the snapshot, which shortens a report from 13 calls in a row to about 5. Steps already
-    in `checkpoints` are not asked again. The first provider error (or cancellation raised by a
-    callback) stops the batches not yet started and propagates unchanged, so the caller decides
-    between retrying and failing.
-    """
-    done: dict[str, Checkpoint] = dict(checkpoints or {})
-    resumed = len(done)  # steps finished before this run: they count towards the step number
-    lock = threading.Lock()
-    calls = 0
-    started = 0
-    labels = dict(step_labels())
-    stopped = threading.Event()  # set by the first failure: the other batches start no new step
-
-    def run_batch(keys: tuple[str, ...]) -> None:
-        nonlocal calls, started
-        for key in keys:
-            with lock:
-                if stopped.is_set():
-                    return
-                if key in done:
-                    continue
-                started += 1
-                # Inside the lock, so that progress reported from parallel batches never goes back.
-                if on_progress:
-                    on_progress(
-                        Progress(step=min(resumed + started, TOTAL_STEPS), total=TOTAL_STEPS, label=labels[key])
-                    )
-                inputs = dict(done)
-            checkpoint = write_step(startup, key, provider, inputs, parallelism, research)
-            with lock:
-                calls += 1 if checkpoint.paid else 0
-                done[key] = checkpoint
-            if on_checkpoint:
-                on_checkpoint(checkpoint)
-
-    for stage in report_stages(parallelism):
-        if len(stage) == 1:
-            run_batch(stage[0])
-            continue
-        with ThreadPoolExecutor(max_workers=len(stage), thread_name_prefix="section") as pool:
-            futures = [pool.submit(run_batch, batch) for batch in stage]
-            try:
-                for future in as_completed(futures):
-                    future.result()
-            except BaseException:
-                stopped.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-    if on_progress:
-        on_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done"))
-    return assemble_report(startup, done, is_demo=provider.is_demo, generated_at=now(), calls=calls, research=research)
+    return Report(startup=startup, markdown=markdown, providers=providers, citations_removed=removed)
 
 
 def render_markdown(

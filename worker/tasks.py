@@ -1,5 +1,6 @@
-"""The Celery tasks: thin on purpose. The research itself lives in `worker.pipeline`, which knows
-nothing of Celery.
+"""The Celery tasks: thin on purpose. A batch of a report's steps is written by
+`worker.report_job.write_batch`, and the research itself lives in `worker.pipeline`; neither knows
+Celery. What stays here: the canvas, and the choice between retrying a task and failing its job.
 
 A report is not one long task but a Celery canvas: `generate_report` (the job's own task, under
 the job's id) queues a chain of the pipeline's stages and returns at once; the plan, the snapshot
@@ -15,8 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import redis
 from celery import chain, current_app, group, shared_task, signals
@@ -24,40 +24,13 @@ from celery.canvas import Signature
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from worker.celery_setup import LOST_TASK_NAME, STEPS_TASK_NAME, TASK_NAME, job_of_task, step_task_id
-from worker.models import JobState, utcnow
-from worker.pipeline import (
-    RESEARCH_LABEL,
-    SYNTHESIS_STEP,
-    TOTAL_STEPS,
-    Checkpoint,
-    Progress,
-    assemble_report,
-    report_stages,
-    step_labels,
-    write_step,
-)
-from worker.pricing import estimate_cost
+from worker.models import utcnow
 from worker.providers import build_provider
 from worker.providers.base import FatalProviderError, TransientProviderError, backoff_delay
-from worker.research import Material, Research, gather_research
-from worker.sources.base import SearchConfigError
+from worker.report_job import JobCancelled, JobFailed, TimeLimitReached, fail_job, remaining_stages, write_batch
 from worker.sweeper import Sweeper
 
 logger = logging.getLogger(__name__)
-
-
-# A task that has taken down its worker process this many times (the OOM killer, a crash in a
-# library) fails its job instead of being delivered again and again.
-MAX_DELIVERIES = 5
-LABELS = dict(step_labels())
-
-
-class JobFailed(Exception):
-    """Raised to mark the Celery task FAILURE once the job's row holds the reason."""
-
-
-class JobCancelled(Exception):
-    """The user cancelled the job while it ran: stop before the next provider call."""
 
 
 def retry_delay(retries: int, base: float, maximum: float, retry_after: float | None = None) -> float:
@@ -85,14 +58,10 @@ def describe_lost_task(meta: dict[str, object]) -> str:
 
 
 def report_workflow(job_id: str, done: set[str], parallelism: int) -> Signature:
-    """The canvas of the stages a job still has to run (batches whose steps are all in `done` are
-    left out; the summary stage always runs, since it also stores the report). A task that fails
+    """The canvas of the stages a job still has to run (`remaining_stages`). A task that fails
     without recording why (the hard time limit) fails its job through `task_lost`."""
     stages = []
-    for stage in report_stages(parallelism):
-        batches = [b for b in stage if SYNTHESIS_STEP in b or not set(b) <= done]
-        if not batches:
-            continue
+    for batches in remaining_stages(done, parallelism):
         tasks = [
             write_steps.si(job_id, list(batch), parallelism)
             .set(task_id=step_task_id(job_id, batch[0]))
@@ -137,116 +106,38 @@ def task_lost(self, task_id: str, *_: object) -> None:  # type: ignore[no-untype
         logger.warning("task %s failed outside its body (%s); the job is left to the lost-job sweep", task_id, exc_type)
 
 
-# No STARTED state in Redis for each step: the job's row says it is running.
-@shared_task(bind=True, name=STEPS_TASK_NAME, max_retries=None, track_started=False)
+@shared_task(bind=True, name=STEPS_TASK_NAME, max_retries=None)
 def write_steps(self, job_id: str, keys: list[str], parallelism: int = 1) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    """Write a batch of a job's steps one after another, checkpointing each; the summary's task
-    also assembles and stores the report. Decides between retrying the task and failing the job."""
-    settings = self.app.settings
-    store = self.app.job_store
-    job = store.get_job(job_id)
-    if job is None:
-        logger.warning("job %s has no row; nothing to do", job_id)
-        return {"job_id": job_id, "steps": keys}
-    if job.is_finished:
-        # Cancelled, failed by another batch, or a duplicate delivery: never pay for it twice.
-        logger.info("job %s is already %s; skipping %s", job_id, job.state, keys)
-        return {"job_id": job_id, "steps": keys}
-
-    attempt = self.request.retries + 1
-    deliveries = store.mark_started(job_id, worker=self.request.hostname or "", attempt=attempt, task_key=keys[0])
-    if deliveries > MAX_DELIVERIES:
-        message = (
-            f"This report stopped its worker process {deliveries - 1} times, so it was not tried again. "
-            "The worker may be running out of memory: check the worker's log and memory, then retry."
-        )
-        store.mark_failed(job_id, error=message)
-        raise JobFailed(message)
-
-    # The threads pool enforces no Celery time limit, so the task keeps its own: checked before
-    # every step, while each step is bounded by the providers' timeouts and retries.
-    deadline = time.monotonic() + settings.task_soft_time_limit
-
-    def report_progress(progress: Progress) -> None:
-        if not store.mark_progress(job_id, progress):
-            raise JobCancelled(job_id)
-        if time.monotonic() > deadline and progress.label != "Done":
-            raise SoftTimeLimitExceeded()
-        try:
-            # Under the job's id, where the API reads it; the step tasks have ids of their own.
-            self.update_state(task_id=job_id, state="PROGRESS", meta={"job_id": job_id, **progress.as_dict()})
-        except Exception:  # Redis hiccup: the row above already holds the progress.
-            logger.warning("could not publish progress of job %s to Redis", job_id, exc_info=True)
-
-    def count_attempt(provider: object, prompt: object) -> None:
-        # Before it is sent: a call in flight at a crash is still on the books. And the last
-        # moment to stop spending on a job that was cancelled while this task waited its turn.
-        if not store.count_call_sent(job_id):
-            raise JobCancelled(job_id)
-
-    max_retries = settings.task_max_retries
+    """Write a batch of a job's steps (`write_batch`); decide between retrying the task and
+    failing the job."""
+    settings, store = self.app.settings, self.app.job_store
+    attempt, worker = self.request.retries + 1, self.request.hostname or ""
     try:
-        provider = build_provider(
-            settings,
-            down=job.down_providers,
-            on_down=lambda entry: store.add_provider_down(job_id, entry),
-            cache=self.app.providers,
-        )
-        done = store.load_checkpoints(job_id)
-        research = store.load_research(job_id)
-        if research is None:  # the job's first task: read the sources every step rests on
-            report_progress(Progress(step=1, total=TOTAL_STEPS, label=RESEARCH_LABEL))
-            research = gather_sources(self.app, job.startup, store.load_material(job_id))
-            store.save_research(job_id, research)
-        for key in keys:
-            if key in done:
-                continue
-            report_progress(Progress(step=min(len(done) + 1, TOTAL_STEPS), total=TOTAL_STEPS, label=LABELS[key]))
-            checkpoint = write_step(job.startup, key, provider, done, parallelism, research, on_attempt=count_attempt)
-            save_checkpoint(store, settings, job_id, checkpoint)
-            done[key] = checkpoint
-        if SYNTHESIS_STEP in keys:
-            report = assemble_report(
-                job.startup, done, is_demo=provider.is_demo, generated_at=datetime.now(UTC), research=research
-            )
-            report_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done"))
-            store.mark_succeeded(
-                job_id,
-                report_md=report.markdown,
-                provider=report.provider_label,
-                citations_removed=report.citations_removed,
-            )
+        write_batch(job_id, keys, resources=self.app, parallelism=parallelism, worker=worker, attempt=attempt)
     except TransientProviderError as exc:
-        store.add_failed_attempts(job_id, exc.failed_attempts)
-        if self.request.retries >= max_retries:
-            message = (
-                f"{exc} Gave up after {attempt} attempts: the provider may be down or rate-limiting "
-                "this key. Try again in a few minutes."
-            )
-            store.mark_failed(job_id, error=message)
-            raise JobFailed(message) from None
+        if self.request.retries >= settings.task_max_retries:
+            gave_up = "the provider may be down or rate-limiting this key. Try again in a few minutes."
+            raise fail_job(store, job_id, f"{exc} Gave up after {attempt} attempts: {gave_up}") from None
         delay = retry_delay(
             self.request.retries, settings.retry_backoff_base, settings.retry_backoff_max, exc.retry_after
         )
         store.mark_retry(job_id, error=str(exc), retry_at=utcnow() + timedelta(seconds=delay))
         store.clear_providers_down(job_id)  # every provider failed: the retry asks them all again
         logger.info("job %s: transient error, retry %d of %s in %.1f s: %s", job_id, attempt, keys, delay, exc)
-        raise self.retry(exc=exc, countdown=delay, max_retries=max_retries) from None
+        raise self.retry(exc=exc, countdown=delay, max_retries=settings.task_max_retries) from None
     except FatalProviderError as exc:
-        store.add_failed_attempts(job_id, exc.failed_attempts)
-        store.mark_failed(job_id, error=str(exc))
-        raise JobFailed(str(exc)) from None
-    except JobCancelled:
-        logger.info("job %s was cancelled; stopped before its next step", job_id)
-        self.update_state(task_id=job_id, state=JobState.REVOKED, meta={"job_id": job_id})
-        raise Ignore() from None
-    except SoftTimeLimitExceeded:
+        raise fail_job(store, job_id, str(exc)) from None
+    except (SoftTimeLimitExceeded, TimeLimitReached):
         message = (
             f"A step of the report took longer than the {settings.task_time_limit}-second limit and was "
             "stopped. Try again; if it keeps happening, raise TASK_TIME_LIMIT."
         )
-        store.mark_failed(job_id, error=message)
-        raise JobFailed(message) from None
+        raise fail_job(store, job_id, message) from None
+    except JobCancelled:
+        logger.info("job %s was cancelled; stopped before its next step", job_id)
+        raise Ignore() from None
+    except JobFailed:
+        raise
     except Exception as exc:
         logger.exception("job %s failed with an unexpected error", job_id)
         store.mark_failed(
@@ -259,22 +150,6 @@ def write_steps(self, job_id: str, keys: list[str], parallelism: int = 1) -> dic
         raise
     # The same value on every delivery: Celery counts a chord's finished batches by it.
     return {"job_id": job_id, "steps": keys}
-
-
-def gather_sources(app, startup: str, material: Material) -> Research:  # type: ignore[no-untyped-def]
-    """The job's sources, with the worker's search backend and fetcher (the fetcher only when
-    there is something to fetch)."""
-    try:
-        search = app.search_backend
-    except SearchConfigError as exc:
-        raise FatalProviderError(str(exc), provider="search") from None
-    fetcher = app.fetcher if search is not None or material.website else None
-    return gather_research(startup, material, search, fetcher, results_per_query=app.settings.search_results_per_query)
-
-
-def save_checkpoint(store, settings, job_id: str, checkpoint: Checkpoint) -> None:  # type: ignore[no-untyped-def]
-    cost = estimate_cost(settings.llm_prices, checkpoint.model, checkpoint.input_tokens, checkpoint.output_tokens)
-    store.save_checkpoint(job_id, checkpoint, cost)
 
 
 @signals.worker_process_init.connect

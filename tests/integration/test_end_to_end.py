@@ -54,8 +54,10 @@ def test_a_report_goes_from_queued_through_progress_to_success(
     download = requests.get(f"{api_server}{final['download_url']}", headers=AUTH, timeout=5)
     assert download.status_code == 200 and download.text == report
 
-    # Celery's state in Redis DB 1 went through PROGRESS to SUCCESS.
-    assert clean_redis.client(1).get(f"celery-task-meta-{job_id}") is not None
+    # Progress goes to the row alone: nothing is published under the job's id in Redis DB 1 (the
+    # job's own task keeps no result; its step tasks keep theirs, for Celery's chord).
+    assert clean_redis.client(1).get(f"celery-task-meta-{job_id}") is None
+    assert clean_redis.client(1).get(f"celery-task-meta-{step_task_id(job_id, 'synthesis')}") is not None
 
     # Wiping Redis loses nothing: the report is read from the database.
     clean_redis.client().flushall()

@@ -1,0 +1,194 @@
+"""One batch of a report job, as a worker runs it: the job's row in, its steps checkpointed, and
+with the summary the report stored.
+
+No Celery here. `worker.tasks.write_steps` runs `write_batch` as a task and maps what it raises
+to a retry of the task or a failure of the job; the canvas that orders the batches
+(`worker.tasks.report_workflow`) is built from `remaining_stages`. The pipeline it drives
+(`worker.pipeline`) knows nothing of the database: progress and checkpoints reach the job's row
+through callbacks defined here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from worker.pipeline import (
+    RESEARCH_LABEL,
+    SYNTHESIS_STEP,
+    TOTAL_STEPS,
+    Checkpoint,
+    Progress,
+    Stage,
+    assemble_report,
+    report_stages,
+    write_steps,
+)
+from worker.pricing import estimate_cost
+from worker.providers import build_provider
+from worker.providers.base import FatalProviderError, Prompt, Provider, ProviderError
+from worker.research import Material, Research, gather_research
+from worker.sources.base import SearchConfigError
+
+if TYPE_CHECKING:
+    from config import Settings
+    from worker.sources.base import SearchBackend
+    from worker.sources.fetch import Fetcher
+    from worker.store import JobStore
+
+logger = logging.getLogger(__name__)
+
+# A task that has taken down its worker process this many times (the OOM killer, a crash in a
+# library) fails its job instead of being delivered again and again.
+MAX_DELIVERIES = 5
+
+
+class JobFailed(Exception):
+    """The job has failed, and its row says why."""
+
+
+class JobCancelled(Exception):
+    """The job finished while this batch ran (a user cancelled it, or another batch failed it):
+    stopped before the next provider call."""
+
+
+class TimeLimitReached(Exception):
+    """The batch ran past its own deadline (`TASK_TIME_LIMIT`'s soft limit), checked between steps."""
+
+
+class WorkerResources(Protocol):
+    """What a worker process builds once and shares between its tasks (`ReportsCelery` in a worker)."""
+
+    settings: Settings
+    providers: dict[str, Provider]
+
+    @property
+    def job_store(self) -> JobStore: ...
+
+    @property
+    def search_backend(self) -> SearchBackend | None: ...
+
+    @property
+    def fetcher(self) -> Fetcher: ...
+
+
+def remaining_stages(done: Collection[str], parallelism: int) -> list[Stage]:
+    """The stages a job still has to run: batches whose steps are all in `done` are left out; the
+    summary's stage always runs, since it also stores the report."""
+    stages = []
+    for stage in report_stages(parallelism):
+        batches = [b for b in stage if SYNTHESIS_STEP in b or not set(b) <= set(done)]
+        if batches:
+            stages.append(batches)
+    return stages
+
+
+def fail_job(store: JobStore, job_id: str, message: str) -> JobFailed:
+    """Record why the job failed; returns the exception to raise."""
+    store.mark_failed(job_id, error=message)
+    return JobFailed(message)
+
+
+def write_batch(
+    job_id: str,
+    keys: Sequence[str],
+    *,
+    resources: WorkerResources,
+    parallelism: int = 1,
+    worker: str = "",
+    attempt: int = 1,
+) -> None:
+    """Write a batch of a job's steps one after another, checkpointing each; the summary's batch
+    also assembles and stores the report. The job's first batch reads its sources first.
+
+    Raises `JobCancelled` when the job finished meanwhile, `JobFailed` once the row says why,
+    `TimeLimitReached`, and the providers' errors (their failed attempts counted on the job), for
+    the caller to retry or fail. `attempt` is this delivery's retry number, from 1."""
+    store, settings = resources.job_store, resources.settings
+    job = store.get_job(job_id)
+    if job is None:
+        logger.warning("job %s has no row; nothing to do", job_id)
+        return
+    if job.is_finished:
+        # Cancelled, failed by another batch, or a duplicate delivery: never pay for it twice.
+        logger.info("job %s is already %s; skipping %s", job_id, job.state, list(keys))
+        return
+
+    deliveries = store.mark_started(job_id, worker=worker, attempt=attempt, task_key=keys[0])
+    if deliveries > MAX_DELIVERIES:
+        raise fail_job(
+            store,
+            job_id,
+            f"This report stopped its worker process {deliveries - 1} times, so it was not tried again. "
+            "The worker may be running out of memory: check the worker's log and memory, then retry.",
+        )
+
+    # The threads pool enforces no Celery time limit, so the batch keeps its own: checked before
+    # every step, while each step is bounded by the providers' timeouts and retries.
+    deadline = time.monotonic() + settings.task_soft_time_limit
+
+    def report_progress(progress: Progress) -> None:
+        if not store.mark_progress(job_id, progress):
+            raise JobCancelled(job_id)
+        if time.monotonic() > deadline and progress.label != "Done":
+            raise TimeLimitReached(job_id)
+
+    def count_attempt(provider: Provider, prompt: Prompt) -> None:
+        # Before it is sent: a call in flight at a crash is still on the books. And the last
+        # moment to stop spending on a job that was cancelled while this batch waited its turn.
+        if not store.count_call_sent(job_id):
+            raise JobCancelled(job_id)
+
+    def save_checkpoint(checkpoint: Checkpoint) -> None:
+        cost = estimate_cost(settings.llm_prices, checkpoint.model, checkpoint.input_tokens, checkpoint.output_tokens)
+        store.save_checkpoint(job_id, checkpoint, cost)
+
+    try:
+        provider = build_provider(
+            settings,
+            down=job.down_providers,
+            on_down=lambda entry: store.add_provider_down(job_id, entry),
+            cache=resources.providers,
+        )
+        done = store.load_checkpoints(job_id)
+        research = store.load_research(job_id)
+        if research is None:  # the job's first batch: read the sources every step rests on
+            report_progress(Progress(step=1, total=TOTAL_STEPS, label=RESEARCH_LABEL))
+            research = gather_sources(resources, job.startup, store.load_material(job_id))
+            store.save_research(job_id, research)
+        done = write_steps(
+            job.startup,
+            keys,
+            provider,
+            done,
+            parallelism=parallelism,
+            research=research,
+            on_progress=report_progress,
+            on_checkpoint=save_checkpoint,
+            on_attempt=count_attempt,
+        )
+    except ProviderError as exc:
+        store.add_failed_attempts(job_id, exc.failed_attempts)
+        raise
+    if SYNTHESIS_STEP in keys:
+        report = assemble_report(
+            job.startup, done, is_demo=provider.is_demo, generated_at=datetime.now(UTC), research=research
+        )
+        report_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done"))
+        markdown, removed = report.markdown, report.citations_removed
+        store.mark_succeeded(job_id, report_md=markdown, provider=report.provider_label, citations_removed=removed)
+
+
+def gather_sources(resources: WorkerResources, startup: str, material: Material) -> Research:
+    """The job's sources, with the worker's search backend and fetcher (the fetcher only when
+    there is something to fetch)."""
+    try:
+        search = resources.search_backend
+    except SearchConfigError as exc:
+        raise FatalProviderError(str(exc), provider="search") from None
+    fetcher = resources.fetcher if search is not None or material.website else None
+    per_query = resources.settings.search_results_per_query
+    return gather_research(startup, material, search, fetcher, results_per_query=per_query)
