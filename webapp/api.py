@@ -9,7 +9,8 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from webapp.auth import current_principal
-from webapp.errors import error_response
+from webapp.errors import QUEUE_DOWN, error_response
+from webapp.extensions import jobs
 from webapp.limits import SubmissionRefused, check_submission
 from webapp.validation import (
     ValidationError,
@@ -19,16 +20,11 @@ from webapp.validation import (
     validate_startup,
     validate_website,
 )
-from worker.jobs import InvalidMaterial, JobService, NotCancellable, QueueUnavailable, Upload, read_documents
+from worker.jobs import InvalidMaterial, NotCancellable, QueueUnavailable, Upload, read_documents
 from worker.models import Job, JobState
 from worker.research import Material
 
 bp = Blueprint("api", __name__)
-
-
-def jobs() -> JobService:
-    return current_app.extensions["jobs"]
-
 
 DEFAULT_LIST_LIMIT = 20
 MAX_LIST_LIMIT = 100
@@ -152,9 +148,7 @@ def generate() -> tuple[Response, int]:
             startup, user, idempotency_key=idempotency_key, fresh=fresh, material=material
         )
     except QueueUnavailable:
-        return error_response(
-            503, "The job queue (Redis) is unreachable, so nothing was queued. Try again in a minute."
-        )
+        return error_response(503, QUEUE_DOWN)
     job = submission.job
     status_url = url_for("api.status", job_id=job.id)
     body: dict[str, Any] = {"job_id": job.id, "status": submission.outcome, "status_url": status_url}

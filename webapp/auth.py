@@ -26,8 +26,9 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 
-from webapp.accounts import AccountError, Accounts, Principal
+from webapp.accounts import AccountError, Principal
 from webapp.errors import error_page, error_response, wants_html
+from webapp.extensions import accounts
 
 bp = Blueprint("auth", __name__)
 
@@ -49,10 +50,6 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "object-src 'none'",
     ]
 )
-
-
-def accounts() -> Accounts:
-    return current_app.extensions["accounts"]
 
 
 def current_principal() -> Principal | None:

@@ -25,12 +25,13 @@ from htmx_flask import request as htmx_request
 from werkzeug.wrappers import Response
 
 from webapp.auth import current_principal
+from webapp.errors import QUEUE_DOWN
+from webapp.extensions import jobs
 from webapp.job_views import JobCard, job_card
 from webapp.limits import SubmissionRefused, check_submission
 from webapp.validation import ValidationError, parse_batch, uploaded_documents, validate_notes, validate_website
 from worker.jobs import (
     InvalidMaterial,
-    JobService,
     NotCancellable,
     NotRetryable,
     QueueUnavailable,
@@ -43,7 +44,6 @@ bp = Blueprint("dashboard", __name__)
 
 RECENT_CARDS = 50
 HTMX_STOP_POLLING = 286  # htmx swaps this answer in and stops the element's polling
-QUEUE_DOWN = "The job queue (Redis) is unreachable, so nothing was queued. Try again in a minute."
 
 
 @dataclass
@@ -67,10 +67,6 @@ def refuse_cross_site_posts() -> None:
     origin = request.headers.get("Origin")
     if origin and origin != "null" and urlsplit(origin).netloc != request.host:
         abort(403)
-
-
-def jobs() -> JobService:
-    return current_app.extensions["jobs"]
 
 
 def card_for(job: Job) -> JobCard:
@@ -145,19 +141,14 @@ def submit() -> Response | tuple[str, int]:
         try:
             submission = jobs().request_report(name, user, fresh=fresh, material=material)
         except QueueUnavailable:
+            error = QUEUE_DOWN
+            if created:
+                error = (
+                    f"The job queue (Redis) is unreachable: {len(created)} of {len(batch.names)} were queued, "
+                    "the names left in the box were not. Try again in a minute."
+                )
             rest = "\n".join(batch.names[position:])
-            queued = f" {len(created)} of {len(batch.names)} were queued;" if created else ""
-            return _form_error(
-                FormState(
-                    text=rest,
-                    error=(
-                        f"The job queue (Redis) is unreachable.{queued} the names left in the box "
-                        "were not. Try again in a minute."
-                    ),
-                ),
-                created=created,
-                status=503,
-            )
+            return _form_error(FormState(text=rest, error=error), created=created, status=503)
         (created if submission.outcome == "queued" else joined).append(submission.job)
 
     notice = f"Queued {len(created)} report{'s' if len(created) != 1 else ''}. {batch.note}".strip()

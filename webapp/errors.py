@@ -11,6 +11,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 logger = logging.getLogger(__name__)
 
+QUEUE_DOWN = "The job queue (Redis) is unreachable, so nothing was queued. Try again in a minute."
+
 API_PREFIXES = ("/generate", "/status/", "/api/", "/healthz")
 MESSAGES = {
     400: "The request could not be understood.",
