@@ -20,6 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import PROJECT_ROOT, Settings
 from webapp import api, auth, commands, dashboard, errors, reports
 from webapp.accounts import Accounts
+from webapp.extensions import csrf, login_manager
 from webapp.limits import SubmitLimiter
 from worker.celery_setup import create_celery
 from worker.jobs import JobService
@@ -63,10 +64,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         SECRET_KEY=secret_key(settings),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Behind the HTTPS proxy that TRUST_PROXY names, the cookie travels over HTTPS only.
+        SESSION_COOKIE_SECURE=settings.trust_proxy,
+        # auth.require_login runs the CSRF check, for requests that ride on the session cookie only.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,  # a page's token is good as long as its session
     )
     app.json.ensure_ascii = False  # names like „KG“ come back as written, not as \u escapes
     app.json.sort_keys = False
-    app.session_interface = auth.SessionInterface()
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     Htmx(app)
@@ -86,11 +91,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.context_processor
     def page_globals() -> dict[str, object]:
-        return {
-            "flower_url": settings.flower_link,
-            "csrf_token": auth.csrf_token,
-            "principal": auth.current_principal(),
-        }
+        return {"flower_url": settings.flower_link}
 
     @app.before_request
     def allow_uploads() -> None:
@@ -98,8 +99,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         if request.mimetype == "multipart/form-data" and request.endpoint in UPLOAD_ENDPOINTS:
             request.max_content_length = settings.upload_max_bytes + MAX_REQUEST_BYTES
 
-    app.before_request(auth.guard)
-    app.after_request(auth.security_headers)
+    login_manager.init_app(app)
+    csrf.init_app(app)
     errors.register(app)
     commands.register(app)
     app.register_blueprint(auth.bp)

@@ -7,8 +7,8 @@ from typing import Any
 
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask_login import current_user
 
-from webapp.auth import current_principal
 from webapp.errors import QUEUE_DOWN, error_response
 from webapp.extensions import jobs
 from webapp.limits import SubmissionRefused, check_submission
@@ -127,7 +127,7 @@ def generate() -> tuple[Response, int]:
     except (ValidationError, InvalidMaterial) as exc:
         return error_response(400, str(exc))
     material = Material(website=website, notes=notes, documents=documents)
-    user = current_principal().username
+    user = current_user.username
     try:
         check_submission(
             current_app.extensions["limiter"], jobs().store.count_live(user), settings.max_live_jobs_per_user, user, 1
@@ -166,7 +166,7 @@ def generate() -> tuple[Response, int]:
 @bp.post("/api/jobs/<job_id>/cancel")
 def cancel(job_id: str) -> tuple[Response, int]:
     try:
-        job = jobs().cancel(job_id, by=current_principal().username)
+        job = jobs().cancel(job_id, by=current_user.username)
     except NotCancellable as exc:
         status = 404 if jobs().get(job_id) is None else 409
         return error_response(status, str(exc))

@@ -16,7 +16,6 @@ QUEUE_DOWN = "The job queue (Redis) is unreachable, so nothing was queued. Try a
 API_PREFIXES = ("/generate", "/status/", "/api/", "/healthz")
 MESSAGES = {
     400: "The request could not be understood.",
-    403: "Refused: this form was sent from another site. Use the dashboard itself.",
     404: "Not found.",
     405: "Method not allowed for this URL.",
     413: "The request body is too large.",
