@@ -240,3 +240,48 @@ def test_live_jobs_per_user_are_capped(settings: Settings) -> None:
     log_in(client)
     page = client.post("/jobs", data={"startups": "X\nY"}, headers=HTML)
     assert page.status_code == 429 and "the limit is 2 at once" in page.get_data(as_text=True)
+
+
+def test_the_limit_counts_each_name_of_a_batch_and_keeps_the_names_in_the_box(
+    settings: Settings, clean_redis: RedisServer
+) -> None:
+    settings.submit_rate_per_minute = 3
+    app = create_app(settings)
+    client = app.test_client()
+    log_in(client)
+    assert client.post("/jobs", data={"startups": "A\nB"}).status_code == 303
+    page = client.post("/jobs", data={"startups": "C\nD"}, headers=HTML)
+    assert page.status_code == 429 and "C\nD</textarea>" in page.get_data(as_text=True)
+    assert "at most 3 reports a minute" in page.get_data(as_text=True) and int(page.headers["Retry-After"]) > 0
+    # The API and the dashboard share the budget: one is left.
+    assert client.post("/generate", json={"startup": "E"}, headers=AUTH).status_code == 202
+    assert client.post("/generate", json={"startup": "F"}, headers=AUTH).status_code == 429
+
+
+def test_api_processes_share_the_limits_through_redis(settings: Settings, clean_redis: RedisServer) -> None:
+    """Two app instances (two gunicorn processes, or two machines) on one Redis: one budget."""
+    settings.submit_rate_per_minute = 3
+    first, second = create_app(settings).test_client(), create_app(settings).test_client()
+    codes = [
+        client.post("/generate", json={"startup": f"S{i}"}, headers=AUTH).status_code
+        for i, client in enumerate([first, second, first, second])
+    ]
+    assert codes == [202, 202, 202, 429]
+
+
+def test_failed_log_ins_are_limited_per_client_address(app: Flask, clean_redis: RedisServer) -> None:
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.1"  # not the other tests' 127.0.0.1, which must log in
+    token = csrf_token_of(client.get("/login").get_data(as_text=True))
+    wrong = {"username": "admin", "password": "wrong password", "csrf_token": token}
+    right = {**wrong, "password": ADMIN_PASSWORD}
+    for _ in range(3):  # log-ins that work count nothing
+        assert client.post("/login", data=right).status_code == 303
+        wrong["csrf_token"] = right["csrf_token"] = csrf_token_of(client.get("/login").get_data(as_text=True))
+    codes = [client.post("/login", data=wrong).status_code for _ in range(11)]
+    assert codes == [401] * 10 + [429]
+    refused = client.post("/login", data=right)  # the right password too, until the minute is up
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 61
+    assert "Too many failed log-ins" in refused.get_data(as_text=True)
+    other = client.post("/login", data=right, environ_base={"REMOTE_ADDR": "192.0.2.2"})
+    assert other.status_code == 303  # another address has a budget of its own

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import redis
 from flask import Flask, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
 from htmx_flask import Htmx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -21,7 +24,6 @@ from config import PROJECT_ROOT, Settings
 from webapp import api, auth, commands, dashboard, errors, reports
 from webapp.accounts import Accounts
 from webapp.extensions import csrf, login_manager
-from webapp.limits import SubmitLimiter
 from worker.celery_setup import create_celery
 from worker.jobs import JobService
 from worker.store import JobStore
@@ -82,7 +84,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["settings"] = settings
     app.extensions["jobs"] = JobService(store, celery)
     app.extensions["redis"] = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=2)
-    app.extensions["limiter"] = SubmitLimiter(app.extensions["redis"], settings.submit_rate_per_minute)
     app.extensions["accounts"] = accounts = Accounts(store)
     admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
     written = accounts.ensure_admin(admin_password, Path(settings.data_dir))
@@ -107,8 +108,44 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(reports.bp)
+    limit_requests(app, settings)
     logging.getLogger(__name__).info("Startup Reports ready (database %s)", store.engine.url)
     return app
+
+
+def limit_requests(app: Flask, settings: Settings) -> None:
+    """Flask-Limiter, counting in the broker's Redis so that every API process shares the limits.
+    Made per app (its storage is), so its `@limiter.limit` decorators are applied to the views here.
+    With Redis down, requests go through: a submission then fails with the queue's own clear 503."""
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=settings.broker_url,
+        storage_options={"connection_pool": app.extensions["redis"].connection_pool},
+        strategy="moving-window",  # a refused request uses up nothing
+        key_prefix="startup-reports",
+        headers_enabled=True,  # Retry-After (and X-RateLimit-*) on the limited routes
+        swallow_errors=True,
+    )
+    submit_rate = f"{settings.submit_rate_per_minute}/minute"
+    per_user = {
+        "scope": "submit",  # one budget for the API and the dashboard
+        "key_func": lambda: current_user.username,
+        "error_message": f"Too many submissions: at most {settings.submit_rate_per_minute} reports a minute "
+        "per user. Wait a minute, then submit again.",
+    }
+    limits = {
+        "api.generate": limiter.shared_limit(submit_rate, **per_user),
+        "dashboard.submit": limiter.shared_limit(submit_rate, **per_user, cost=dashboard.batch_size),
+        "auth.login": limiter.limit(
+            f"{settings.login_attempts_per_minute}/minute",
+            methods=["POST"],
+            deduct_when=lambda response: response.status_code == 401,  # failed log-ins only
+            error_message="Too many failed log-ins from your address: wait a minute, then try again.",
+        ),
+    }
+    for endpoint, limit in limits.items():
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
 
 
 def warm_up(app: Flask, threads: int = 1) -> float:

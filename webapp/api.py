@@ -9,9 +9,8 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask_login import current_user
 
-from webapp.errors import QUEUE_DOWN, error_response
+from webapp.errors import QUEUE_DOWN, error_response, too_many_live_jobs
 from webapp.extensions import jobs
-from webapp.limits import SubmissionRefused, check_submission
 from webapp.validation import (
     ValidationError,
     parse_page_number,
@@ -117,6 +116,7 @@ def _read_request() -> tuple[dict[str, Any], list[Upload]]:
 
 @bp.post("/generate")
 def generate() -> tuple[Response, int]:
+    """Queue a report. Limited per user to SUBMIT_RATE_PER_MINUTE, with the dashboard (create_app)."""
     settings = current_app.extensions["settings"]
     try:
         payload, uploads = _read_request()
@@ -128,15 +128,9 @@ def generate() -> tuple[Response, int]:
         return error_response(400, str(exc))
     material = Material(website=website, notes=notes, documents=documents)
     user = current_user.username
-    try:
-        check_submission(
-            current_app.extensions["limiter"], jobs().store.count_live(user), settings.max_live_jobs_per_user, user, 1
-        )
-    except SubmissionRefused as exc:
-        response, status = error_response(429, str(exc))
-        if exc.retry_after is not None:
-            response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
-        return response, status
+    refusal = too_many_live_jobs(user, 1)
+    if refusal:
+        return error_response(429, refusal)
     idempotency_key = request.headers.get("Idempotency-Key", "").strip() or None
     if idempotency_key and len(idempotency_key) > 200:
         return error_response(400, "The Idempotency-Key header must be at most 200 characters.")

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Request, Response, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
@@ -106,6 +107,7 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
+    """The log-in form; POSTs are limited per client address (LOGIN_ATTEMPTS_PER_MINUTE, create_app)."""
     next_url = _safe_next(request.values.get("next"))
     if request.method == "GET":
         return render_template("auth/login.html", next_url=next_url, error="")
@@ -116,6 +118,12 @@ def login() -> ResponseReturnValue:
     login_user(Analyst(user.id, user.username))
     session.permanent = True
     return redirect(next_url, 303)
+
+
+@bp.errorhandler(RateLimitExceeded)
+def too_many_attempts(exc: RateLimitExceeded) -> ResponseReturnValue:
+    next_url = _safe_next(request.values.get("next"))
+    return render_template("auth/login.html", next_url=next_url, error=exc.description), 429
 
 
 @bp.post("/logout")

@@ -19,14 +19,14 @@ from flask import (
     request,
     url_for,
 )
+from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user
 from htmx_flask import request as htmx_request
 from werkzeug.wrappers import Response
 
-from webapp.errors import QUEUE_DOWN
+from webapp.errors import QUEUE_DOWN, too_many_live_jobs
 from webapp.extensions import jobs
 from webapp.job_views import JobCard, job_card
-from webapp.limits import SubmissionRefused, check_submission
 from webapp.validation import ValidationError, parse_batch, uploaded_documents, validate_notes, validate_website
 from worker.jobs import (
     InvalidMaterial,
@@ -84,6 +84,15 @@ def index() -> tuple[str, int]:
     return render_dashboard(FormState(notice=" ".join(notices)))
 
 
+def batch_size() -> int:
+    """What a submission costs against SUBMIT_RATE_PER_MINUTE (create_app): one per name. A batch
+    that is refused whole (too long, empty) costs one."""
+    try:
+        return len(parse_batch(request.form.get("startups", "")).names)
+    except ValidationError:
+        return 1
+
+
 @bp.post("/jobs")
 def submit() -> Response | tuple[str, int]:
     text = request.form.get("startups", "")
@@ -110,13 +119,9 @@ def submit() -> Response | tuple[str, int]:
         )
 
     user = current_user.username
-    try:
-        live = jobs().store.count_live(user)
-        check_submission(
-            current_app.extensions["limiter"], live, settings.max_live_jobs_per_user, user, len(batch.names)
-        )
-    except SubmissionRefused as exc:
-        return refused(f"Nothing was queued. {exc}", status=429)
+    refusal = too_many_live_jobs(user, len(batch.names))
+    if refusal:
+        return refused(f"Nothing was queued. {refusal}", status=429)
 
     fresh = request.form.get("fresh") == "on"
     created: list[Job] = []
@@ -144,6 +149,18 @@ def submit() -> Response | tuple[str, int]:
         return render_template("dashboard/_submitted.html", cards=cards, form=FormState(notice=notice)), 200
     flash(notice)
     return redirect(url_for(".index"), 303)
+
+
+@bp.errorhandler(RateLimitExceeded)
+def too_many_submissions(exc: RateLimitExceeded) -> tuple[str, int]:
+    """Over SUBMIT_RATE_PER_MINUTE: the form says so and keeps what was typed."""
+    form = FormState(
+        text=request.form.get("startups", ""),
+        website=request.form.get("website", ""),
+        notes=request.form.get("notes", ""),
+        error=f"Nothing was queued. {exc.description}",
+    )
+    return _form_error(form, status=429)
 
 
 def _form_error(form: FormState, created: list[Job] | None = None, status: int = 400) -> tuple[str, int]:
