@@ -49,6 +49,24 @@ def test_pages_redirect_to_the_login_page_and_back(app: Flask) -> None:
     assert login.status_code == 303 and login.headers["Location"] == "/reports?q=acme"
 
 
+def test_an_htmx_request_after_the_session_ended_is_sent_to_the_login_page(app: Flask) -> None:
+    """htmx swaps no redirect into a card: a 401 with HX-Redirect makes it load the log-in page."""
+    response = app.test_client().get("/jobs/some-job/card", headers={"HX-Request": "true"})
+    assert response.status_code == 401 and response.headers["HX-Redirect"] == "/login?next=/jobs/some-job/card"
+
+
+def test_logging_out_and_changing_the_password(app: Flask) -> None:
+    client = app.test_client()
+    log_in(client)
+    wrong = client.post("/account/password", data={"current": "not it", "new": "another long password"})
+    assert "current password is wrong" in client.get(wrong.headers["Location"]).get_data(as_text=True)
+    changed = client.post("/account/password", data={"current": ADMIN_PASSWORD, "new": "another long password"})
+    assert "Password changed." in client.get(changed.headers["Location"]).get_data(as_text=True)
+    assert client.post("/logout").headers["Location"] == "/login"
+    assert client.get("/", headers=HTML).status_code == 302
+    assert accounts(app).authenticate("admin", "another long password") is not None
+
+
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"])
 def test_login_never_redirects_off_site(app: Flask, target: str) -> None:
     client = app.test_client()
