@@ -154,11 +154,12 @@ def submit() -> Response | tuple[str, int]:
 @bp.errorhandler(RateLimitExceeded)
 def too_many_submissions(exc: RateLimitExceeded) -> tuple[str, int]:
     """Over SUBMIT_RATE_PER_MINUTE: the form says so and keeps what was typed."""
+    again = " Choose the document again." if uploaded_documents(request.files) else ""
     form = FormState(
         text=request.form.get("startups", ""),
         website=request.form.get("website", ""),
         notes=request.form.get("notes", ""),
-        error=f"Nothing was queued. {exc.description}",
+        error=f"Nothing was queued. {exc.description}{again}",
     )
     return _form_error(form, status=429)
 
