@@ -4,6 +4,7 @@ port, and a database (a SQLite file, plus PostgreSQL when TEST_DATABASE_URL is s
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -416,16 +417,18 @@ def provider_env(server: FakeLLMServer, provider: str, **extra: str) -> dict[str
     return env
 
 
+def csrf_token_of(page: str) -> str:
+    """The CSRF token a page's forms carry."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
 def log_in(client: FlaskClient, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:
     """Log `client` in through the real form and make it send the session's CSRF token with every
-    request, as the pages do. Returns the token."""
-    client.get("/login")
-    with client.session_transaction() as session:
-        token = session["csrf_token"]
+    request, as the pages do (in `hx-headers`). Returns the token."""
+    token = csrf_token_of(client.get("/login").get_data(as_text=True))
     response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
     assert response.status_code == 303, response.get_data(as_text=True)
-    with client.session_transaction() as session:
-        token = session["csrf_token"]
+    token = csrf_token_of(client.get("/account").get_data(as_text=True))  # a new session, a new token
     client.environ_base["HTTP_X_CSRFTOKEN"] = token
     return token
 

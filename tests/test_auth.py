@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import delete, event, update
 
 from config import Settings
-from tests.conftest import ADMIN_PASSWORD, AUTH, log_in
+from tests.conftest import ADMIN_PASSWORD, AUTH, RedisServer, csrf_token_of, log_in
 from webapp import create_app
 from webapp.accounts import Accounts
+from worker.models import ApiToken, User, utcnow
 
 HTML = {"Accept": "text/html"}
 
@@ -36,9 +40,8 @@ def test_pages_redirect_to_the_login_page_and_back(app: Flask) -> None:
     response = client.get("/reports?q=acme", headers=HTML)
     assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=")
     assert client.get("/healthz").status_code == 200  # open, for load balancers
-    client.get("/login")
-    with client.session_transaction() as session:
-        token = session["csrf_token"]
+    token = csrf_token_of(client.get(response.headers["Location"]).get_data(as_text=True))
+    assert 'name="next" value="/reports?q=acme"' in client.get(response.headers["Location"]).get_data(as_text=True)
     login = client.post(
         "/login",
         data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token, "next": "/reports?q=acme"},
@@ -46,12 +49,28 @@ def test_pages_redirect_to_the_login_page_and_back(app: Flask) -> None:
     assert login.status_code == 303 and login.headers["Location"] == "/reports?q=acme"
 
 
+def test_an_htmx_request_after_the_session_ended_is_sent_to_the_login_page(app: Flask) -> None:
+    """htmx swaps no redirect into a card: a 401 with HX-Redirect makes it load the log-in page."""
+    response = app.test_client().get("/jobs/some-job/card", headers={"HX-Request": "true"})
+    assert response.status_code == 401 and response.headers["HX-Redirect"] == "/login?next=/jobs/some-job/card"
+
+
+def test_logging_out_and_changing_the_password(app: Flask) -> None:
+    client = app.test_client()
+    log_in(client)
+    wrong = client.post("/account/password", data={"current": "not it", "new": "another long password"})
+    assert "current password is wrong" in client.get(wrong.headers["Location"]).get_data(as_text=True)
+    changed = client.post("/account/password", data={"current": ADMIN_PASSWORD, "new": "another long password"})
+    assert "Password changed." in client.get(changed.headers["Location"]).get_data(as_text=True)
+    assert client.post("/logout").headers["Location"] == "/login"
+    assert client.get("/", headers=HTML).status_code == 302
+    assert accounts(app).authenticate("admin", "another long password") is not None
+
+
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"])
 def test_login_never_redirects_off_site(app: Flask, target: str) -> None:
     client = app.test_client()
-    client.get("/login")
-    with client.session_transaction() as session:
-        token = session["csrf_token"]
+    token = csrf_token_of(client.get("/login").get_data(as_text=True))
     response = client.post(
         "/login", data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token, "next": target}
     )
@@ -60,9 +79,7 @@ def test_login_never_redirects_off_site(app: Flask, target: str) -> None:
 
 def test_wrong_passwords_are_refused(app: Flask) -> None:
     client = app.test_client()
-    client.get("/login")
-    with client.session_transaction() as session:
-        token = session["csrf_token"]
+    token = csrf_token_of(client.get("/login").get_data(as_text=True))
     for username, password in (("admin", "wrong password"), ("nobody", ADMIN_PASSWORD)):
         response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
         assert response.status_code == 401 and "Wrong username or password" in response.get_data(as_text=True)
@@ -78,6 +95,9 @@ def test_forms_without_the_csrf_token_are_refused(app: Flask) -> None:
         assert response.status_code == 403 and "CSRF" in response.get_data(as_text=True)
     response = client.post("/jobs", data={"startups": "Acme", "csrf_token": "forged"}, headers=HTML)
     assert response.status_code == 403
+    # The API on the session cookie needs it too, and says so in JSON.
+    response = client.post("/generate", json={"startup": "Acme"})
+    assert response.status_code == 403 and "CSRF check failed" in response.get_json()["error"]
     assert app.extensions["jobs"].store.recent_jobs(5) == []
     # The token from the page itself works.
     page = client.get("/").get_data(as_text=True)
@@ -100,8 +120,22 @@ def test_security_headers_and_cookie_flags(app: Flask) -> None:
     assert response.headers["Referrer-Policy"] == "same-origin"
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
-    secure = client.get("/login", base_url="https://reports.example")
-    assert "Secure" in secure.headers["Set-Cookie"]
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_behind_an_https_proxy_cookies_are_secure_and_forms_need_a_same_site_referrer(settings: Settings) -> None:
+    settings.trust_proxy = True
+    client = create_app(settings).test_client()
+    proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "reports.example", "X-Forwarded-For": "203.0.113.9"}
+    page = client.get("/login", headers=proxied)
+    assert "Secure" in page.headers["Set-Cookie"] and page.headers["Strict-Transport-Security"]
+    form = {"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": csrf_token_of(page.get_data(as_text=True))}
+    # Over HTTPS Flask-WTF also wants the Referer of a page of this site (Referrer-Policy: same-origin sends it).
+    assert client.post("/login", data=form, headers=proxied).status_code == 403
+    elsewhere = {**proxied, "Referer": "https://evil.example/login"}
+    assert client.post("/login", data=form, headers=elsewhere).status_code == 403
+    same_site = {**proxied, "Referer": "https://reports.example/login"}
+    assert client.post("/login", data=form, headers=same_site).status_code == 303
 
 
 def test_the_page_has_no_inline_script(app: Flask) -> None:
@@ -131,7 +165,48 @@ def test_tokens_from_the_command_line_work_until_revoked(app: Flask) -> None:
     (stored,) = accounts(app).tokens_of(accounts(app).by_name("dana").id)
     assert token not in (stored.token_hash, stored.hint) and stored.last_used_at is not None
     accounts(app).revoke_token(stored.user_id, stored.id)
-    assert client.get("/api/jobs", headers=headers).status_code == 401
+    assert client.get("/api/jobs", headers=headers).status_code == 401  # at once, not within a minute
+
+
+def test_polling_with_a_token_reads_it_and_writes_its_last_use_once_a_minute(app: Flask) -> None:
+    """A script polls /status several times a second: each poll reads the token and the job by
+    index, and writes `last_used_at` only when the stored one is a minute old."""
+    _, secret = accounts(app).create_token("admin", "poller")
+    headers = {"Authorization": f"Bearer {secret}"}
+    job = app.extensions["jobs"].store.create_job("Acme")
+    client = app.test_client()
+    assert client.get(f"/status/{job.id}", headers=headers).status_code == 200  # the first use is written
+    statements: list[str] = []
+    event.listen(app.extensions["jobs"].store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    for _ in range(3):
+        assert client.get(f"/status/{job.id}", headers=headers).status_code == 200
+    assert len(statements) == 6 and all(s.lstrip().upper().startswith("SELECT") for s in statements), statements
+    with app.extensions["jobs"].store.session() as session:  # a minute later, the next poll writes it
+        session.execute(update(ApiToken).values(last_used_at=utcnow() - timedelta(minutes=2)))
+    statements.clear()
+    assert client.get(f"/status/{job.id}", headers=headers).status_code == 200
+    assert any(s.lstrip().upper().startswith("UPDATE API_TOKENS") for s in statements), statements
+    (token,) = accounts(app).tokens_of(accounts(app).by_name("admin").id)
+    assert utcnow() - token.last_used_at < timedelta(seconds=10)
+
+
+def test_a_removed_user_is_logged_out_at_once(app: Flask) -> None:
+    app.test_cli_runner().invoke(args=["create-user", "dana", "--password", "a long enough password"])
+    client = app.test_client()
+    log_in(client, "dana", "a long enough password")
+    assert client.get("/", headers=HTML).status_code == 200
+    with app.extensions["jobs"].store.session() as session:
+        session.execute(delete(User).where(User.username == "dana"))
+    assert client.get("/", headers=HTML).status_code == 302
+
+
+def test_bearer_requests_need_no_csrf_token(api_client: FlaskClient, app: Flask) -> None:
+    """CSRF is about the cookies a browser sends on its own; it never sends a bearer token so."""
+    created = api_client.post("/generate", json={"startup": "Acme"})
+    assert created.status_code == 202
+    cancelled = api_client.post(f"/api/jobs/{created.get_json()['job_id']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.get_json()["state"] == "REVOKED"
+    assert api_client.post("/jobs", data={"startups": "Zeta"}).status_code == 303  # the dashboard's form too
 
 
 def test_tokens_from_the_account_page_are_shown_once(app: Flask) -> None:
@@ -162,7 +237,7 @@ def test_admin_is_made_once_with_a_random_password_when_none_is_set(settings: Se
     assert not password_file.exists()
 
 
-def test_submissions_are_rate_limited_per_user(settings: Settings, clean_redis) -> None:
+def test_submissions_are_rate_limited_per_user(settings: Settings, clean_redis: RedisServer) -> None:
     settings.submit_rate_per_minute = 3
     app = create_app(settings)
     client = app.test_client()
@@ -183,3 +258,48 @@ def test_live_jobs_per_user_are_capped(settings: Settings) -> None:
     log_in(client)
     page = client.post("/jobs", data={"startups": "X\nY"}, headers=HTML)
     assert page.status_code == 429 and "the limit is 2 at once" in page.get_data(as_text=True)
+
+
+def test_the_limit_counts_each_name_of_a_batch_and_keeps_the_names_in_the_box(
+    settings: Settings, clean_redis: RedisServer
+) -> None:
+    settings.submit_rate_per_minute = 3
+    app = create_app(settings)
+    client = app.test_client()
+    log_in(client)
+    assert client.post("/jobs", data={"startups": "A\nB"}).status_code == 303
+    page = client.post("/jobs", data={"startups": "C\nD"}, headers=HTML)
+    assert page.status_code == 429 and "C\nD</textarea>" in page.get_data(as_text=True)
+    assert "at most 3 reports a minute" in page.get_data(as_text=True) and int(page.headers["Retry-After"]) > 0
+    # The API and the dashboard share the budget: one is left.
+    assert client.post("/generate", json={"startup": "E"}, headers=AUTH).status_code == 202
+    assert client.post("/generate", json={"startup": "F"}, headers=AUTH).status_code == 429
+
+
+def test_api_processes_share_the_limits_through_redis(settings: Settings, clean_redis: RedisServer) -> None:
+    """Two app instances (two gunicorn processes, or two machines) on one Redis: one budget."""
+    settings.submit_rate_per_minute = 3
+    first, second = create_app(settings).test_client(), create_app(settings).test_client()
+    codes = [
+        client.post("/generate", json={"startup": f"S{i}"}, headers=AUTH).status_code
+        for i, client in enumerate([first, second, first, second])
+    ]
+    assert codes == [202, 202, 202, 429]
+
+
+def test_failed_log_ins_are_limited_per_client_address(app: Flask, clean_redis: RedisServer) -> None:
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.1"  # not the other tests' 127.0.0.1, which must log in
+    token = csrf_token_of(client.get("/login").get_data(as_text=True))
+    wrong = {"username": "admin", "password": "wrong password", "csrf_token": token}
+    right = {**wrong, "password": ADMIN_PASSWORD}
+    for _ in range(3):  # log-ins that work count nothing
+        assert client.post("/login", data=right).status_code == 303
+        wrong["csrf_token"] = right["csrf_token"] = csrf_token_of(client.get("/login").get_data(as_text=True))
+    codes = [client.post("/login", data=wrong).status_code for _ in range(11)]
+    assert codes == [401] * 10 + [429]
+    refused = client.post("/login", data=right)  # the right password too, until the minute is up
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 61
+    assert "Too many failed log-ins" in refused.get_data(as_text=True)
+    other = client.post("/login", data=right, environ_base={"REMOTE_ADDR": "192.0.2.2"})
+    assert other.status_code == 303  # another address has a budget of its own

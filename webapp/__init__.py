@@ -14,13 +14,16 @@ from pathlib import Path
 
 import redis
 from flask import Flask, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
 from htmx_flask import Htmx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import PROJECT_ROOT, Settings
 from webapp import api, auth, commands, dashboard, errors, reports
 from webapp.accounts import Accounts
-from webapp.limits import SubmitLimiter
+from webapp.extensions import csrf, login_manager
 from worker.celery_setup import create_celery
 from worker.jobs import JobService
 from worker.migrate import require_current
@@ -64,10 +67,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         SECRET_KEY=secret_key(settings),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Behind the HTTPS proxy that TRUST_PROXY names, the cookie travels over HTTPS only.
+        SESSION_COOKIE_SECURE=settings.trust_proxy,
+        # auth.require_login runs the CSRF check, for requests that ride on the session cookie only.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,  # a page's token is good as long as its session
     )
     app.json.ensure_ascii = False  # names like „KG“ come back as written, not as \u escapes
     app.json.sort_keys = False
-    app.session_interface = auth.SessionInterface()
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     Htmx(app)
@@ -78,7 +85,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["settings"] = settings
     app.extensions["jobs"] = JobService(store, celery)
     app.extensions["redis"] = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=2)
-    app.extensions["limiter"] = SubmitLimiter(app.extensions["redis"], settings.submit_rate_per_minute)
     app.extensions["accounts"] = accounts = Accounts(store)
     admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
     written = accounts.ensure_admin(admin_password, Path(settings.data_dir))
@@ -87,11 +93,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.context_processor
     def page_globals() -> dict[str, object]:
-        return {
-            "flower_url": settings.flower_link,
-            "csrf_token": auth.csrf_token,
-            "principal": auth.current_principal(),
-        }
+        return {"flower_url": settings.flower_link}
 
     @app.before_request
     def allow_uploads() -> None:
@@ -99,16 +101,52 @@ def create_app(settings: Settings | None = None) -> Flask:
         if request.mimetype == "multipart/form-data" and request.endpoint in UPLOAD_ENDPOINTS:
             request.max_content_length = settings.upload_max_bytes + MAX_REQUEST_BYTES
 
-    app.before_request(auth.guard)
-    app.after_request(auth.security_headers)
+    login_manager.init_app(app)
+    csrf.init_app(app)
     errors.register(app)
     commands.register(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(reports.bp)
+    limit_requests(app, settings)
     logging.getLogger(__name__).info("Startup Reports ready (database %s)", store.engine.url)
     return app
+
+
+def limit_requests(app: Flask, settings: Settings) -> None:
+    """Flask-Limiter, counting in the broker's Redis so that every API process shares the limits.
+    Made per app (its storage is), so its `@limiter.limit` decorators are applied to the views here.
+    With Redis down, requests go through: a submission then fails with the queue's own clear 503."""
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=settings.broker_url,
+        storage_options={"connection_pool": app.extensions["redis"].connection_pool},
+        strategy="moving-window",  # a refused request uses up nothing
+        key_prefix="startup-reports",
+        headers_enabled=True,  # Retry-After (and X-RateLimit-*) on the limited routes
+        swallow_errors=True,
+    )
+    submit_rate = f"{settings.submit_rate_per_minute}/minute"
+    per_user = {
+        "scope": "submit",  # one budget for the API and the dashboard
+        "key_func": lambda: current_user.username,
+        "error_message": f"Too many submissions: at most {settings.submit_rate_per_minute} reports a minute "
+        "per user. Wait a minute, then submit again.",
+    }
+    limits = {
+        "api.generate": limiter.shared_limit(submit_rate, **per_user),
+        "dashboard.submit": limiter.shared_limit(submit_rate, **per_user, cost=dashboard.batch_size),
+        "auth.login": limiter.limit(
+            f"{settings.login_attempts_per_minute}/minute",
+            methods=["POST"],
+            deduct_when=lambda response: response.status_code == 401,  # failed log-ins only
+            error_message="Too many failed log-ins from your address: wait a minute, then try again.",
+        ),
+    }
+    for endpoint, limit in limits.items():
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
 
 
 def warm_up(app: Flask, threads: int = 1) -> float:

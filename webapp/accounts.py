@@ -10,10 +10,11 @@ import hashlib
 import hmac
 import os
 import secrets
-import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+from flask_login import UserMixin
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -24,7 +25,8 @@ from worker.store import JobStore
 ADMIN = "admin"
 TOKEN_PREFIX = "sr_"
 MIN_PASSWORD_CHARS = 10
-PRINCIPAL_CACHE_SECONDS = 60.0
+# A token's last use is written at most once a minute: a script polling /status costs a read, not a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
@@ -32,13 +34,14 @@ class AccountError(ValueError):
     """A request about accounts that cannot be done; the message says why."""
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is asking: a user, and how they proved it."""
+@dataclass(frozen=True, eq=False)
+class Analyst(UserMixin):
+    """Flask-Login's `current_user`: who is asking, and whether by a bearer token (no cookie,
+    so no CSRF check) or by the log-in session."""
 
-    user_id: int
+    id: int
     username: str
-    via: str  # "session", "token" or "api_token_setting"
+    by_token: bool = False
 
 
 def hash_token(token: str) -> str:
@@ -65,8 +68,6 @@ def check_password(password: str) -> str:
 class Accounts:
     def __init__(self, store: JobStore) -> None:
         self.store = store
-        self._token_cache: dict[str, tuple[Principal, float]] = {}
-        self._session_cache: dict[int, tuple[Principal, float]] = {}
 
     def create_user(self, username: str, password: str) -> User:
         user = User(username=check_username(username), password_hash=generate_password_hash(check_password(password)))
@@ -126,54 +127,36 @@ class Accounts:
             token = session.get(ApiToken, token_id)
             if token is None or token.user_id != user_id:
                 return False
-            self._token_cache.pop(token.token_hash, None)  # this process forgets it at once
             session.delete(token)
             return True
 
-    def principal_for_session(self, user_id: int) -> Principal | None:
-        """Who a session's user id is. Kept for a minute like tokens, so a polling card costs no
-        extra database read (a removed user loses access within the minute)."""
-        cached = self._session_cache.get(user_id)
-        if cached and time.monotonic() - cached[1] < PRINCIPAL_CACHE_SECONDS:
-            return cached[0]
+    def user_for_session(self, user_id: int) -> Analyst | None:
+        """The logged-in user, read by primary key on every request: a removed user is out at once."""
         user = self.get(user_id)
-        if user is None:
-            self._session_cache.pop(user_id, None)
-            return None
-        principal = Principal(user.id, user.username, "session")
-        self._session_cache[user_id] = (principal, time.monotonic())
-        return principal
+        return Analyst(user.id, user.username) if user else None
 
-    def principal_for_token(self, secret: str, api_token_setting: str | None) -> Principal | None:
-        """Who a bearer token belongs to. Answers are kept for a minute, so a script polling
-        /status costs no extra database work per request (a revoked token stops within a minute)."""
-        digest = hash_token(secret)
-        cached = self._token_cache.get(digest)
-        if cached and time.monotonic() - cached[1] < PRINCIPAL_CACHE_SECONDS:
-            return cached[0]
-        principal = self._lookup_token(secret, digest, api_token_setting)
-        if principal is not None:
-            self._token_cache[digest] = (principal, time.monotonic())
-        else:
-            self._token_cache.pop(digest, None)
-        return principal
-
-    def warm_up(self) -> None:
-        """Compile the token queries before the first request needs them (`webapp.warm_up`)."""
-        self.by_name(ADMIN)
-        self._lookup_token("", hash_token(""), None)  # no token hashes to the empty secret's hash
-
-    def _lookup_token(self, secret: str, digest: str, api_token_setting: str | None) -> Principal | None:
+    def user_for_token(self, secret: str, api_token_setting: str | None) -> Analyst | None:
+        """Whose bearer token this is (API_TOKEN is admin's): one indexed read, so a revoked token
+        stops at once."""
         if api_token_setting and hmac.compare_digest(secret.encode(), api_token_setting.encode()):
             admin = self.by_name(ADMIN)
-            return Principal(admin.id, admin.username, "api_token_setting") if admin else None
+            return Analyst(admin.id, admin.username, by_token=True) if admin else None
+        now = utcnow()
         with self.store.session() as session:
-            token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
-            if token is None:
+            query = select(ApiToken, User).join(User).where(ApiToken.token_hash == hash_token(secret))
+            row = session.execute(query).first()
+            if row is None:
                 return None
-            user = session.get(User, token.user_id)
-            token.last_used_at = utcnow()
-            return Principal(user.id, user.username, "token") if user else None
+            token, user = row
+            if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+                token.last_used_at = now
+            return Analyst(user.id, user.username, by_token=True)
+
+    def warm_up(self) -> None:
+        """Compile the log-in queries before the first request needs them (`webapp.warm_up`)."""
+        self.by_name(ADMIN)
+        self.get(0)
+        self.user_for_token("", None)  # no token hashes to the empty secret's hash
 
     def ensure_admin(self, admin_password: str | None, data_dir: Path) -> str | None:
         """With no users yet, create `admin`: with ADMIN_PASSWORD, or with a random password that is

@@ -7,10 +7,10 @@ from typing import Any
 
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask_login import current_user
 
-from webapp.auth import current_principal
-from webapp.errors import error_response
-from webapp.limits import SubmissionRefused, check_submission
+from webapp.errors import QUEUE_DOWN, error_response, too_many_live_jobs
+from webapp.extensions import jobs
 from webapp.validation import (
     ValidationError,
     parse_page_number,
@@ -19,16 +19,11 @@ from webapp.validation import (
     validate_startup,
     validate_website,
 )
-from worker.jobs import InvalidMaterial, JobService, NotCancellable, QueueUnavailable, Upload, read_documents
+from worker.jobs import InvalidMaterial, NotCancellable, QueueUnavailable, Upload, read_documents
 from worker.models import Job, JobState
 from worker.research import Material
 
 bp = Blueprint("api", __name__)
-
-
-def jobs() -> JobService:
-    return current_app.extensions["jobs"]
-
 
 DEFAULT_LIST_LIMIT = 20
 MAX_LIST_LIMIT = 100
@@ -121,6 +116,7 @@ def _read_request() -> tuple[dict[str, Any], list[Upload]]:
 
 @bp.post("/generate")
 def generate() -> tuple[Response, int]:
+    """Queue a report. Limited per user to SUBMIT_RATE_PER_MINUTE, with the dashboard (create_app)."""
     settings = current_app.extensions["settings"]
     try:
         payload, uploads = _read_request()
@@ -131,16 +127,10 @@ def generate() -> tuple[Response, int]:
     except (ValidationError, InvalidMaterial) as exc:
         return error_response(400, str(exc))
     material = Material(website=website, notes=notes, documents=documents)
-    user = current_principal().username
-    try:
-        check_submission(
-            current_app.extensions["limiter"], jobs().store.count_live(user), settings.max_live_jobs_per_user, user, 1
-        )
-    except SubmissionRefused as exc:
-        response, status = error_response(429, str(exc))
-        if exc.retry_after is not None:
-            response.headers["Retry-After"] = str(int(exc.retry_after) + 1)
-        return response, status
+    user = current_user.username
+    refusal = too_many_live_jobs(user, 1)
+    if refusal:
+        return error_response(429, refusal)
     idempotency_key = request.headers.get("Idempotency-Key", "").strip() or None
     if idempotency_key and len(idempotency_key) > 200:
         return error_response(400, "The Idempotency-Key header must be at most 200 characters.")
@@ -152,9 +142,7 @@ def generate() -> tuple[Response, int]:
             startup, user, idempotency_key=idempotency_key, fresh=fresh, material=material
         )
     except QueueUnavailable:
-        return error_response(
-            503, "The job queue (Redis) is unreachable, so nothing was queued. Try again in a minute."
-        )
+        return error_response(503, QUEUE_DOWN)
     job = submission.job
     status_url = url_for("api.status", job_id=job.id)
     body: dict[str, Any] = {"job_id": job.id, "status": submission.outcome, "status_url": status_url}
@@ -172,7 +160,7 @@ def generate() -> tuple[Response, int]:
 @bp.post("/api/jobs/<job_id>/cancel")
 def cancel(job_id: str) -> tuple[Response, int]:
     try:
-        job = jobs().cancel(job_id, by=current_principal().username)
+        job = jobs().cancel(job_id, by=current_user.username)
     except NotCancellable as exc:
         status = 404 if jobs().get(job_id) is None else 409
         return error_response(status, str(exc))

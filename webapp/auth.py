@@ -1,103 +1,66 @@
-"""Who may use the app: log-in sessions for analysts, bearer tokens for scripts, CSRF tokens on
-every form and htmx request, and the security headers on every answer.
+"""Who may use the app: Flask-Login for analysts' sessions and scripts' bearer tokens, Flask-WTF's
+CSRF check on every form and htmx request that rides on the session cookie, and the security
+headers on every answer.
 
-Every request passes `guard()` first. Without a valid session or token, the API answers 401 JSON
-and pages redirect to the log-in page; only the log-in page, static files and /healthz are open.
+Only the log-in page, static files and /healthz are open: without a session or a token the API
+answers 401 JSON, pages redirect to the log-in page, htmx requests get a 401 with `HX-Redirect`.
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
+import logging
 from urllib.parse import urlsplit
 
-from flask import (
-    Blueprint,
-    Flask,
-    Response,
-    current_app,
-    flash,
-    g,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
-from flask.sessions import SecureCookieSessionInterface
+from flask import Blueprint, Request, Response, current_app, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_limiter.errors import RateLimitExceeded
+from flask_login import current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFError
 
-from webapp.accounts import AccountError, Accounts, Principal
+from webapp.accounts import AccountError, Analyst
 from webapp.errors import error_page, error_response, wants_html
+from webapp.extensions import accounts, csrf, login_manager
+
+logger = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__)
 
 OPEN_ENDPOINTS = frozenset({"auth.login", "static", "api.healthz"})
-UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "X-CSRFToken"
+CSRF_FAILED = "The form had expired or came from elsewhere (CSRF check failed). Reload the page and try again."
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-        "object-src 'none'",
-    ]
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 
 
-def accounts() -> Accounts:
-    return current_app.extensions["accounts"]
+@login_manager.user_loader
+def load_user(user_id: str) -> Analyst | None:
+    return accounts().user_for_session(int(user_id))
 
 
-def current_principal() -> Principal | None:
-    return g.get("principal")
-
-
-def csrf_token() -> str:
-    """The session's CSRF token, made on first use (templates call this for forms and hx-headers)."""
-    token = session.get(CSRF_FIELD)
-    if not token:
-        token = session[CSRF_FIELD] = secrets.token_urlsafe(32)
-    return token
-
-
-def _csrf_ok() -> bool:
-    expected = session.get(CSRF_FIELD)
-    sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD, "")
-    return bool(expected) and hmac.compare_digest(expected.encode(), sent.encode())
-
-
-def _principal_from_request() -> Principal | None:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        setting = current_app.extensions["settings"].api_token
-        return accounts().principal_for_token(header[7:].strip(), setting.get_secret_value() if setting else None)
-    user_id = session.get("user_id")
-    return accounts().principal_for_session(user_id) if isinstance(user_id, int) else None
-
-
-def guard() -> Response | tuple[Response | str, int] | None:
-    """Runs before every request: who is asking, may they, and did a form carry its CSRF token."""
-    if request.endpoint in OPEN_ENDPOINTS and request.endpoint != "auth.login":
-        g.principal = None  # static files and /healthz: nobody to look up
+@login_manager.request_loader
+def load_user_from_bearer_token(request: Request) -> Analyst | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         return None
-    g.principal = principal = _principal_from_request()
-    if principal is None and request.endpoint != "auth.login":
-        return _unauthenticated()
-    # Forms and htmx requests that ride on the session cookie must carry its CSRF token.
-    if request.method in UNSAFE_METHODS and (principal is None or principal.via == "session") and not _csrf_ok():
-        message = "The form had expired or came from elsewhere (CSRF check failed). Reload the page and try again."
-        return error_page(403, message) if wants_html() else error_response(403, message)
+    setting = current_app.extensions["settings"].api_token
+    return accounts().user_for_token(token.strip(), setting.get_secret_value() if setting else None)
+
+
+@bp.before_app_request
+def require_login() -> ResponseReturnValue | None:
+    """`login_required` for every endpoint but OPEN_ENDPOINTS, then the CSRF check for what rides on
+    the session cookie (a bearer token is never sent by a browser on its own, so it needs none)."""
+    if request.endpoint not in OPEN_ENDPOINTS and not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if request.method in current_app.config["WTF_CSRF_METHODS"] and not getattr(current_user, "by_token", False):
+        csrf.protect()
     return None
 
 
-def _unauthenticated() -> Response | tuple[Response | str, int]:
+@login_manager.unauthorized_handler
+def unauthenticated() -> ResponseReturnValue:
     login_url = url_for("auth.login", next=request.full_path.rstrip("?"))
     if request.headers.get("HX-Request") == "true":
         response, _ = error_response(401, "Your session has ended: log in again.")
@@ -108,6 +71,13 @@ def _unauthenticated() -> Response | tuple[Response | str, int]:
     return error_response(401, "Authentication required: send Authorization: Bearer <token>, or log in.")
 
 
+@bp.app_errorhandler(CSRFError)
+def csrf_failed(exc: CSRFError) -> ResponseReturnValue:
+    logger.info("CSRF check failed: %s", exc.description)
+    return error_page(403, CSRF_FAILED) if wants_html() else error_response(403, CSRF_FAILED)
+
+
+@bp.after_app_request
 def security_headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -118,76 +88,68 @@ def security_headers(response: Response) -> Response:
     return response
 
 
-class SessionInterface(SecureCookieSessionInterface):
-    """Session cookies are `Secure` whenever the request came over HTTPS (behind a proxy, with
-    TRUST_PROXY set), so the same deployment works on a laptop and behind TLS."""
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
-
-
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: never an open redirect to somewhere else."""
-    if not target:
-        return url_for("dashboard.index")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    parts = urlsplit(target or "")
+    if not target or parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return url_for("dashboard.index")
     return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | tuple[str, int]:
+def login() -> ResponseReturnValue:
+    """The log-in form; POSTs are limited per client address (LOGIN_ATTEMPTS_PER_MINUTE, create_app)."""
     next_url = _safe_next(request.values.get("next"))
     if request.method == "GET":
-        return render_template("auth/login.html", next_url=next_url, error=""), 200
+        return render_template("auth/login.html", next_url=next_url, error="")
     user = accounts().authenticate(request.form.get("username", ""), request.form.get("password", ""))
     if user is None:
         return render_template("auth/login.html", next_url=next_url, error="Wrong username or password."), 401
-    session.clear()
-    session["user_id"] = user.id
+    session.clear()  # nothing from before the log-in carries over, the CSRF token included
+    login_user(Analyst(user.id, user.username))
     session.permanent = True
-    csrf_token()  # a fresh token for the new session
     return redirect(next_url, 303)
+
+
+@bp.errorhandler(RateLimitExceeded)
+def too_many_attempts(exc: RateLimitExceeded) -> ResponseReturnValue:
+    next_url = _safe_next(request.values.get("next"))
+    return render_template("auth/login.html", next_url=next_url, error=exc.description), 429
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    session.clear()
+    logout_user()
     return redirect(url_for("auth.login"), 303)
 
 
 @bp.get("/account")
 def account() -> str:
-    principal = current_principal()
-    tokens = accounts().tokens_of(principal.user_id) if principal else []
+    tokens = accounts().tokens_of(current_user.id)
     return render_template("auth/account.html", tokens=tokens, new_secret=session.pop("new_token", None))
 
 
 @bp.post("/account/tokens")
 def create_token() -> Response:
-    principal = current_principal()
-    _, secret = accounts().create_token(principal.username, request.form.get("name", ""))
-    # Shown once, on the next page, then gone from the session.
-    session["new_token"] = secret
+    _, secret = accounts().create_token(current_user.username, request.form.get("name", ""))
+    session["new_token"] = secret  # shown once, on the next page, then gone from the session
     return redirect(url_for("auth.account"), 303)
 
 
 @bp.post("/account/tokens/<int:token_id>/revoke")
 def revoke_token(token_id: int) -> Response:
-    if accounts().revoke_token(current_principal().user_id, token_id):
+    if accounts().revoke_token(current_user.id, token_id):
         flash("Token revoked.")
     return redirect(url_for("auth.account"), 303)
 
 
 @bp.post("/account/password")
-def change_password() -> Response | tuple[str, int]:
-    principal = current_principal()
-    if accounts().authenticate(principal.username, request.form.get("current", "")) is None:
+def change_password() -> Response:
+    if accounts().authenticate(current_user.username, request.form.get("current", "")) is None:
         flash("The current password is wrong; nothing was changed.")
         return redirect(url_for("auth.account"), 303)
     try:
-        accounts().set_password(principal.username, request.form.get("new", ""))
+        accounts().set_password(current_user.username, request.form.get("new", ""))
     except AccountError as exc:
         flash(str(exc))
     else:

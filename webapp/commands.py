@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 
-from webapp.accounts import AccountError, Accounts
-
-
-def _accounts() -> Accounts:
-    return current_app.extensions["accounts"]
+from webapp.accounts import AccountError
+from webapp.extensions import accounts
 
 
 def register(app: Flask) -> None:
@@ -19,7 +16,7 @@ def register(app: Flask) -> None:
     def create_user(username: str, password: str) -> None:
         """Add an analyst who can log in to the dashboard."""
         try:
-            user = _accounts().create_user(username, password)
+            user = accounts().create_user(username, password)
         except AccountError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"Created user {user.username}.")
@@ -30,7 +27,7 @@ def register(app: Flask) -> None:
     def set_password(username: str, password: str) -> None:
         """Change a user's password."""
         try:
-            _accounts().set_password(username, password)
+            accounts().set_password(username, password)
         except AccountError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"Password of {username} changed.")
@@ -41,7 +38,7 @@ def register(app: Flask) -> None:
     def create_token(username: str, name: str) -> None:
         """Create an API token for USERNAME and print it (it is shown only this once)."""
         try:
-            _, secret = _accounts().create_token(username, name)
+            _, secret = accounts().create_token(username, name)
         except AccountError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(secret)

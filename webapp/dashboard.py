@@ -7,12 +7,10 @@ same routes answer with the fragments to swap in (new cards, the form with its n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import redis
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     get_flashed_messages,
@@ -21,16 +19,17 @@ from flask import (
     request,
     url_for,
 )
+from flask_limiter.errors import RateLimitExceeded
+from flask_login import current_user
 from htmx_flask import request as htmx_request
 from werkzeug.wrappers import Response
 
-from webapp.auth import current_principal
+from webapp.errors import QUEUE_DOWN, too_many_live_jobs
+from webapp.extensions import jobs
 from webapp.job_views import JobCard, job_card
-from webapp.limits import SubmissionRefused, check_submission
 from webapp.validation import ValidationError, parse_batch, uploaded_documents, validate_notes, validate_website
 from worker.jobs import (
     InvalidMaterial,
-    JobService,
     NotCancellable,
     NotRetryable,
     QueueUnavailable,
@@ -43,7 +42,6 @@ bp = Blueprint("dashboard", __name__)
 
 RECENT_CARDS = 50
 HTMX_STOP_POLLING = 286  # htmx swaps this answer in and stops the element's polling
-QUEUE_DOWN = "The job queue (Redis) is unreachable, so nothing was queued. Try again in a minute."
 
 
 @dataclass
@@ -53,24 +51,6 @@ class FormState:
     notice: str = ""
     website: str = ""
     notes: str = ""
-
-
-@bp.before_request
-def refuse_cross_site_posts() -> None:
-    """A form post from another site is refused, so a page an analyst happens to visit cannot
-    spend their budget by queueing reports (browsers send these headers on every form post)."""
-    if request.method != "POST":
-        return
-    fetch_site = request.headers.get("Sec-Fetch-Site")
-    if fetch_site and fetch_site not in ("same-origin", "none"):
-        abort(403)
-    origin = request.headers.get("Origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
-        abort(403)
-
-
-def jobs() -> JobService:
-    return current_app.extensions["jobs"]
 
 
 def card_for(job: Job) -> JobCard:
@@ -104,6 +84,15 @@ def index() -> tuple[str, int]:
     return render_dashboard(FormState(notice=" ".join(notices)))
 
 
+def batch_size() -> int:
+    """What a submission costs against SUBMIT_RATE_PER_MINUTE (create_app): one per name. A batch
+    that is refused whole (too long, empty) costs one."""
+    try:
+        return len(parse_batch(request.form.get("startups", "")).names)
+    except ValidationError:
+        return 1
+
+
 @bp.post("/jobs")
 def submit() -> Response | tuple[str, int]:
     text = request.form.get("startups", "")
@@ -129,14 +118,10 @@ def submit() -> Response | tuple[str, int]:
             "with them, or clear them to queue several names." + (" Choose the document again." if uploads else "")
         )
 
-    user = current_principal().username
-    try:
-        live = jobs().store.count_live(user)
-        check_submission(
-            current_app.extensions["limiter"], live, settings.max_live_jobs_per_user, user, len(batch.names)
-        )
-    except SubmissionRefused as exc:
-        return refused(f"Nothing was queued. {exc}", status=429)
+    user = current_user.username
+    refusal = too_many_live_jobs(user, len(batch.names))
+    if refusal:
+        return refused(f"Nothing was queued. {refusal}", status=429)
 
     fresh = request.form.get("fresh") == "on"
     created: list[Job] = []
@@ -145,19 +130,14 @@ def submit() -> Response | tuple[str, int]:
         try:
             submission = jobs().request_report(name, user, fresh=fresh, material=material)
         except QueueUnavailable:
+            error = QUEUE_DOWN
+            if created:
+                error = (
+                    f"The job queue (Redis) is unreachable: {len(created)} of {len(batch.names)} were queued, "
+                    "the names left in the box were not. Try again in a minute."
+                )
             rest = "\n".join(batch.names[position:])
-            queued = f" {len(created)} of {len(batch.names)} were queued;" if created else ""
-            return _form_error(
-                FormState(
-                    text=rest,
-                    error=(
-                        f"The job queue (Redis) is unreachable.{queued} the names left in the box "
-                        "were not. Try again in a minute."
-                    ),
-                ),
-                created=created,
-                status=503,
-            )
+            return _form_error(FormState(text=rest, error=error), created=created, status=503)
         (created if submission.outcome == "queued" else joined).append(submission.job)
 
     notice = f"Queued {len(created)} report{'s' if len(created) != 1 else ''}. {batch.note}".strip()
@@ -171,6 +151,19 @@ def submit() -> Response | tuple[str, int]:
     return redirect(url_for(".index"), 303)
 
 
+@bp.errorhandler(RateLimitExceeded)
+def too_many_submissions(exc: RateLimitExceeded) -> tuple[str, int]:
+    """Over SUBMIT_RATE_PER_MINUTE: the form says so and keeps what was typed."""
+    again = " Choose the document again." if uploaded_documents(request.files) else ""
+    form = FormState(
+        text=request.form.get("startups", ""),
+        website=request.form.get("website", ""),
+        notes=request.form.get("notes", ""),
+        error=f"Nothing was queued. {exc.description}{again}",
+    )
+    return _form_error(form, status=429)
+
+
 def _form_error(form: FormState, created: list[Job] | None = None, status: int = 400) -> tuple[str, int]:
     if htmx_request.htmx:
         # 200 so that htmx swaps it in: the form comes back out of band, with the user's text.
@@ -181,7 +174,7 @@ def _form_error(form: FormState, created: list[Job] | None = None, status: int =
 
 @bp.get("/jobs/<job_id>/card")
 def card(job_id: str) -> tuple[str, int]:
-    """One card: what a live card polls. One database read, nothing else."""
+    """One card: what a live card polls. The job's row (and the user's, to log them in), nothing else."""
     job = jobs().get(job_id)
     if job is None:
         # htmx swaps no 4xx answer, so a live card would poll a vanished job forever; 286 is htmx's
@@ -195,7 +188,7 @@ def card(job_id: str) -> tuple[str, int]:
 def cancel(job_id: str) -> Response | tuple[str, int]:
     """Cancel a queued or running job from its card."""
     try:
-        job = jobs().cancel(job_id, by=current_principal().username)
+        job = jobs().cancel(job_id, by=current_user.username)
     except NotCancellable as exc:
         job = jobs().get(job_id)
         if htmx_request.htmx and job is not None:
@@ -211,7 +204,7 @@ def cancel(job_id: str) -> Response | tuple[str, int]:
 def retry(job_id: str) -> Response | tuple[str, int]:
     """Submit a failed job's startup again, as a new job whose card replaces the failed one."""
     try:
-        new_job = jobs().retry(job_id, current_principal().username)
+        new_job = jobs().retry(job_id, current_user.username)
     except (NotRetryable, QueueUnavailable) as exc:
         message = QUEUE_DOWN if isinstance(exc, QueueUnavailable) else str(exc)
         status = 503 if isinstance(exc, QueueUnavailable) else 409

@@ -10,19 +10,15 @@ import unicodedata
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from webapp.errors import error_response
+from webapp.extensions import jobs
 from webapp.job_views import format_duration, job_card
 from webapp.rendering import render_report
 from webapp.validation import parse_page_number
-from worker.jobs import JobService
 from worker.models import JobState
 
 bp = Blueprint("reports", __name__)
 
 PER_PAGE = 20
-
-
-def jobs() -> JobService:
-    return current_app.extensions["jobs"]
 
 
 def download_name(startup: str) -> str:
