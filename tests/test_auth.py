@@ -249,6 +249,20 @@ def test_submissions_are_rate_limited_per_user(settings: Settings, clean_redis: 
     assert len(app.extensions["jobs"].store.recent_jobs(10)) == 3
 
 
+def test_submissions_refused_for_their_input_use_none_of_the_limit(
+    settings: Settings, clean_redis: RedisServer
+) -> None:
+    settings.submit_rate_per_minute = 2
+    app = create_app(settings)
+    client = app.test_client()
+    for _ in range(3):  # a script sending bad input, and a dashboard batch with nothing in it
+        assert client.post("/generate", json={"startup": ""}, headers=AUTH).status_code == 400
+    log_in(client)
+    assert client.post("/jobs", data={"startups": "   "}, headers=HTML).status_code == 400
+    codes = [client.post("/generate", json={"startup": f"S{i}"}, headers=AUTH).status_code for i in range(3)]
+    assert codes == [202, 202, 429]
+
+
 def test_live_jobs_per_user_are_capped(settings: Settings) -> None:
     settings.max_live_jobs_per_user = 2
     app = create_app(settings)

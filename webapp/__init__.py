@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import redis
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
@@ -132,12 +132,17 @@ def limit_requests(app: Flask, settings: Settings) -> None:
     per_user = {
         "scope": "submit",  # one budget for the API and the dashboard
         "key_func": lambda: current_user.username,
+        # Checked before the view with what it asks for, counted after it with what it accepted
+        # (`g.submitted`): bad input, the live-jobs cap or Redis down cost nothing.
+        "deduct_when": lambda _response: g.get("submitted", 0) > 0,
         "error_message": f"Too many submissions: at most {settings.submit_rate_per_minute} reports a minute "
         "per user. Wait a minute, then submit again.",
     }
     limits = {
-        "api.generate": limiter.shared_limit(submit_rate, **per_user),
-        "dashboard.submit": limiter.shared_limit(submit_rate, **per_user, cost=dashboard.batch_size),
+        "api.generate": limiter.shared_limit(submit_rate, **per_user, cost=lambda: g.get("submitted", 1)),
+        "dashboard.submit": limiter.shared_limit(
+            submit_rate, **per_user, cost=lambda: g.get("submitted") or dashboard.batch_size()
+        ),
         "auth.login": limiter.limit(
             f"{settings.login_attempts_per_minute}/minute",
             methods=["POST"],

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import redis
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask_login import current_user
 
 from webapp.errors import QUEUE_DOWN, error_response, too_many_live_jobs
@@ -143,6 +143,7 @@ def generate() -> tuple[Response, int]:
         )
     except QueueUnavailable:
         return error_response(503, QUEUE_DOWN)
+    g.submitted = 1  # what SUBMIT_RATE_PER_MINUTE counts (create_app)
     job = submission.job
     status_url = url_for("api.status", job_id=job.id)
     body: dict[str, Any] = {"job_id": job.id, "status": submission.outcome, "status_url": status_url}

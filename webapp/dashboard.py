@@ -13,6 +13,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
     get_flashed_messages,
     redirect,
     render_template,
@@ -85,8 +86,8 @@ def index() -> tuple[str, int]:
 
 
 def batch_size() -> int:
-    """What a submission costs against SUBMIT_RATE_PER_MINUTE (create_app): one per name. A batch
-    that is refused whole (too long, empty) costs one."""
+    """What a batch asks of SUBMIT_RATE_PER_MINUTE (create_app), checked before it runs: one per
+    name (one for a batch too long or empty, which is refused anyway and then costs nothing)."""
     try:
         return len(parse_batch(request.form.get("startups", "")).names)
     except ValidationError:
@@ -136,9 +137,11 @@ def submit() -> Response | tuple[str, int]:
                     f"The job queue (Redis) is unreachable: {len(created)} of {len(batch.names)} were queued, "
                     "the names left in the box were not. Try again in a minute."
                 )
+            g.submitted = len(created) + len(joined)  # what SUBMIT_RATE_PER_MINUTE counts (create_app)
             rest = "\n".join(batch.names[position:])
             return _form_error(FormState(text=rest, error=error), created=created, status=503)
         (created if submission.outcome == "queued" else joined).append(submission.job)
+    g.submitted = len(created) + len(joined)
 
     notice = f"Queued {len(created)} report{'s' if len(created) != 1 else ''}. {batch.note}".strip()
     if joined:
