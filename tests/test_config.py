@@ -64,6 +64,20 @@ def test_empty_values_in_env_files_mean_default(tmp_path: Path) -> None:
     assert settings.flower_port == 5600
 
 
+def test_the_env_file_is_chosen_when_settings_are_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from config import Settings  # imported before STARTUP_REPORTS_ENV_FILE is set, as in a process
+
+    for name in SETTING_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    env_file = tmp_path / "staging.env"
+    env_file.write_text("FLOWER_PORT=5601\n")
+    monkeypatch.setenv("STARTUP_REPORTS_ENV_FILE", str(env_file))
+    assert Settings().flower_port == 5601
+    monkeypatch.setenv("STARTUP_REPORTS_ENV_FILE", os.devnull)
+    assert Settings().flower_port == 5555
+    assert Settings(_env_file=env_file).flower_port == 5601  # one call's own choice wins
+
+
 def test_env_example_lists_every_setting() -> None:
     listed = {
         line.split("=", 1)[0]
