@@ -112,7 +112,7 @@ def test_a_database_made_by_an_older_version_gains_the_new_columns(store: JobSto
         connection.execute(text('ALTER TABLE jobs DROP COLUMN "providers_down"'))
     store.create_schema()
     store.add_provider_down(job.id, "openai:transient")
-    assert store.providers_down(job.id) == ["openai:transient"]
+    assert store.get_job(job.id).down_providers == ["openai:transient"]
     assert store.get_job(job.id).startup == "Legacy Co"  # nothing already stored is lost
 
 

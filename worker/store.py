@@ -410,10 +410,6 @@ class JobStore:
                 )
             )
 
-    def providers_down(self, job_id: str) -> list[str]:
-        job = self.get_job(job_id)
-        return job.down_providers if job else []
-
     def add_provider_down(self, job_id: str, entry: str) -> None:
         """Record "<provider>:<kind>", replacing what was recorded for that provider before."""
         provider = entry.partition(":")[0]
