@@ -175,3 +175,15 @@ def test_an_invalid_value_is_named_with_its_variable(tmp_path: Path) -> None:
     )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.startswith("TASK_TIME_LIMIT='ten' is not valid: Input should be a valid integer"), out.stderr
+
+
+def test_the_worker_s_pool_and_size_are_set_in_one_place_the_celery_app() -> None:
+    """run_worker.sh passes no pool flags: `celery -A worker.celery_app worker` takes them from here."""
+    from worker.celery_setup import create_celery
+
+    shipped = create_celery(make_settings()).conf
+    assert (shipped.worker_pool, shipped.worker_concurrency) == ("threads", 32)
+    prefork = create_celery(make_settings(worker_pool="prefork")).conf
+    assert (prefork.worker_pool, prefork.worker_concurrency) == ("prefork", 4)
+    script = (PROJECT_ROOT / "run_worker.sh").read_text()
+    assert "--pool" not in script and "--concurrency" not in script

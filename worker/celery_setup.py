@@ -142,6 +142,8 @@ def create_celery(settings: Settings) -> ReportsCelery:
         worker_prefetch_multiplier=1,
         # Recycle pool children now and then, so a slow leak in an SDK cannot grow without bound.
         worker_max_tasks_per_child=settings.worker_max_tasks_per_child,
+        # The pool and its size live here, not on run_worker.sh's command line: one place.
+        worker_pool=settings.worker_pool,
         worker_concurrency=settings.worker_concurrency,
         # Report STARTED as soon as a worker picks the job up, before the first progress update.
         task_track_started=True,
