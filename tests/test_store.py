@@ -116,6 +116,15 @@ def test_a_database_made_by_an_older_version_gains_the_new_columns(store: JobSto
     assert store.get_job(job.id).startup == "Legacy Co"  # nothing already stored is lost
 
 
+def test_sqlite_lets_readers_in_while_one_writes_and_makes_writers_wait(tmp_path) -> None:
+    """WAL and a busy timeout: what the worker's threads and the API need on one SQLite file."""
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 15000
+    store.dispose()
+
+
 @pytest.fixture
 def impatient_sqlite(tmp_path) -> JobStore:
     """A SQLite store whose connections never wait for the database's own lock (busy_timeout=0):
