@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -58,8 +59,6 @@ class Settings(BaseSettings):
     """Every knob of the system. Each field's environment variable is its name in capitals."""
 
     model_config = SettingsConfigDict(
-        # STARTUP_REPORTS_ENV_FILE points elsewhere (the tests point it at nothing).
-        env_file=os.environ.get("STARTUP_REPORTS_ENV_FILE", str(PROJECT_ROOT / ".env")),
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
@@ -196,6 +195,12 @@ class Settings(BaseSettings):
 
     # How long Celery keeps task states in Redis. The SQL row outlives them.
     result_expires: int = Field(default=7 * 24 * 3600, ge=60)
+
+    def __init__(self, **values: Any) -> None:
+        """Read `.env` at the project root, or the file STARTUP_REPORTS_ENV_FILE names (the tests
+        name none), as each `Settings()` is built; `_env_file=` chooses for one call."""
+        values.setdefault("_env_file", os.environ.get("STARTUP_REPORTS_ENV_FILE", PROJECT_ROOT / ".env"))
+        super().__init__(**values)
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:

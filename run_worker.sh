@@ -13,17 +13,13 @@ if [ ! -x "$PY" ] && ! command -v "$PY" >/dev/null 2>&1; then
     echo "run_worker.sh: $PY not found: run ./run.sh once to create .venv, or set PYTHON" >&2
     exit 1
 fi
+# The pool, its size, prefetch, recycling and events come from the settings through app.conf
+# (worker/celery_setup.py); only what Celery has no setting for is given here.
 # Invalid settings: python -m config prints their own sentences, and the script stops there.
-settings=$("$PY" -m config WORKER_CONCURRENCY WORKER_MAX_TASKS_PER_CHILD WORKER_NAME WORKER_POOL) || exit 1
-mapfile -t cfg <<<"$settings"
+hostname=$("$PY" -m config WORKER_NAME) || exit 1
 exec "$PY" -m celery -A worker.celery_app worker \
     --loglevel=INFO \
-    --pool="${cfg[3]}" \
-    --concurrency="${cfg[0]}" \
-    --prefetch-multiplier=1 \
-    --max-tasks-per-child="${cfg[1]}" \
-    --hostname="${cfg[2]}" \
+    --hostname="$hostname" \
     --without-gossip \
     --without-mingle \
-    -E \
     "$@"

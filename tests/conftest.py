@@ -326,9 +326,11 @@ def start_worker(settings: Settings, tmp_path: Path, clean_redis: RedisServer) -
         hostname = f"{name}@test"
         if concurrency is not None:
             env["WORKER_CONCURRENCY"] = str(concurrency)
+        if pool is not None:
+            env["WORKER_POOL"] = pool
         process = Process(
             f"worker-{name}",
-            ["./run_worker.sh", *([f"--pool={pool}"] if pool else [])],
+            ["./run_worker.sh"],
             worker_env(settings, WORKER_NAME=hostname, **env),
             tmp_path,
         )

@@ -64,6 +64,20 @@ def test_empty_values_in_env_files_mean_default(tmp_path: Path) -> None:
     assert settings.flower_port == 5600
 
 
+def test_the_env_file_is_chosen_when_settings_are_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from config import Settings  # imported before STARTUP_REPORTS_ENV_FILE is set, as in a process
+
+    for name in SETTING_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    env_file = tmp_path / "staging.env"
+    env_file.write_text("FLOWER_PORT=5601\n")
+    monkeypatch.setenv("STARTUP_REPORTS_ENV_FILE", str(env_file))
+    assert Settings().flower_port == 5601
+    monkeypatch.setenv("STARTUP_REPORTS_ENV_FILE", os.devnull)
+    assert Settings().flower_port == 5555
+    assert Settings(_env_file=env_file).flower_port == 5601  # one call's own choice wins
+
+
 def test_env_example_lists_every_setting() -> None:
     listed = {
         line.split("=", 1)[0]
@@ -161,3 +175,15 @@ def test_an_invalid_value_is_named_with_its_variable(tmp_path: Path) -> None:
     )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.startswith("TASK_TIME_LIMIT='ten' is not valid: Input should be a valid integer"), out.stderr
+
+
+def test_the_worker_s_pool_and_size_are_set_in_one_place_the_celery_app() -> None:
+    """run_worker.sh passes no pool flags: `celery -A worker.celery_app worker` takes them from here."""
+    from worker.celery_setup import create_celery
+
+    shipped = create_celery(make_settings()).conf
+    assert (shipped.worker_pool, shipped.worker_concurrency) == ("threads", 32)
+    prefork = create_celery(make_settings(worker_pool="prefork")).conf
+    assert (prefork.worker_pool, prefork.worker_concurrency) == ("prefork", 4)
+    script = (PROJECT_ROOT / "run_worker.sh").read_text()
+    assert "--pool" not in script and "--concurrency" not in script

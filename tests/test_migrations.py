@@ -128,7 +128,7 @@ def test_a_first_release_database_gains_what_later_versions_added(engine: Engine
     assert steps == [("plan", 0)]
     store = JobStore(url)
     store.add_provider_down("job-1", "openai:transient")  # a column the first release did not have
-    assert store.providers_down("job-1") == ["openai:transient"]
+    assert store.get_job("job-1").down_providers == ["openai:transient"]
     assert [job.id for job in store.search_reports("timer")[0]] == ["job-1"]
     store.dispose()
 

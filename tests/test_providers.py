@@ -32,3 +32,5 @@ def test_a_class_path_loads_a_provider_kept_elsewhere() -> None:
     assert isinstance(provider, OfflineProvider)
     with pytest.raises(FatalProviderError, match="cannot be loaded"):
         build_provider(make_settings(llm_provider="worker.providers.offline:Missing"))
+    with pytest.raises(FatalProviderError, match=r"worker.providers.base:Prompt is not a provider"):
+        build_provider(make_settings(llm_provider="worker.providers.base:Prompt"))

@@ -105,6 +105,15 @@ def test_failure_records_the_reason(store: JobStore) -> None:
     assert got.state == JobState.FAILURE and "OPENAI_API_KEY" in got.error and got.finished_at
 
 
+def test_sqlite_lets_readers_in_while_one_writes_and_makes_writers_wait(tmp_path) -> None:
+    """WAL and a busy timeout: what the worker's threads and the API need on one SQLite file."""
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 15000
+    store.dispose()
+
+
 @pytest.fixture
 def impatient_sqlite(tmp_path, migrated) -> JobStore:
     """A SQLite store whose connections never wait for the database's own lock (busy_timeout=0):

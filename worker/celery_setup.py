@@ -155,6 +155,8 @@ def create_celery(settings: Settings) -> ReportsCelery:
         worker_prefetch_multiplier=1,
         # Recycle pool children now and then, so a slow leak in an SDK cannot grow without bound.
         worker_max_tasks_per_child=settings.worker_max_tasks_per_child,
+        # The pool and its size live here, not on run_worker.sh's command line: one place.
+        worker_pool=settings.worker_pool,
         worker_concurrency=settings.worker_concurrency,
         # No STARTED state in Redis: the job's row says which worker runs it, and nothing reads
         # a task's state but Celery's chord counting and Flower (which has the task events).

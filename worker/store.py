@@ -30,7 +30,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.elements import ColumnElement
 
 from worker.models import (
@@ -53,17 +55,13 @@ logger = logging.getLogger(__name__)
 
 def _tune_sqlite(engine: Engine) -> None:
     """WAL lets readers (the API) run while a writer (a worker) commits; busy_timeout makes a
-    writer wait for the lock instead of failing when several workers finish at once.
-
-    And one writer at a time per process, queued on a lock of our own. SQLite lets one writer
-    in; the others sleep and try again after 1, 2, 5, 10, 15, 20, 25 … 100 ms, whether or not the
-    lock was freed meanwhile. With 32 worker threads writing progress at once, the benchmark
-    measured writes that waited 230 ms this way, while the lock sat free, and submissions that
-    waited 56 ms behind them. Queued here, the next writer goes in the moment the one before it
-    is done, and a waiting thread is blocked instead of competing for the interpreter."""
+    writer wait for the lock instead of failing. And a process's writers take turns on a lock of
+    their own, because SQLite's busy wait sleeps up to 100 ms a try even after the lock is free:
+    without the turns, 32 worker threads put submissions over their p99 target (bench/RESULTS.md,
+    "The SQLite writer queue, measured")."""
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout=15000")  # first: switching to WAL may wait for a lock
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -77,49 +75,40 @@ def _tune_sqlite(engine: Engine) -> None:
 
 
 class OneWriterAtATime:
-    """The process's queue for SQLite's write lock (see `_tune_sqlite`): the first write of a
-    transaction takes it (pysqlite begins the transaction there), and the connection's return to
-    the pool (committed, rolled back, or closed if it broke) gives it back.
-
-    The holder is known by its thread and its connection: a nested session in the same thread
-    does not queue behind its own outer one, and a connection left unclosed still gives the turn
-    back when the garbage collector returns it to the pool, from whatever thread. A writer that
-    waits longer than `WAIT` goes ahead anyway, on SQLite's own lock, and says so in the log."""
+    """A connection takes the process's write turn at its first write (where pysqlite begins the
+    transaction) and gives it back when it returns to the pool: committed, rolled back, broken,
+    or collected unclosed, from whatever thread. A writer that waits `WAIT` seconds goes ahead on
+    SQLite's own lock, and says so in the log."""
 
     WAIT = 30.0
 
     def __init__(self, engine: Engine) -> None:
-        self._reset()
-        event.listen(engine, "before_cursor_execute", self._before_statement)
-        event.listen(engine, "checkin", self._after_transaction)
-        # A process forked while one of its threads wrote (a prefork pool child) starts afresh.
+        self._turn = threading.Lock()
+        event.listen(engine, "before_cursor_execute", self._take_turn)
+        event.listen(engine, "checkin", self._give_turn_back)
+        # A child forked while a thread of its parent wrote (a prefork pool's) starts with the turn free.
         ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (me := ref()) is not None and me._reset())
+        os.register_at_fork(after_in_child=lambda: (me := ref()) is not None and me._free())
 
-    def _reset(self) -> None:
-        self._lock = threading.Lock()
-        self._owner: tuple[int, object] | None = None  # (thread, the connection record's info)
+    def _free(self) -> None:
+        self._turn = threading.Lock()
 
-    def _before_statement(self, conn: Connection, _cursor: object, statement: str, *_: object) -> None:
-        if statement.lstrip()[:6].upper() not in WRITE_VERBS:
+    def _take_turn(self, conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+        if conn.info.get(_HOLDS_TURN) or statement.lstrip()[:6].upper() not in _WRITE_VERBS:
             return
-        owner = self._owner
-        if owner is not None and owner[0] == threading.get_ident():
-            return  # this thread's turn already (a nested session)
-        if not self._lock.acquire(timeout=self.WAIT):
+        if self._turn.acquire(timeout=self.WAIT):
+            conn.info[_HOLDS_TURN] = True
+        else:
             logger.warning("a SQLite writer waited %.0f s for its turn; going ahead on SQLite's lock", self.WAIT)
-            return
-        self._owner = (threading.get_ident(), conn.info)
 
-    def _after_transaction(self, _dbapi_connection: object, record: object) -> None:
-        owner = self._owner
-        if owner is not None and (owner[0] == threading.get_ident() or owner[1] is getattr(record, "info", None)):
-            self._owner = None
-            self._lock.release()
+    def _give_turn_back(self, _dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        if record.info.pop(_HOLDS_TURN, False):
+            self._turn.release()
 
 
+_HOLDS_TURN = "holds_sqlite_write_turn"
 # The first six letters of a statement that writes ("REPLAC" for REPLACE).
-WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLAC"})
+_WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLAC"})
 
 
 class JobStore:
@@ -380,10 +369,6 @@ class JobStore:
                     updated_at=utcnow(),
                 )
             )
-
-    def providers_down(self, job_id: str) -> list[str]:
-        job = self.get_job(job_id)
-        return job.down_providers if job else []
 
     def add_provider_down(self, job_id: str, entry: str) -> None:
         """Record "<provider>:<kind>", replacing what was recorded for that provider before."""

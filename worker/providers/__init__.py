@@ -17,7 +17,7 @@ from worker.providers.fallback import FallbackProvider
 if TYPE_CHECKING:
     from config import Settings
 
-# name -> "module:Class". The class builds itself with `from_settings(settings)` when it has one.
+# name -> "module:Class", a `Provider` subclass that builds itself with `from_settings(settings)`.
 REGISTRY: dict[str, str] = {
     "offline": "worker.providers.offline:OfflineProvider",
     "openai": "worker.providers.openai_chat:OpenAIChatProvider",
@@ -69,7 +69,9 @@ def load_provider(name: str, settings: Settings) -> Provider:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
         raise FatalProviderError(f"The provider {name!r} cannot be loaded: {exc}.") from exc
-    return cls.from_settings(settings) if hasattr(cls, "from_settings") else cls()
+    if not (isinstance(cls, type) and issubclass(cls, Provider)):
+        raise FatalProviderError(f"{target} is not a provider (a subclass of worker.providers.base.Provider).")
+    return cls.from_settings(settings)
 
 
 def build_provider(

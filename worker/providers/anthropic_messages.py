@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self, Unpack
 
 import anthropic
 
-from worker.providers.base import Completion, Prompt, RemoteProvider, TransientProviderError
+from worker.providers.base import Completion, Prompt, RemoteOptions, RemoteProvider, TransientProviderError
 
 if TYPE_CHECKING:
     from config import Settings
@@ -18,13 +18,15 @@ class AnthropicProvider(RemoteProvider):
     key_variable = "ANTHROPIC_API_KEY"
     model_variable = "ANTHROPIC_MODEL"
 
-    def __init__(self, *, api_key: str, base_url: str | None = None, **options: object) -> None:
-        super().__init__(**options)  # type: ignore[arg-type]
+    def __init__(
+        self, *, api_key: str, model: str, base_url: str | None = None, **options: Unpack[RemoteOptions]
+    ) -> None:
+        super().__init__(model=model, **options)
         # The SDK's retries are off: Provider.complete retries, counting every attempt.
         self.client = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=self.timeout, max_retries=0)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AnthropicProvider:
+    def from_settings(cls, settings: Settings) -> Self:
         if not settings.anthropic_api_key:
             raise cls.missing_key()
         return cls(

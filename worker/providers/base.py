@@ -27,8 +27,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Self, TypedDict
 
 from worker.ratelimit import ProviderRateLimiter, estimate_tokens, redis_for
+
+if TYPE_CHECKING:
+    from config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +174,11 @@ class Provider(ABC):
     backoff_base: float = 1.0
     sleep: Callable[[float], None] = staticmethod(time.sleep)
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        """Build the provider `LLM_PROVIDER` names; one that needs no settings takes no arguments."""
+        return cls()
+
     @property
     @abstractmethod
     def model(self) -> str:
@@ -214,6 +223,16 @@ class Provider(ABC):
                 return replace(completion, failed_attempts=completion.failed_attempts + failed)
 
 
+class RemoteOptions(TypedDict, total=False):
+    """The call options every remote provider takes from the settings (`options_from`)."""
+
+    timeout: float
+    max_retries: int
+    max_retry_wait: float
+    backoff_base: float
+    max_output_tokens: int
+
+
 class RemoteProvider(Provider):
     """A provider reached over HTTP with an API key: the options and the error wording they share."""
 
@@ -242,24 +261,24 @@ class RemoteProvider(Provider):
         if self.limiter is not None:
             self.limiter.acquire(estimate_tokens(prompt.system + prompt.user, self.max_output_tokens))
 
-    def with_rate_limits(self, settings: object) -> RemoteProvider:
+    def with_rate_limits(self, settings: Settings) -> Self:
         """Share `<NAME>_RPM` / `<NAME>_TPM` through Redis with every other worker."""
         rpm = getattr(settings, f"{self.name}_rpm", 0)
         tpm = getattr(settings, f"{self.name}_tpm", 0)
         if rpm or tpm:
-            client = redis_for(settings.broker_url)  # type: ignore[attr-defined]
+            client = redis_for(settings.broker_url)
             self.limiter = ProviderRateLimiter(client, self.name, rpm=rpm or None, tpm=tpm or None)
         return self
 
     @staticmethod
-    def options_from(settings: object) -> dict[str, float | int]:
+    def options_from(settings: Settings) -> RemoteOptions:
         """The call options every remote provider takes from the settings."""
         return {
-            "timeout": settings.llm_timeout,  # type: ignore[attr-defined]
-            "max_retries": settings.llm_max_retries,  # type: ignore[attr-defined]
-            "max_retry_wait": settings.llm_max_retry_wait,  # type: ignore[attr-defined]
-            "backoff_base": settings.llm_backoff_base,  # type: ignore[attr-defined]
-            "max_output_tokens": settings.llm_max_output_tokens,  # type: ignore[attr-defined]
+            "timeout": settings.llm_timeout,
+            "max_retries": settings.llm_max_retries,
+            "max_retry_wait": settings.llm_max_retry_wait,
+            "backoff_base": settings.llm_backoff_base,
+            "max_output_tokens": settings.llm_max_output_tokens,
         }
 
     @classmethod

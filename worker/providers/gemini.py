@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from worker.providers.openai_chat import OpenAIChatProvider
 
@@ -18,7 +18,7 @@ class GeminiProvider(OpenAIChatProvider):
     token_limit_parameter = "max_tokens"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> GeminiProvider:
+    def from_settings(cls, settings: Settings) -> Self:
         if not settings.gemini_api_key:
             raise cls.missing_key()
         return cls(

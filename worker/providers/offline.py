@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from worker.providers.base import Completion, Prompt, Provider
 
@@ -30,7 +30,7 @@ class OfflineProvider(Provider):
         self.step_delay = step_delay
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OfflineProvider:
+    def from_settings(cls, settings: Settings) -> Self:
         return cls(step_delay=settings.offline_step_delay)
 
     @property

@@ -7,11 +7,11 @@ server speaks (Ollama, vLLM, LM Studio, OpenRouter, company gateways): those are
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self, Unpack
 
 import openai
 
-from worker.providers.base import Completion, Prompt, RemoteProvider, TransientProviderError
+from worker.providers.base import Completion, Prompt, RemoteOptions, RemoteProvider, TransientProviderError
 
 if TYPE_CHECKING:
     from config import Settings
@@ -26,13 +26,15 @@ class OpenAIChatProvider(RemoteProvider):
     #: `max_tokens`.
     token_limit_parameter = "max_completion_tokens"
 
-    def __init__(self, *, api_key: str, base_url: str | None = None, **options: object) -> None:
-        super().__init__(**options)  # type: ignore[arg-type]
+    def __init__(
+        self, *, api_key: str, model: str, base_url: str | None = None, **options: Unpack[RemoteOptions]
+    ) -> None:
+        super().__init__(model=model, **options)
         # The SDK's retries are off: Provider.complete retries, counting every attempt.
         self.client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=self.timeout, max_retries=0)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OpenAIChatProvider:
+    def from_settings(cls, settings: Settings) -> Self:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
         if not key and not settings.openai_base_url:
             raise cls.missing_key()
