@@ -91,8 +91,10 @@ def fake_llm_settings(server: FakeLLMServer) -> dict[str, object]:
 
 
 @pytest.fixture
-def build_worker(tmp_path: Path, redis_server: RedisServer, database_url: str) -> Callable[..., ReportsCelery]:
-    return worker_builder(tmp_path, redis_server, database_url)
+def build_worker(tmp_path: Path, clean_redis: RedisServer, database_url: str) -> Callable[..., ReportsCelery]:
+    # An empty Redis: the providers' shared rate limits count there, and other tests' counts
+    # (some at a fake clock's future times) would hold these calls back.
+    return worker_builder(tmp_path, clean_redis, database_url)
 
 
 @pytest.fixture
