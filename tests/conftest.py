@@ -207,7 +207,7 @@ def make_settings(**overrides: object) -> Settings:
     overrides.setdefault("redis_url", "redis://127.0.0.1:1")
     saved = {key: os.environ.pop(key) for key in list(os.environ) if key.upper() in SETTING_NAMES}
     try:
-        return Settings(**{"_env_file": None, **overrides})  # type: ignore[arg-type]
+        return Settings(**{"_env_file": None, **overrides})
     finally:
         os.environ.update(saved)
 

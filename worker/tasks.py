@@ -19,7 +19,7 @@ import random
 from datetime import timedelta
 
 import redis
-from celery import chain, current_app, group, shared_task, signals
+from celery import Task, chain, current_app, group, shared_task, signals
 from celery.canvas import Signature
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
@@ -73,7 +73,7 @@ def report_workflow(job_id: str, done: set[str], parallelism: int) -> Signature:
 
 
 @shared_task(bind=True, name=TASK_NAME, ignore_result=True)
-def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def generate_report(self: Task, job_id: str) -> dict[str, object]:
     """Start a job: queue the canvas of its remaining stages. Also what the lost-job sweep sends
     again, so it resumes after the last stored step."""
     store = self.app.job_store
@@ -92,7 +92,7 @@ def generate_report(self, job_id: str) -> dict[str, object]:  # type: ignore[no-
 
 
 @shared_task(bind=True, name=LOST_TASK_NAME, ignore_result=True)
-def task_lost(self, task_id: str, *_: object) -> None:  # type: ignore[no-untyped-def]
+def task_lost(self: Task, task_id: str, *_: object) -> None:
     """Errback of every step task. Failures inside a task's body have failed the job already;
     this handles the two that no body can record: Celery's hard time limit, and a process that
     died. Anything else raised outside the body (Redis gone while the next stage was being
@@ -107,7 +107,7 @@ def task_lost(self, task_id: str, *_: object) -> None:  # type: ignore[no-untype
 
 
 @shared_task(bind=True, name=STEPS_TASK_NAME, max_retries=None)
-def write_steps(self, job_id: str, keys: list[str], parallelism: int = 1) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def write_steps(self: Task, job_id: str, keys: list[str], parallelism: int = 1) -> dict[str, object]:
     """Write a batch of a job's steps (`write_batch`); decide between retrying the task and
     failing the job."""
     settings, store = self.app.settings, self.app.job_store

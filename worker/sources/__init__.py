@@ -14,6 +14,8 @@ from worker.sources.searxng import SearXNGSearch
 from worker.sources.tavily import TavilySearch
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from config import Settings
 
 __all__ = ["SearchBackend", "SearchConfigError", "SearchError", "SearchResult", "build_search_backend"]
@@ -22,8 +24,8 @@ __all__ = ["SearchBackend", "SearchConfigError", "SearchError", "SearchResult", 
 BACKEND_NAMES = ("tavily", "brave", "searxng")
 
 
-def _secret(value: object) -> str:
-    return value.get_secret_value() if value is not None else ""  # type: ignore[attr-defined]
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
 
 
 def _build(name: str, settings: Settings) -> SearchBackend | None:
