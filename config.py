@@ -172,7 +172,7 @@ class Settings(BaseSettings):
     # crash takes one job with it). See README "Sizing the workers".
     worker_pool: str = Field(default="threads", pattern="^(prefork|threads)$")
     # Tasks one worker runs at once. Unset: 32 threads (a report's step mostly waits on the
-    # provider; the benchmark's best), or 4 processes for prefork (each is about 100 MiB).
+    # provider; the benchmark's best), or 4 processes for prefork (each a Python process of its own).
     worker_concurrency: int | None = Field(default=None, ge=1, le=256)
     worker_max_tasks_per_child: int = Field(default=20, ge=1)
 

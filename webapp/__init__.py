@@ -158,7 +158,7 @@ def warm_up(app: Flask, threads: int = 1) -> float:
     """Connect to the database and the broker (a connection for each of the process's `threads`)
     and compile the hot queries, before the first request: run by each gunicorn process as it
     starts (webapp/gunicorn_config.py), so that the first submissions cost what the next ones do
-    (about 3 ms, not 30). Returns the seconds it took.
+    (bench/RESULTS.md). Returns the seconds it took.
 
     Best effort: with Redis or the database down the process still serves, and its first requests
     connect (or answer with their usual error) as they would have anyway."""

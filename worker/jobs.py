@@ -144,7 +144,7 @@ class JobService:
 
     def warm_up(self, connections: int = 1) -> None:
         """Do once, before the first request, what the first request would otherwise pay for
-        (about 30 ms against 3 for the next ones): the database connection and its compiled
+        (ten times what the next ones pay): the database connection and its compiled
         queries, the result backend, and `connections` broker connections (one per thread that
         may submit at the same time, up to the producer pool's limit). Reads, connects and
         declares the queue (as the first submission would); writes no job."""
