@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from config import PROJECT_ROOT, Settings
 from tests.fakes.llm_server import FakeLLMServer
 from tests.fakes.search_server import FakeSearchServer
-from worker.celery_setup import create_celery
+from worker.celery_setup import ReportsCelery, create_celery
 from worker.migrate import DatabaseNotCurrent, require_current, upgrade
 from worker.models import FINISHED_STATES
 from worker.store import JobStore
@@ -447,3 +447,25 @@ def web_session() -> Iterator[FakeSearchServer]:
 def web(web_session: FakeSearchServer) -> FakeSearchServer:
     web_session.reset()
     return web_session
+
+
+@pytest.fixture
+def build_worker(tmp_path: Path, clean_redis: RedisServer, database_url: str) -> Callable[..., ReportsCelery]:
+    """What a worker process holds (settings, job store, providers), from settings as shipped plus
+    the overrides a test names. In an emptied Redis: the providers' shared rate limits count there,
+    and other tests' counts (some at a fake clock's future times) would hold these calls back."""
+
+    def build(**overrides: object) -> ReportsCelery:
+        where = {"redis_url": clean_redis.url, "database_url": database_url, "data_dir": tmp_path / "data"}
+        return create_celery(make_settings(**where, **overrides))
+
+    return build
+
+
+#: The offline demo provider, without its pause at each step.
+DEMO = {"llm_provider": "offline", "offline_step_delay": 0}
+
+
+@pytest.fixture
+def demo(build_worker: Callable[..., ReportsCelery]) -> ReportsCelery:
+    return build_worker(**DEMO)

@@ -246,6 +246,7 @@ def test_submissions_are_rate_limited_per_user(settings: Settings, clean_redis: 
     refused = answers[3]
     assert refused.is_json and "at most 3 reports a minute" in refused.get_json()["error"]
     assert 1 <= int(refused.headers["Retry-After"]) <= 61
+    assert "Retry-After" not in answers[0].headers  # only a refusal says when to come back
     assert len(app.extensions["jobs"].store.recent_jobs(10)) == 3
 
 
@@ -267,8 +268,9 @@ def test_live_jobs_per_user_are_capped(settings: Settings) -> None:
     settings.max_live_jobs_per_user = 2
     app = create_app(settings)
     client = app.test_client()
-    codes = [client.post("/generate", json={"startup": f"S{i}"}, headers=AUTH).status_code for i in range(3)]
-    assert codes == [202, 202, 429]
+    answers = [client.post("/generate", json={"startup": f"S{i}"}, headers=AUTH) for i in range(3)]
+    assert [a.status_code for a in answers] == [202, 202, 429]
+    assert "Retry-After" not in answers[2].headers  # no time would be right: jobs must finish first
     log_in(client)
     page = client.post("/jobs", data={"startups": "X\nY"}, headers=HTML)
     assert page.status_code == 429 and "the limit is 2 at once" in page.get_data(as_text=True)

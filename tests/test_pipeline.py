@@ -12,13 +12,12 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import RedisServer, make_settings, provider_env, wait_for
+from tests.conftest import provider_env, wait_for
 from tests.fakes.llm_server import FakeLLMServer, Reply
-from worker.celery_setup import ReportsCelery, create_celery
+from worker.celery_setup import ReportsCelery
 from worker.models import JobState
 from worker.pipeline import (
     DEMO_BANNER,
@@ -70,36 +69,9 @@ def run_report(worker: ReportsCelery, job_id: str, parallelism: int | None = Non
             raise errors[0]
 
 
-#: The offline demo provider, without its pause at each step.
-DEMO = {"llm_provider": "offline", "offline_step_delay": 0}
-
-
-def worker_builder(tmp_path: Path, redis_server: RedisServer, database_url: str) -> Callable[..., ReportsCelery]:
-    """What a worker process holds (settings, job store, providers), from settings as shipped
-    plus the overrides a test names."""
-
-    def build(**overrides: object) -> ReportsCelery:
-        where = {"redis_url": redis_server.url, "database_url": database_url, "data_dir": tmp_path / "data"}
-        return create_celery(make_settings(**where, **overrides))
-
-    return build
-
-
 def fake_llm_settings(server: FakeLLMServer) -> dict[str, object]:
     """OpenAI's SDK against the fake provider server."""
     return {key.lower(): value for key, value in provider_env(server, "openai").items()}
-
-
-@pytest.fixture
-def build_worker(tmp_path: Path, clean_redis: RedisServer, database_url: str) -> Callable[..., ReportsCelery]:
-    # An empty Redis: the providers' shared rate limits count there, and other tests' counts
-    # (some at a fake clock's future times) would hold these calls back.
-    return worker_builder(tmp_path, clean_redis, database_url)
-
-
-@pytest.fixture
-def demo(build_worker: Callable[..., ReportsCelery]) -> ReportsCelery:
-    return build_worker(**DEMO)
 
 
 def with_fake_llm(

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import RedisServer
+from tests.conftest import DEMO
 from tests.fakes.llm_server import INVENTED_CITATION, INVENTED_URL, FakeLLMServer
 from tests.fakes.pdf_builder import minimal_pdf
 from tests.fakes.search_server import PDF_SENTENCE, FakeSearchServer, Script
-from tests.test_pipeline import DEMO, fake_llm_settings, run_report, worker_builder
+from tests.test_pipeline import fake_llm_settings, run_report
 from worker.celery_setup import ReportsCelery
 from worker.models import Job
 from worker.pipeline import NO_INFORMATION, NO_SEARCH_BANNER, TOTAL_STEPS
@@ -36,18 +35,6 @@ def fetcher() -> Iterator[Fetcher]:
     """Private addresses refused, except the fake web's own."""
     with Fetcher(trusted_networks=("127.0.0.1/32",), timeout=5) as fetcher:
         yield fetcher
-
-
-@pytest.fixture
-def build_worker(tmp_path: Path, clean_redis: RedisServer, database_url: str) -> Callable[..., ReportsCelery]:
-    # An empty Redis: the providers' shared rate limits count there, and other tests' counts
-    # (some at a fake clock's future times) would hold these calls back.
-    return worker_builder(tmp_path, clean_redis, database_url)
-
-
-@pytest.fixture
-def demo(build_worker: Callable[..., ReportsCelery]) -> ReportsCelery:
-    return build_worker(**DEMO)
 
 
 def searching(build_worker: Callable[..., ReportsCelery], web: FakeSearchServer, **overrides: object) -> ReportsCelery:

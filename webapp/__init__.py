@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import redis
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
@@ -125,7 +125,6 @@ def limit_requests(app: Flask, settings: Settings) -> None:
         storage_options={"connection_pool": app.extensions["redis"].connection_pool},
         strategy="moving-window",  # a refused request uses up nothing
         key_prefix="startup-reports",
-        headers_enabled=True,  # Retry-After (and X-RateLimit-*) on the limited routes
         swallow_errors=True,
     )
     submit_rate = f"{settings.submit_rate_per_minute}/minute"
@@ -152,6 +151,15 @@ def limit_requests(app: Flask, settings: Settings) -> None:
     }
     for endpoint, limit in limits.items():
         app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+
+    @app.after_request
+    def retry_after(response: Response) -> Response:
+        """`Retry-After` on the answers a limit refused, only: Flask-Limiter's own headers would cost
+        another Redis call on every submission, and put a `Retry-After` on accepted ones too."""
+        refused_by = limiter.current_limit
+        if response.status_code == 429 and refused_by is not None and refused_by.breached:
+            response.headers["Retry-After"] = str(max(1, int(refused_by.reset_at - time.time())))
+        return response
 
 
 def warm_up(app: Flask, threads: int = 1) -> float:
