@@ -239,9 +239,20 @@ def test_the_connection_goes_to_the_address_that_was_checked(web: FakeSearchServ
 def test_a_name_with_any_private_address_is_refused(web: FakeSearchServer) -> None:
     """A rebinding-style answer mixing a public and a private address is refused outright."""
     dns = FakeDNS({"rebind.invalid": ["93.184.216.34", "127.0.0.1"]})
-    with Fetcher(resolver=dns) as fetcher, pytest.raises(FetchRefused, match="resolves to 127.0.0.1"):
+    with Fetcher(resolver=dns) as fetcher, pytest.raises(FetchRefused, match="rebind.invalid is not a public address"):
         fetcher.fetch(f"http://rebind.invalid:{web.port}/articles/acme-team")
     assert web.requests == []
+
+
+@pytest.mark.parametrize("host", ["0x7f.0.0.1", "rebind.invalid"])
+def test_a_refusal_does_not_say_what_the_name_resolved_to(host: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The refusal reaches the report, read by whoever typed the website; the worker's log keeps
+    the address, for whoever runs it."""
+    dns = FakeDNS({host: ["127.0.0.1"]})
+    with Fetcher(resolver=dns) as fetcher, pytest.raises(FetchRefused) as refused:
+        fetcher.fetch(f"http://{host}/")
+    assert str(refused.value) == f"http://{host}/: {host} is not a public address"
+    assert "127.0.0.1" in caplog.text and host in caplog.text
 
 
 def test_an_unknown_name_is_a_fetch_error() -> None:
