@@ -18,6 +18,7 @@ from tests.fakes.llm_server import INVENTED_CITATION, INVENTED_URL, FakeLLMServe
 from tests.fakes.pdf_builder import minimal_pdf
 from tests.fakes.search_server import PDF_SENTENCE, FakeSearchServer, Script
 from tests.test_pipeline import fake_llm_settings, run_report
+from webapp.rendering import render_report
 from worker.celery_setup import ReportsCelery
 from worker.models import Job
 from worker.pipeline import NO_INFORMATION, NO_SEARCH_BANNER, TOTAL_STEPS
@@ -144,6 +145,17 @@ def test_the_analysts_website_is_read_but_never_a_private_address(web: FakeSearc
             assert address in warning and "could not be read" in warning
     job = written(demo, Material(website=address))  # FETCH_ALLOW_PRIVATE off by default
     assert "169.254.169.254" in job.report_md.split("## Summary")[0]  # the reader is told, up front
+
+
+def test_a_website_cannot_put_a_link_into_the_report_s_warnings(demo: ReportsCelery) -> None:
+    """The warning quotes the website as typed: it is shown as text, as the Sources list shows
+    titles, so an address cannot become a live link (or emphasis, or HTML) at the top of a report."""
+    website = "http://127.0.0.1/[Reset your password](https://evil.example/login)*now*<b>"
+    job = written(demo, Material(website=website))
+    top = render_report(job.report_md.split("*Generated")[0]).html  # the banners and the warnings
+    assert "evil.example" in top and 'href="https://evil' not in top and "<a " not in top
+    assert "<em>" not in top and "<b>" not in top
+    assert "[Reset your password](https://evil.example/login)*now*&lt;b&gt;" in top
 
 
 def test_a_search_that_is_down_retries_the_job_instead_of_writing_without_sources(

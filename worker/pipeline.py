@@ -15,6 +15,7 @@ from datetime import datetime
 
 from worker.providers.base import AttemptCallback, Completion, Prompt, Provider
 from worker.research import EXCERPT_CHARS, PROVIDED_EXCERPT_CHARS, Research, funding_conflicts
+from worker.sources.citations import _escape as escape_markdown
 from worker.sources.citations import check_citations, format_for_prompt, render_sources
 
 
@@ -391,7 +392,9 @@ def render_markdown(
     if research is not None and not research.searched:
         parts.append(NO_SEARCH_BANNER)
     if research is not None and research.warnings:
-        parts.append("\n".join(f"> {warning}  " for warning in research.warnings).rstrip())
+        # A warning quotes what the analyst typed (the website) and what a page or server said:
+        # text, escaped as the Sources list escapes titles, never a link or emphasis of its own.
+        parts.append("\n".join(f"> {escape_markdown(warning)}  " for warning in research.warnings).rstrip())
     by = ", ".join(providers) if providers else "no model"
     parts.append(f"*Generated {generated_at:%Y-%m-%d %H:%M} UTC by {by}.*")
     parts.append(f"## Summary\n\n{_strip_heading(summary.text, 'Summary')}")
