@@ -24,6 +24,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 # find the same Redis.
 EMBEDDED_REDIS_URL_FILE = "redis.url"
 FALLBACK_REDIS_URL = "redis://127.0.0.1:6379"
+# The shortest password an account may have; webapp.accounts refuses shorter ones, and the
+# settings refuse a shorter ADMIN_PASSWORD, which would otherwise create no admin at all.
+MIN_PASSWORD_CHARS = 10
 
 # List prices in US dollars per million tokens (input, output) as published by the providers when
 # this table was written. Estimates only: override with LLM_PRICES.
@@ -209,6 +212,11 @@ class Settings(BaseSettings):
             self.worker_concurrency = 32 if self.worker_pool == "threads" else 4
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir.resolve() / 'reports.db'}"
+        if self.admin_password is not None and len(self.admin_password.get_secret_value()) < MIN_PASSWORD_CHARS:
+            raise ValueError(
+                f"ADMIN_PASSWORD must be at least {MIN_PASSWORD_CHARS} characters long, or the admin account "
+                "could not be created with it"
+            )
         if self.celery_visibility_timeout <= self.task_time_limit + self.retry_backoff_max:
             raise ValueError(
                 "CELERY_VISIBILITY_TIMEOUT must be greater than TASK_TIME_LIMIT + RETRY_BACKOFF_MAX, "

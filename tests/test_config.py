@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from config import PROJECT_ROOT
+from config import MIN_PASSWORD_CHARS, PROJECT_ROOT
 from tests.conftest import SETTING_NAMES, make_settings
 
 
@@ -187,3 +187,26 @@ def test_the_worker_s_pool_and_size_are_set_in_one_place_the_celery_app() -> Non
     assert (prefork.worker_pool, prefork.worker_concurrency) == ("prefork", 4)
     script = (PROJECT_ROOT / "run_worker.sh").read_text()
     assert "--pool" not in script and "--concurrency" not in script
+
+
+def test_a_short_admin_password_stops_the_start_with_a_sentence(tmp_path: Path) -> None:
+    """A password the accounts would refuse used to create no admin, silently: the settings refuse it,
+    so every script stops before anything starts, saying why (and never printing the password)."""
+    from webapp.accounts import MIN_PASSWORD_CHARS as ACCOUNTS_MINIMUM
+
+    assert MIN_PASSWORD_CHARS == ACCOUNTS_MINIMUM
+    with pytest.raises(ValidationError, match="ADMIN_PASSWORD must be at least 10 characters"):
+        make_settings(admin_password="short")
+    assert make_settings(admin_password="x" * MIN_PASSWORD_CHARS).admin_password is not None
+    env = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path), "STARTUP_REPORTS_ENV_FILE": os.devnull}
+    out = subprocess.run(
+        [sys.executable, "-m", "config", "BIND"],
+        cwd=PROJECT_ROOT,
+        env={**env, "ADMIN_PASSWORD": "hunter2"},
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and "hunter2" not in out.stderr
+    assert out.stderr.strip() == (
+        "ADMIN_PASSWORD must be at least 10 characters long, or the admin account could not be created with it."
+    )
