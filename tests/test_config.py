@@ -210,3 +210,36 @@ def test_a_short_admin_password_stops_the_start_with_a_sentence(tmp_path: Path) 
     assert out.stderr.strip() == (
         "ADMIN_PASSWORD must be at least 10 characters long, or the admin account could not be created with it."
     )
+
+
+def scheme_gunicorn_sees(monkeypatch: pytest.MonkeyPatch, trust_proxy: str, peer: tuple[str, int] | str) -> str:
+    """The scheme gunicorn gives a plain-HTTP request claiming `X-Forwarded-Proto: https`, with
+    webapp/gunicorn_config.py loaded as `gunicorn --config` loads it."""
+    import importlib.util
+
+    from gunicorn.config import Config
+    from gunicorn.http.parser import RequestParser
+
+    for name in SETTING_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    monkeypatch.setenv("STARTUP_REPORTS_ENV_FILE", os.devnull)
+    monkeypatch.setenv("TRUST_PROXY", trust_proxy)
+    spec = importlib.util.spec_from_file_location("__config__", PROJECT_ROOT / "webapp" / "gunicorn_config.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cfg = Config()
+    for key, value in vars(module).items():
+        if key in cfg.settings:
+            cfg.set(key, value)
+    raw = b"GET / HTTP/1.1\r\nHost: reports.example\r\nX-Forwarded-Proto: https\r\n\r\n"
+    return next(iter(RequestParser(cfg, iter([raw]), peer))).scheme
+
+
+@pytest.mark.parametrize("peer", [("127.0.0.1", 50000), ("::1", 50000), "/run/reports.sock"])
+def test_gunicorn_believes_forwarded_headers_only_with_trust_proxy(
+    monkeypatch: pytest.MonkeyPatch, peer: tuple[str, int] | str
+) -> None:
+    """gunicorn's own default trusts them from loopback and UNIX sockets, whatever TRUST_PROXY says."""
+    assert scheme_gunicorn_sees(monkeypatch, "false", peer) == "http"
+    assert scheme_gunicorn_sees(monkeypatch, "true", peer) == "https"

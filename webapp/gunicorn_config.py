@@ -7,6 +7,17 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+from config import Settings
+
+# gunicorn believes X-Forwarded-Proto (and the other scheme and forwarder headers) from loopback
+# and from any UNIX-socket client by default, so anyone on this machine could make a plain-HTTP
+# request look like HTTPS. Without TRUST_PROXY nobody is believed; with it, the app's ProxyFix reads
+# the one proxy's headers and gunicorn keeps its own defaults.
+if not Settings().trust_proxy:
+    forwarded_allow_ips = ""
+    secure_scheme_headers: dict[str, str] = {}
+    forwarder_headers = ""
+
 
 def post_worker_init(worker: Any) -> None:
     """Each process, before its first request: connects and compiles the hot queries (see
