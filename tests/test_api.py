@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from config import PROJECT_ROOT
 from tests.conftest import API_TOKEN, AUTH, RedisServer, free_port, make_settings, store_of
 from tests.fakes.pdf_builder import minimal_pdf
 from tests.fakes.search_server import PDF_SENTENCE
@@ -332,3 +333,18 @@ def test_a_document_that_is_not_a_readable_pdf_is_refused(
     assert response.status_code == 400 and response.is_json
     assert response.get_json()["error"].startswith("deck.pdf: ") and words in response.get_json()["error"]
     assert store_of(app).recent_jobs(5) == []
+
+
+def test_what_gunicorn_refuses_before_the_app_is_named_in_the_readme() -> None:
+    """A request line over gunicorn's limit is answered by gunicorn itself, as HTML, before Flask
+    could make it JSON: the README's "all responses are JSON" says so, with the limit."""
+    from gunicorn.config import Config
+    from gunicorn.http.errors import LimitRequestLine
+    from gunicorn.http.parser import RequestParser
+
+    cfg = Config()
+    line = f"GET /status/{'x' * cfg.limit_request_line} HTTP/1.1\r\nHost: h\r\n\r\n".encode()
+    with pytest.raises(LimitRequestLine):
+        next(iter(RequestParser(cfg, iter([line]), ("127.0.0.1", 50000))))
+    api_section = (PROJECT_ROOT / "README.md").read_text().split("\n## API\n", 1)[1].split("\n## ", 1)[0]
+    assert f"over {cfg.limit_request_line} bytes is `414`" in " ".join(api_section.split())
