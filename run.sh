@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
+# Everything run.sh and its processes create (the database and its WAL, the logs, Redis's AOF,
+# the secrets) is for this user alone: files 0600, folders 0700.
+umask 077
 
 log() { printf '[run.sh] %s\n' "$*"; }
 
@@ -75,6 +78,7 @@ if [ -z "${cfg[6]:-}" ]; then
     flower_note="log in as $FLOWER_BASIC_AUTH (made for this run; set FLOWER_BASIC_AUTH to choose)"
 fi
 mkdir -p "$DATA_DIR"
+chmod 700 "$DATA_DIR" # a data folder made before the umask above (0755) is closed too
 LOG_DIR="$DATA_DIR/logs"
 mkdir -p "$LOG_DIR"
 

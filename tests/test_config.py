@@ -243,3 +243,17 @@ def test_gunicorn_believes_forwarded_headers_only_with_trust_proxy(
     """gunicorn's own default trusts them from loopback and UNIX sockets, whatever TRUST_PROXY says."""
     assert scheme_gunicorn_sees(monkeypatch, "false", peer) == "http"
     assert scheme_gunicorn_sees(monkeypatch, "true", peer) == "https"
+
+
+def test_the_data_folder_is_made_for_its_owner_alone(tmp_path: Path) -> None:
+    """Whoever makes the data folder first (the migration, or the store), makes it 0700: it holds
+    the reports, the accounts and the secret key."""
+    from worker.migrate import ensure_sqlite_folder
+    from worker.store import JobStore
+
+    by_migration = make_settings(data_dir=tmp_path / "by-migration")
+    ensure_sqlite_folder(by_migration.database_url)
+    by_store = make_settings(data_dir=tmp_path / "by-store")
+    JobStore(by_store.database_url).dispose()
+    for settings in (by_migration, by_store):
+        assert settings.data_dir.stat().st_mode & 0o777 == 0o700

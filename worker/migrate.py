@@ -44,10 +44,11 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 
 def ensure_sqlite_folder(database_url: str) -> None:
-    """SQLite creates the file but not its folder (the data directory, on a first start)."""
+    """SQLite creates the file but not its folder (the data directory, on a first start), which
+    only its owner may read: it holds the reports, the accounts and the secret key."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        Path(url.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def upgrade(database_url: str) -> None:

@@ -118,7 +118,8 @@ class JobStore:
         if database_url.startswith("sqlite:///"):
             path = database_url.removeprefix("sqlite:///")
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                # Only its owner reads the data folder: the reports, the accounts, the secret key.
+                Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # A server database's connections can go stale (a restart, an idle timeout): test each one
         # on checkout. A SQLite file cannot, and the test would cost a statement per transaction.
         self.engine = create_engine(database_url, pool_pre_ping=not database_url.startswith("sqlite"))

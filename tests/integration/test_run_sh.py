@@ -134,6 +134,12 @@ def test_run_sh_brings_the_stack_up_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     assert not alive, [p.cmdline() for p in alive]
     assert not (data_dir / "redis.url").exists()
 
+    # The database, its WAL, the logs, Redis's AOF and the secrets are this user's alone.
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    made = {path.relative_to(data_dir).as_posix(): path.stat().st_mode & 0o777 for path in data_dir.rglob("*")}
+    assert "reports.db" in made and "logs/api.log" in made and "secret_key" in made, made
+    assert {name: mode for name, mode in made.items() if mode & 0o077} == {}
+
 
 def newer_worker(run: subprocess.Popen, old_pid: int) -> psutil.Process | None:
     """run.sh's worker once it is another process than `old_pid`, else None."""
