@@ -157,6 +157,8 @@ class Settings(BaseSettings):
     # Failed log-ins a minute from one client address, before the log-in page answers 429.
     login_attempts_per_minute: int = Field(default=10, ge=1)
     flower_port: int = Field(default=5555, ge=1, le=65535)
+    # Loopback: Flower serves /metrics and /healthcheck without its basic auth, and has no option
+    # to protect them. Another address only behind a firewall or a proxy that asks on every path.
     flower_address: str = "127.0.0.1"
     flower_url: str | None = None
     # "user:password" for Flower's basic auth. Unset: run.sh makes one and prints it once.

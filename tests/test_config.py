@@ -35,6 +35,7 @@ def test_defaults_give_sqlite_under_the_data_dir(tmp_path: Path) -> None:
     assert settings.database_url == f"sqlite:///{tmp_path.resolve() / 'reports.db'}"
     assert settings.bind == "127.0.0.1:8000"
     assert settings.flower_port == 5555
+    assert settings.flower_address == "127.0.0.1"  # Flower's /metrics needs no password
     assert settings.llm_provider == "auto"
 
 

@@ -123,6 +123,12 @@ def test_run_sh_brings_the_stack_up_and_ctrl_c_stops_it(tmp_path: Path) -> None:
 
         wait_for(flower_lists_worker, 30, "Flower to list the worker")
         assert requests.get(f"http://127.0.0.1:{flower_port}/workers", timeout=2).status_code == 401
+        # Flower answers these without a password (it has no option to ask), so it listens on
+        # loopback alone unless FLOWER_ADDRESS says otherwise.
+        assert requests.get(f"http://127.0.0.1:{flower_port}/metrics", timeout=2).status_code == 200
+        flower = next(p for p in psutil.Process(run.pid).children(recursive=True) if "flower" in p.cmdline())
+        listening = {c.laddr.ip for c in flower.net_connections("inet") if c.status == psutil.CONN_LISTEN}
+        assert listening == {"127.0.0.1"}, listening
 
         children = psutil.Process(run.pid).children(recursive=True)
         assert len(children) >= 4
