@@ -348,3 +348,47 @@ def test_what_gunicorn_refuses_before_the_app_is_named_in_the_readme() -> None:
         next(iter(RequestParser(cfg, iter([line]), ("127.0.0.1", 50000))))
     api_section = (PROJECT_ROOT / "README.md").read_text().split("\n## API\n", 1)[1].split("\n## ", 1)[0]
     assert f"over {cfg.limit_request_line} bytes is `414`" in " ".join(api_section.split())
+
+
+@pytest.mark.parametrize("variant", ["Ｔｅｓｌａ", "T\u200besla", "\ufeffTesla"])
+def test_a_fullwidth_or_zero_width_variant_joins_the_live_job_of_the_plain_name(
+    client: FlaskClient, app: Flask, variant: str
+) -> None:
+    first = client.post("/generate", json={"startup": "Tesla"}).get_json()
+    again = client.post("/generate", json={"startup": variant})
+    assert again.status_code == 200 and again.get_json()["status"] == "joined"
+    assert again.get_json()["job_id"] == first["job_id"]
+    assert [job.startup for job in store_of(app).recent_jobs(10)] == ["Tesla"]
+
+
+def test_the_stored_name_is_the_normalised_one(client: FlaskClient, app: Flask) -> None:
+    job_id = client.post("/generate", json={"startup": " Ｔｅ\u200bｓｌａ "}).get_json()["job_id"]
+    assert client.get(f"/status/{job_id}").get_json()["startup"] == "Tesla"
+    assert store_of(app).get_job(job_id).startup_key == "tesla"
+
+
+@pytest.mark.parametrize("control", ["\u202e", "\u2066", "\u200f"])
+def test_a_direction_control_in_the_name_is_a_400(client: FlaskClient, app: Flask, control: str) -> None:
+    response = client.post("/generate", json={"startup": f"Tesla{control}"})
+    assert response.status_code == 400 and response.is_json
+    assert "invisible direction control" in response.get_json()["error"]
+    assert store_of(app).recent_jobs(5) == []
+
+
+def test_a_word_mixing_cyrillic_and_latin_letters_is_a_400(client: FlaskClient, app: Flask) -> None:
+    client.post("/generate", json={"startup": "Tesla"})
+    response = client.post("/generate", json={"startup": "Теsla"})  # a Cyrillic Т
+    assert response.status_code == 400
+    assert "mixes Latin and Cyrillic letters in one word (“Теsla”)" in response.get_json()["error"]
+    assert [job.startup for job in store_of(app).recent_jobs(5)] == ["Tesla"]
+
+
+def test_direction_controls_are_stripped_from_an_uploaded_filename(client: FlaskClient, app: Flask) -> None:
+    response = client.post(
+        "/generate",
+        data={"startup": "Acme", "document": (io.BytesIO(minimal_pdf([[PDF_SENTENCE]])), "deck\u202efdp.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 202
+    [document] = store_of(app).load_material(response.get_json()["job_id"]).documents
+    assert document.filename == "deckfdp.pdf"

@@ -309,3 +309,32 @@ def test_the_report_page_shows_the_sources_as_links_and_how_many_citations_were_
     page = client.get(f"/reports/{job_id}", headers=HTML).get_data(as_text=True)
     assert "2 unsupported citations removed" in page
     assert '<a href="https://news.example/acme" rel="noopener noreferrer nofollow">' in page
+
+
+def test_fullwidth_and_zero_width_variants_join_the_live_job_of_the_plain_name(
+    client: FlaskClient, store: JobStore
+) -> None:
+    client.post("/jobs", data={"startups": "Tesla"})
+    for variant in ("Ｔｅｓｌａ", "T\u200besla"):
+        body = client.post("/jobs", data={"startups": variant}, headers=HX).get_data(as_text=True)
+        assert "Queued 0 reports." in body and "Already being written, so not started again: Tesla" in body
+    assert [job.startup for job in store.recent_jobs(10)] == ["Tesla"]
+
+
+@pytest.mark.parametrize(
+    ("names", "words"),
+    [
+        ("Acme\nTesla\u202e", "line 2 contains an invisible direction control"),
+        ("Теsla", "line 1 mixes Latin and Cyrillic letters in one word (“Теsla”)"),  # a Cyrillic Т
+    ],
+)
+@pytest.mark.parametrize("headers", [HX, {}])
+def test_a_direction_control_or_mixed_alphabets_queue_nothing_and_keep_the_names(
+    client: FlaskClient, store: JobStore, names: str, words: str, headers: dict[str, str]
+) -> None:
+    response = client.post("/jobs", data={"startups": names}, headers=headers)
+    html = response.get_data(as_text=True)
+    assert response.status_code == (200 if headers else 400)
+    assert "Nothing was queued" in html and words in html
+    assert f"{names}</textarea>" in html
+    assert store.recent_jobs(5) == []

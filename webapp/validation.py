@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -14,27 +15,70 @@ from worker.models import MAX_STARTUP_CHARS, MAX_WEBSITE_CHARS, startup_key
 MAX_BATCH = 50
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
+# Invisible: a name with one inside looks the same as the name without it.
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+# Unicode's Bidi_Control characters: they make text display in another order than it is stored.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# The alphabets whose letters look alike (Latin T, Greek Τ, Cyrillic Т), which NFKC does not fold.
+_LOOKALIKE_ALPHABETS = ("LATIN", "GREEK", "CYRILLIC")
 
 
 class ValidationError(ValueError):
     """A user's input that cannot be accepted; the message says what to change."""
 
 
+def normalise_name(text: str) -> str:
+    """The form a name is stored and compared in: zero-width characters dropped, then NFKC, so that
+    fullwidth or styled letters (Ｔｅｓｌａ, 𝐓esla) become the letters they show; trimmed."""
+    return unicodedata.normalize("NFKC", text.translate(_ZERO_WIDTH)).strip()
+
+
+def _mixed_alphabets(name: str) -> tuple[str, list[str]] | None:
+    """The first word that mixes Latin, Greek or Cyrillic letters, with those alphabets, or None."""
+    for word in name.split():
+        alphabets = {unicodedata.name(char, "").partition(" ")[0] for char in word if char.isalpha()}
+        mixed = [alphabet for alphabet in _LOOKALIKE_ALPHABETS if alphabet in alphabets]
+        if len(mixed) > 1:
+            return word, [alphabet.capitalize() for alphabet in mixed]
+    return None
+
+
+def _name_problem(name: str) -> str | None:
+    """What is wrong with a normalised name's characters, as the end of a sentence, or None."""
+    if _CONTROL_CHARS.search(name):
+        return "contains control characters such as line breaks or tabs"
+    if _BIDI_CONTROLS.search(name):
+        return (
+            "contains an invisible direction control (such as U+202E), which makes text display in "
+            "another order than it is stored; remove it"
+        )
+    mixed = _mixed_alphabets(name)
+    if mixed:
+        word, alphabets = mixed
+        return (
+            f"mixes {' and '.join(alphabets)} letters in one word (“{word}”), which can make it look like "
+            "another name; type the word in one alphabet"
+        )
+    return None
+
+
 def validate_startup(value: object) -> str:
-    """The startup's name, trimmed, or a `ValidationError` that says what is wrong with it."""
+    """The startup's name, normalised (`normalise_name`), or a `ValidationError` that says what is
+    wrong with it."""
     if value is None:
         raise ValidationError('"startup" is required: send {"startup": "<company name>"}.')
     if not isinstance(value, str):
         raise ValidationError('"startup" must be a string (the company\'s name).')
-    name = value.strip()
+    if _SURROGATES.search(value):
+        raise ValidationError('"startup" must be valid Unicode text (it contains a lone surrogate).')
+    name = normalise_name(value)
     if not name:
         raise ValidationError('"startup" must not be empty.')
     if len(name) > MAX_STARTUP_CHARS:
         raise ValidationError(f'"startup" must be at most {MAX_STARTUP_CHARS} characters (got {len(name)}).')
-    if _CONTROL_CHARS.search(name):
-        raise ValidationError('"startup" must not contain control characters such as line breaks or tabs.')
-    if _SURROGATES.search(name):
-        raise ValidationError('"startup" must be valid Unicode text (it contains a lone surrogate).')
+    problem = _name_problem(name)
+    if problem:
+        raise ValidationError(f'"startup" {problem}.')
     return name
 
 
@@ -77,9 +121,17 @@ def validate_notes(value: object) -> str | None:
     return notes
 
 
+def upload_filename(raw: str | None) -> str:
+    """An uploaded file's name as we show it: direction controls, zero-width and control characters
+    stripped, not refused, since the name is only a label and the analyst cannot edit it in the
+    browser; what is left reads in the order it is stored."""
+    name = _BIDI_CONTROLS.sub("", _CONTROL_CHARS.sub("", (raw or "").translate(_ZERO_WIDTH))).strip()
+    return name or "document.pdf"
+
+
 def uploaded_documents(files: MultiDict[str, FileStorage]) -> list[Upload]:
     """The files of a form's `document` field (the API's and the dashboard's alike)."""
-    return [Upload(f.filename or "document.pdf", f.read()) for f in files.getlist("document") if f]
+    return [Upload(upload_filename(f.filename), f.read()) for f in files.getlist("document") if f]
 
 
 def parse_page_number(raw: str | None, *, maximum: int = 10_000) -> int | None:
@@ -108,22 +160,26 @@ class Batch:
 
 
 def parse_batch(text: str) -> Batch:
-    """One name per line. Blank lines and repeats (any case) are dropped; a bad line rejects the
-    whole batch, so that nothing is half-submitted."""
+    """One name per line, each normalised (`normalise_name`). Blank lines and repeats (any case) are
+    dropped; a bad line rejects the whole batch, so that nothing is half-submitted."""
     names: list[str] = []
     seen: set[str] = set()
     blank = duplicates = 0
     problems: list[str] = []
     for number, line in enumerate(text.splitlines(), start=1):
-        name = line.strip()
+        if _SURROGATES.search(line):
+            problems.append(f"line {number} contains invalid text")
+            continue
+        name = normalise_name(line)
         if not name:
             blank += 1
             continue
         if len(name) > MAX_STARTUP_CHARS:
             problems.append(f"line {number} is longer than {MAX_STARTUP_CHARS} characters")
             continue
-        if _CONTROL_CHARS.search(name) or _SURROGATES.search(name):
-            problems.append(f"line {number} contains a control character or invalid text")
+        problem = _name_problem(name)
+        if problem:
+            problems.append(f"line {number} {problem}")
             continue
         key = startup_key(name)
         if key in seen:
