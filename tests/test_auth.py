@@ -190,6 +190,58 @@ def test_polling_with_a_token_reads_it_and_writes_its_last_use_once_a_minute(app
     assert utcnow() - token.last_used_at < timedelta(seconds=10)
 
 
+def logged_in_clients(app: Flask, count: int) -> list[FlaskClient]:
+    """Several browsers logged in as admin, each with a session of its own."""
+    clients = [app.test_client() for _ in range(count)]
+    for client in clients:
+        log_in(client)
+        assert client.get("/account", headers=HTML).status_code == 200
+    return clients
+
+
+def with_cookie(app: Flask, cookie: str) -> FlaskClient:
+    """A new client holding a session cookie someone saved."""
+    client = app.test_client()
+    client.set_cookie("session", cookie)
+    return client
+
+
+def test_logging_out_ends_every_session_of_the_user(app: Flask) -> None:
+    here, elsewhere = logged_in_clients(app, 2)
+    saved = here.get_cookie("session").value
+    assert with_cookie(app, saved).get("/account", headers=HTML).status_code == 200
+    assert here.post("/logout").status_code == 303
+    assert with_cookie(app, saved).get("/account", headers=HTML).status_code == 302  # a copied cookie too
+    assert elsewhere.get("/account", headers=HTML).status_code == 302
+    log_in(here)  # and logging in again works
+    assert here.get("/account", headers=HTML).status_code == 200
+
+
+def test_a_new_password_ends_every_other_session(app: Flask) -> None:
+    here, elsewhere = logged_in_clients(app, 2)
+    saved = here.get_cookie("session").value
+    changed = here.post("/account/password", data={"current": ADMIN_PASSWORD, "new": "another long password"})
+    assert "Every other session" in here.get(changed.headers["Location"]).get_data(as_text=True)
+    assert here.get("/account", headers=HTML).status_code == 200  # this browser has a new session
+    assert elsewhere.get("/account", headers=HTML).status_code == 302
+    assert with_cookie(app, saved).get("/account", headers=HTML).status_code == 302
+
+
+def test_set_password_on_the_command_line_ends_the_users_sessions(app: Flask) -> None:
+    (client,) = logged_in_clients(app, 1)
+    result = app.test_cli_runner().invoke(args=["set-password", "admin", "--password", "another long password"])
+    assert result.exit_code == 0, result.output
+    assert client.get("/account", headers=HTML).status_code == 302
+
+
+def test_a_session_that_names_no_session_version_is_refused(app: Flask) -> None:
+    """The cookies signed before session versions named the user's id alone."""
+    (client,) = logged_in_clients(app, 1)
+    with client.session_transaction() as session:
+        session["_user_id"] = str(accounts(app).by_name("admin").id)
+    assert client.get("/account", headers=HTML).status_code == 302
+
+
 def test_a_removed_user_is_logged_out_at_once(app: Flask) -> None:
     app.test_cli_runner().invoke(args=["create-user", "dana", "--password", "a long enough password"])
     client = app.test_client()

@@ -35,8 +35,8 @@ CONTENT_SECURITY_POLICY = (
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> Analyst | None:
-    return accounts().user_for_session(int(user_id))
+def load_user(session_id: str) -> Analyst | None:
+    return accounts().user_for_session(session_id)
 
 
 @login_manager.request_loader
@@ -105,10 +105,15 @@ def login() -> ResponseReturnValue:
     user = accounts().authenticate(request.form.get("username", ""), request.form.get("password", ""))
     if user is None:
         return render_template("auth/login.html", next_url=next_url, error="Wrong username or password."), 401
-    session.clear()  # nothing from before the log-in carries over, the CSRF token included
-    login_user(Analyst(user.id, user.username))
-    session.permanent = True
+    start_session(accounts().analyst(user))
     return redirect(next_url, 303)
+
+
+def start_session(user: Analyst) -> None:
+    """A new log-in session: nothing from before carries over, the CSRF token included."""
+    session.clear()
+    login_user(user)
+    session.permanent = True
 
 
 @bp.errorhandler(RateLimitExceeded)
@@ -119,6 +124,9 @@ def too_many_attempts(exc: RateLimitExceeded) -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> Response:
+    """Ends every session of the user, not only this browser's: a copied cookie stops working too."""
+    if current_user.is_authenticated and not current_user.by_token:
+        accounts().end_sessions(current_user.id)
     logout_user()
     return redirect(url_for("auth.login"), 303)
 
@@ -144,14 +152,17 @@ def revoke_token(token_id: int) -> Response:
 
 
 @bp.post("/account/password")
-def change_password() -> Response:
+def change_password() -> ResponseReturnValue:
+    """A new password ends every session of the user; this browser gets a new one at once."""
     if accounts().authenticate(current_user.username, request.form.get("current", "")) is None:
         flash("The current password is wrong; nothing was changed.")
         return redirect(url_for("auth.account"), 303)
     try:
-        accounts().set_password(current_user.username, request.form.get("new", ""))
+        version = accounts().set_password(current_user.username, request.form.get("new", ""))
     except AccountError as exc:
         flash(str(exc))
     else:
-        flash("Password changed.")
+        # This browser's session names the new version (its CSRF token stays: same user, same tabs).
+        login_user(Analyst(current_user.id, current_user.username, session_version=version))
+        flash("Password changed. Every other session of yours has been logged out.")
     return redirect(url_for("auth.account"), 303)
