@@ -364,10 +364,39 @@ def test_failed_log_ins_are_limited_per_client_address(app: Flask, clean_redis: 
     for _ in range(3):  # log-ins that work count nothing
         assert client.post("/login", data=right).status_code == 303
         wrong["csrf_token"] = right["csrf_token"] = csrf_token_of(client.get("/login").get_data(as_text=True))
-    codes = [client.post("/login", data=wrong).status_code for _ in range(11)]
+    # A name each, so that only the address's budget runs out (each account has one of its own).
+    codes = [client.post("/login", data={**wrong, "username": f"guess{i}"}).status_code for i in range(11)]
     assert codes == [401] * 10 + [429]
     refused = client.post("/login", data=right)  # the right password too, until the minute is up
     assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 61
     assert "Too many failed log-ins" in refused.get_data(as_text=True)
     other = client.post("/login", data=right, environ_base={"REMOTE_ADDR": "192.0.2.2"})
     assert other.status_code == 303  # another address has a budget of its own
+
+
+def test_failed_log_ins_are_limited_per_account(
+    app: Flask, clean_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Guesses at one account from many addresses: each address is under its own limit, the
+    account's runs out. The name counts as accounts compare it (case and spaces aside)."""
+    app.test_cli_runner().invoke(args=["create-user", "dana", "--password", "a long enough password"])
+    client = app.test_client()
+    token = csrf_token_of(client.get("/login").get_data(as_text=True))
+
+    def log_in_from(address: str, username: str, password: str) -> int:
+        form = {"username": username, "password": password, "csrf_token": token}
+        return client.post("/login", data=form, environ_base={"REMOTE_ADDR": address}).status_code
+
+    names = ["admin", " Admin", "ADMIN "]
+    codes = [log_in_from(f"198.51.100.{i}", names[i % 3], "wrong password") for i in range(11)]
+    assert codes == [401] * 10 + [429]
+    refused = client.post(
+        "/login",
+        data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": "198.51.100.99"},
+    )
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 61
+    assert "Too many failed log-ins for this account" in refused.get_data(as_text=True)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "webapp.auth" and r.levelname == "WARNING"]
+    assert "for the account: username 'admin' from 198.51.100.10" in warnings[0]
+    assert log_in_from("198.51.100.11", "dana", "a long enough password") == 303  # another account is unaffected

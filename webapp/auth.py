@@ -17,7 +17,7 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
-from webapp.accounts import AccountError, Analyst
+from webapp.accounts import AccountError, Analyst, normalise_username
 from webapp.errors import error_page, error_response, wants_html
 from webapp.extensions import accounts, csrf, login_manager
 
@@ -116,8 +116,20 @@ def start_session(user: Analyst) -> None:
     session.permanent = True
 
 
+def login_key() -> str:
+    """The per-account budget of failed log-ins (create_app's `limit_requests`): the username as
+    accounts compare it, so guesses spread over many addresses still count against one account."""
+    return "account:" + normalise_username(request.form.get("username", ""))
+
+
 @bp.errorhandler(RateLimitExceeded)
 def too_many_attempts(exc: RateLimitExceeded) -> ResponseReturnValue:
+    logger.warning(
+        "log-in refused, too many failed attempts for the %s: username %r from %s",
+        "account" if exc.limit.key_func is login_key else "address",
+        normalise_username(request.form.get("username", "")),
+        request.remote_addr,
+    )
     next_url = _safe_next(request.values.get("next"))
     return render_template("auth/login.html", next_url=next_url, error=exc.description), 429
 
