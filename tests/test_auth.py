@@ -261,14 +261,36 @@ def test_bearer_requests_need_no_csrf_token(api_client: FlaskClient, app: Flask)
     assert api_client.post("/jobs", data={"startups": "Zeta"}).status_code == 303  # the dashboard's form too
 
 
-def test_tokens_from_the_account_page_are_shown_once(app: Flask) -> None:
+def test_tokens_from_the_account_page_are_shown_once_and_never_put_in_a_cookie(app: Flask) -> None:
+    """The secret is on the page that answers the POST itself: the session cookie is signed, not
+    encrypted, so a secret kept there for the next page could be read from the cookie."""
     client = app.test_client()
     log_in(client)
-    created = client.post("/account/tokens", data={"name": "laptop"}, follow_redirects=True)
+    created = client.post("/account/tokens", data={"name": "laptop"})
+    assert created.status_code == 201 and created.headers["Cache-Control"] == "no-store"
     token = re.search(r'<code class="token">(sr_[^<]+)</code>', created.get_data(as_text=True)).group(1)
+    assert not any(token in cookie for cookie in created.headers.getlist("Set-Cookie"))
+    with client.session_transaction() as session:
+        assert token not in repr(dict(session))
     assert client.get("/api/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     again = client.get("/account").get_data(as_text=True)
     assert token not in again and "laptop" in again
+
+
+def test_a_bearer_token_cannot_manage_tokens_or_the_password(api_client: FlaskClient, app: Flask) -> None:
+    """A leaked token must not mint more tokens, revoke the owner's or change the password."""
+    admin = accounts(app).by_name("admin")
+    kept, _ = accounts(app).create_token("admin", "kept")
+    answers = [
+        api_client.post("/account/tokens", data={"name": "minted"}),
+        api_client.post(f"/account/tokens/{kept.id}/revoke"),
+        api_client.post("/account/password", data={"current": ADMIN_PASSWORD, "new": "a password of mine"}),
+    ]
+    for answer in answers:
+        assert answer.status_code == 403 and answer.is_json, answer.get_data(as_text=True)
+        assert "account page" in answer.get_json()["error"]
+    assert [token.name for token in accounts(app).tokens_of(admin.id)] == ["kept"]
+    assert accounts(app).authenticate("admin", ADMIN_PASSWORD) is not None
 
 
 def test_api_token_setting_is_admins(app: Flask) -> None:
