@@ -190,6 +190,58 @@ def test_polling_with_a_token_reads_it_and_writes_its_last_use_once_a_minute(app
     assert utcnow() - token.last_used_at < timedelta(seconds=10)
 
 
+def logged_in_clients(app: Flask, count: int) -> list[FlaskClient]:
+    """Several browsers logged in as admin, each with a session of its own."""
+    clients = [app.test_client() for _ in range(count)]
+    for client in clients:
+        log_in(client)
+        assert client.get("/account", headers=HTML).status_code == 200
+    return clients
+
+
+def with_cookie(app: Flask, cookie: str) -> FlaskClient:
+    """A new client holding a session cookie someone saved."""
+    client = app.test_client()
+    client.set_cookie("session", cookie)
+    return client
+
+
+def test_logging_out_ends_every_session_of_the_user(app: Flask) -> None:
+    here, elsewhere = logged_in_clients(app, 2)
+    saved = here.get_cookie("session").value
+    assert with_cookie(app, saved).get("/account", headers=HTML).status_code == 200
+    assert here.post("/logout").status_code == 303
+    assert with_cookie(app, saved).get("/account", headers=HTML).status_code == 302  # a copied cookie too
+    assert elsewhere.get("/account", headers=HTML).status_code == 302
+    log_in(here)  # and logging in again works
+    assert here.get("/account", headers=HTML).status_code == 200
+
+
+def test_a_new_password_ends_every_other_session(app: Flask) -> None:
+    here, elsewhere = logged_in_clients(app, 2)
+    saved = here.get_cookie("session").value
+    changed = here.post("/account/password", data={"current": ADMIN_PASSWORD, "new": "another long password"})
+    assert "Every other session" in here.get(changed.headers["Location"]).get_data(as_text=True)
+    assert here.get("/account", headers=HTML).status_code == 200  # this browser has a new session
+    assert elsewhere.get("/account", headers=HTML).status_code == 302
+    assert with_cookie(app, saved).get("/account", headers=HTML).status_code == 302
+
+
+def test_set_password_on_the_command_line_ends_the_users_sessions(app: Flask) -> None:
+    (client,) = logged_in_clients(app, 1)
+    result = app.test_cli_runner().invoke(args=["set-password", "admin", "--password", "another long password"])
+    assert result.exit_code == 0, result.output
+    assert client.get("/account", headers=HTML).status_code == 302
+
+
+def test_a_session_that_names_no_session_version_is_refused(app: Flask) -> None:
+    """The cookies signed before session versions named the user's id alone."""
+    (client,) = logged_in_clients(app, 1)
+    with client.session_transaction() as session:
+        session["_user_id"] = str(accounts(app).by_name("admin").id)
+    assert client.get("/account", headers=HTML).status_code == 302
+
+
 def test_a_removed_user_is_logged_out_at_once(app: Flask) -> None:
     app.test_cli_runner().invoke(args=["create-user", "dana", "--password", "a long enough password"])
     client = app.test_client()
@@ -209,14 +261,36 @@ def test_bearer_requests_need_no_csrf_token(api_client: FlaskClient, app: Flask)
     assert api_client.post("/jobs", data={"startups": "Zeta"}).status_code == 303  # the dashboard's form too
 
 
-def test_tokens_from_the_account_page_are_shown_once(app: Flask) -> None:
+def test_tokens_from_the_account_page_are_shown_once_and_never_put_in_a_cookie(app: Flask) -> None:
+    """The secret is on the page that answers the POST itself: the session cookie is signed, not
+    encrypted, so a secret kept there for the next page could be read from the cookie."""
     client = app.test_client()
     log_in(client)
-    created = client.post("/account/tokens", data={"name": "laptop"}, follow_redirects=True)
+    created = client.post("/account/tokens", data={"name": "laptop"})
+    assert created.status_code == 201 and created.headers["Cache-Control"] == "no-store"
     token = re.search(r'<code class="token">(sr_[^<]+)</code>', created.get_data(as_text=True)).group(1)
+    assert not any(token in cookie for cookie in created.headers.getlist("Set-Cookie"))
+    with client.session_transaction() as session:
+        assert token not in repr(dict(session))
     assert client.get("/api/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     again = client.get("/account").get_data(as_text=True)
     assert token not in again and "laptop" in again
+
+
+def test_a_bearer_token_cannot_manage_tokens_or_the_password(api_client: FlaskClient, app: Flask) -> None:
+    """A leaked token must not mint more tokens, revoke the owner's or change the password."""
+    admin = accounts(app).by_name("admin")
+    kept, _ = accounts(app).create_token("admin", "kept")
+    answers = [
+        api_client.post("/account/tokens", data={"name": "minted"}),
+        api_client.post(f"/account/tokens/{kept.id}/revoke"),
+        api_client.post("/account/password", data={"current": ADMIN_PASSWORD, "new": "a password of mine"}),
+    ]
+    for answer in answers:
+        assert answer.status_code == 403 and answer.is_json, answer.get_data(as_text=True)
+        assert "account page" in answer.get_json()["error"]
+    assert [token.name for token in accounts(app).tokens_of(admin.id)] == ["kept"]
+    assert accounts(app).authenticate("admin", ADMIN_PASSWORD) is not None
 
 
 def test_api_token_setting_is_admins(app: Flask) -> None:
@@ -312,10 +386,42 @@ def test_failed_log_ins_are_limited_per_client_address(app: Flask, clean_redis: 
     for _ in range(3):  # log-ins that work count nothing
         assert client.post("/login", data=right).status_code == 303
         wrong["csrf_token"] = right["csrf_token"] = csrf_token_of(client.get("/login").get_data(as_text=True))
-    codes = [client.post("/login", data=wrong).status_code for _ in range(11)]
+    # A name each, so that only the address's budget runs out (each account has one of its own).
+    codes = [client.post("/login", data={**wrong, "username": f"guess{i}"}).status_code for i in range(11)]
     assert codes == [401] * 10 + [429]
     refused = client.post("/login", data=right)  # the right password too, until the minute is up
     assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 61
     assert "Too many failed log-ins" in refused.get_data(as_text=True)
     other = client.post("/login", data=right, environ_base={"REMOTE_ADDR": "192.0.2.2"})
     assert other.status_code == 303  # another address has a budget of its own
+
+
+def test_failed_log_ins_are_limited_per_account(
+    app: Flask, clean_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Guesses at one account from many addresses: each address is under its own limit, the
+    account's runs out. The name counts as accounts compare it (case and spaces aside)."""
+    app.test_cli_runner().invoke(args=["create-user", "dana", "--password", "a long enough password"])
+    client = app.test_client()
+    token = csrf_token_of(client.get("/login").get_data(as_text=True))
+
+    def log_in_from(address: str, username: str, password: str) -> int:
+        form = {"username": username, "password": password, "csrf_token": token}
+        return client.post("/login", data=form, environ_base={"REMOTE_ADDR": address}).status_code
+
+    names = ["admin", " Admin", "ADMIN "]
+    try:
+        codes = [log_in_from(f"198.51.100.{i}", names[i % 3], "wrong password") for i in range(11)]
+        assert codes == [401] * 10 + [429]
+        refused = client.post(
+            "/login",
+            data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token},
+            environ_base={"REMOTE_ADDR": "198.51.100.99"},
+        )
+        assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 61
+        assert "Too many failed log-ins for this account" in refused.get_data(as_text=True)
+        warnings = [r.getMessage() for r in caplog.records if r.name == "webapp.auth" and r.levelname == "WARNING"]
+        assert "for the account: username 'admin' from 198.51.100.10" in warnings[0]
+        assert log_in_from("198.51.100.11", "dana", "a long enough password") == 303  # another account is unaffected
+    finally:
+        clean_redis.client().flushall()  # admin's budget is spent, and the next tests log in as admin

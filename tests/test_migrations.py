@@ -10,16 +10,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import column, create_engine, func, insert, select, table, text
+from sqlalchemy import column, create_engine, func, insert, inspect, select, table, text
 from sqlalchemy.engine import Engine, make_url
+from werkzeug.security import generate_password_hash
 
 from config import PROJECT_ROOT
 from tests.conftest import make_settings, worker_env
 from webapp import create_app
 from webapp.accounts import Accounts
-from worker.migrate import MIGRATION_LOCK, DatabaseNotCurrent, head_revision, require_current, upgrade
+from worker.migrate import (
+    MIGRATION_LOCK,
+    DatabaseNotCurrent,
+    alembic_config,
+    head_revision,
+    require_current,
+    upgrade,
+)
 from worker.models import Base, JobState, JobStep, User
 from worker.pipeline import Checkpoint
 from worker.store import JobStore
@@ -47,6 +56,14 @@ def run_sql_file(engine: Engine, name: str) -> None:
             connection.execute(text(statement))
 
 
+def add_user(engine: Engine, username: str, password: str) -> None:
+    """A user as the schemas before revision 0002 stored one (the models name a column they lack)."""
+    users = table("users", column("username"), column("password_hash"), column("created_at"))
+    with engine.begin() as connection:
+        row = {"username": username, "password_hash": generate_password_hash(password), "created_at": datetime.now(UTC)}
+        connection.execute(insert(users).values(row))
+
+
 @pytest.fixture
 def engine(empty_database_url: str) -> Engine:
     engine = create_engine(empty_database_url)
@@ -68,7 +85,7 @@ def test_the_schema_deployed_before_alembic_is_adopted_with_its_rows(engine: Eng
     store = JobStore(url)
     job = store.create_job("Before Alembic GmbH", created_by="analyst")
     store.save_checkpoint(job.id, Checkpoint("plan", "the plan", "offline", "demo"))
-    Accounts(store).create_user("analyst", "a long enough password")
+    add_user(engine, "analyst", "a long enough password")  # as that version did: no session version yet
     store.dispose()
     with pytest.raises(DatabaseNotCurrent, match="no schema revision"):
         require_current(engine)
@@ -163,6 +180,41 @@ def test_the_api_refuses_a_database_made_before_alembic_until_it_is_upgraded(eng
         create_app(settings)
     upgrade(url)
     create_app(settings).extensions["jobs"].workers.stop()
+
+
+def test_the_api_refuses_a_database_behind_the_code_saying_what_to_run(engine: Engine, tmp_path: Path) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    command.upgrade(alembic_config(url), "0001")
+    settings = make_settings(database_url=url, data_dir=tmp_path, admin_password="a long enough password")
+    with pytest.raises(DatabaseNotCurrent) as refusal:
+        create_app(settings)
+    message = str(refusal.value)
+    assert f"is at revision 0001 but this code needs {head_revision()}: run `.venv/bin/alembic upgrade head`" in message
+    assert message.count(". ") == 0  # one sentence
+    assert revision_of(engine) == "0001"  # nothing upgraded behind its back
+    upgrade(url)
+    create_app(settings).extensions["jobs"].workers.stop()
+
+
+def test_the_session_version_is_added_to_existing_users_and_removed_again(engine: Engine) -> None:
+    """Revision 0002 on a database with users: they keep their rows and passwords, at version 0."""
+    url = engine.url.render_as_string(hide_password=False)
+    command.upgrade(alembic_config(url), "0001")
+    store = JobStore(url)
+    add_user(engine, "analyst", "a long enough password")
+
+    command.upgrade(alembic_config(url), "0002")
+
+    assert differences(engine) == []
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT username, session_version FROM users")).all() == [("analyst", 0)]
+    analyst = Accounts(store).authenticate("analyst", "a long enough password")
+    assert analyst is not None and analyst.session_version == 0
+    store.dispose()
+    command.downgrade(alembic_config(url), "0001")
+    with engine.connect() as connection:
+        assert "session_version" not in {c["name"] for c in inspect(connection).get_columns("users")}
+        assert connection.execute(text("SELECT username FROM users")).scalars().all() == ["analyst"]
 
 
 def test_the_api_refuses_a_database_of_newer_code(database_url: str, tmp_path: Path) -> None:

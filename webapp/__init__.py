@@ -142,14 +142,26 @@ def limit_requests(app: Flask, settings: Settings) -> None:
         "dashboard.submit": limiter.shared_limit(
             submit_rate, **per_user, cost=lambda: g.get("submitted") or dashboard.batch_size()
         ),
-        "auth.login": limiter.limit(
+    }
+    failed_log_ins = {
+        "methods": ["POST"],
+        "deduct_when": lambda response: response.status_code == 401,  # failed log-ins only
+    }
+    login_limits = [
+        limiter.limit(
             f"{settings.login_attempts_per_minute}/minute",
-            methods=["POST"],
-            deduct_when=lambda response: response.status_code == 401,  # failed log-ins only
+            **failed_log_ins,
             error_message="Too many failed log-ins from your address: wait a minute, then try again.",
         ),
-    }
-    for endpoint, limit in limits.items():
+        # The same budget per account too, so that guesses spread over many addresses are held back.
+        limiter.limit(
+            f"{settings.login_attempts_per_minute}/minute",
+            **failed_log_ins,
+            key_func=auth.login_key,
+            error_message="Too many failed log-ins for this account: wait a minute, then try again.",
+        ),
+    ]
+    for endpoint, limit in [*limits.items(), *(("auth.login", limit) for limit in login_limits)]:
         app.view_functions[endpoint] = limit(app.view_functions[endpoint])
 
     @app.after_request

@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask_login import UserMixin
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -42,6 +42,12 @@ class Analyst(UserMixin):
     id: int
     username: str
     by_token: bool = False
+    session_version: int = 0
+
+    def get_id(self) -> str:
+        """What the session cookie keeps: the id and the user's session version, so that bumping
+        the version (log-out, a new password) ends every session that names the old one."""
+        return f"{self.id}:{self.session_version}"
 
 
 def hash_token(token: str) -> str:
@@ -52,8 +58,13 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
+def normalise_username(name: str) -> str:
+    """How a typed username is compared with the stored ones."""
+    return name.strip().lower()
+
+
 def check_username(name: str) -> str:
-    name = name.strip().lower()
+    name = normalise_username(name)
     if not 1 <= len(name) <= 64 or not set(name) <= USERNAME_CHARS:
         raise AccountError("A username is 1 to 64 characters: letters, digits, dots, dashes and underscores.")
     return name
@@ -78,12 +89,20 @@ class Accounts:
             raise AccountError(f"The user {user.username!r} exists already.") from None
         return user
 
-    def set_password(self, username: str, password: str) -> None:
+    def set_password(self, username: str, password: str) -> int:
+        """Change the password and end every session of the user; returns the new session version."""
         with self.store.session() as session:
             user = session.scalar(select(User).where(User.username == check_username(username)))
             if user is None:
                 raise AccountError(f"There is no user {username!r}.")
             user.password_hash = generate_password_hash(check_password(password))
+            user.session_version += 1
+            return user.session_version
+
+    def end_sessions(self, user_id: int) -> None:
+        """Make every log-in session of the user worthless (log-out does this)."""
+        with self.store.session() as session:
+            session.execute(update(User).where(User.id == user_id).values(session_version=User.session_version + 1))
 
     def has_users(self) -> bool:
         with self.store.session() as session:
@@ -95,7 +114,7 @@ class Accounts:
 
     def by_name(self, username: str) -> User | None:
         with self.store.session() as session:
-            return session.scalar(select(User).where(User.username == username.strip().lower()))
+            return session.scalar(select(User).where(User.username == normalise_username(username)))
 
     def authenticate(self, username: str, password: str) -> User | None:
         user = self.by_name(username)
@@ -130,10 +149,21 @@ class Accounts:
             session.delete(token)
             return True
 
-    def user_for_session(self, user_id: int) -> Analyst | None:
-        """The logged-in user, read by primary key on every request: a removed user is out at once."""
-        user = self.get(user_id)
-        return Analyst(user.id, user.username) if user else None
+    def analyst(self, user: User) -> Analyst:
+        """The `current_user` for a log-in session of `user`."""
+        return Analyst(user.id, user.username, session_version=user.session_version)
+
+    def user_for_session(self, session_id: str) -> Analyst | None:
+        """The logged-in user, read by primary key on every request: a removed user is out at once,
+        and so is a session whose version the user has moved past (log-out, a new password).
+        `session_id` is `Analyst.get_id()`: an id alone (a session from before versions) is refused."""
+        user_id, _, version = session_id.partition(":")
+        try:
+            user = self.get(int(user_id))
+            current = user is not None and user.session_version == int(version)
+        except ValueError:
+            return None
+        return self.analyst(user) if current else None
 
     def user_for_token(self, secret: str, api_token_setting: str | None) -> Analyst | None:
         """Whose bearer token this is (API_TOKEN is admin's): one indexed read, so a revoked token

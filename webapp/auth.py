@@ -9,6 +9,8 @@ answers 401 JSON, pages redirect to the log-in page, htmx requests get a 401 wit
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Request, Response, current_app, flash, redirect, render_template, request, session, url_for
@@ -17,7 +19,7 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
-from webapp.accounts import AccountError, Analyst
+from webapp.accounts import AccountError, Analyst, normalise_username
 from webapp.errors import error_page, error_response, wants_html
 from webapp.extensions import accounts, csrf, login_manager
 
@@ -35,8 +37,8 @@ CONTENT_SECURITY_POLICY = (
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> Analyst | None:
-    return accounts().user_for_session(int(user_id))
+def load_user(session_id: str) -> Analyst | None:
+    return accounts().user_for_session(session_id)
 
 
 @login_manager.request_loader
@@ -105,38 +107,75 @@ def login() -> ResponseReturnValue:
     user = accounts().authenticate(request.form.get("username", ""), request.form.get("password", ""))
     if user is None:
         return render_template("auth/login.html", next_url=next_url, error="Wrong username or password."), 401
-    session.clear()  # nothing from before the log-in carries over, the CSRF token included
-    login_user(Analyst(user.id, user.username))
-    session.permanent = True
+    start_session(accounts().analyst(user))
     return redirect(next_url, 303)
+
+
+def start_session(user: Analyst) -> None:
+    """A new log-in session: nothing from before carries over, the CSRF token included."""
+    session.clear()
+    login_user(user)
+    session.permanent = True
+
+
+def login_key() -> str:
+    """The per-account budget of failed log-ins (create_app's `limit_requests`): the username as
+    accounts compare it, so guesses spread over many addresses still count against one account."""
+    return "account:" + normalise_username(request.form.get("username", ""))
 
 
 @bp.errorhandler(RateLimitExceeded)
 def too_many_attempts(exc: RateLimitExceeded) -> ResponseReturnValue:
+    logger.warning(
+        "log-in refused, too many failed attempts for the %s: username %r from %s",
+        "account" if exc.limit.key_func is login_key else "address",
+        normalise_username(request.form.get("username", "")),
+        request.remote_addr,
+    )
     next_url = _safe_next(request.values.get("next"))
     return render_template("auth/login.html", next_url=next_url, error=exc.description), 429
 
 
+def session_only(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    """For what manages the account's credentials: only from a log-in session (with its CSRF
+    check), never with a bearer token, so a leaked token cannot mint more or lock the owner out."""
+
+    @wraps(view)
+    def checked(*args: object, **kwargs: object) -> ResponseReturnValue:
+        if current_user.by_token:
+            return error_response(403, "Tokens and passwords are managed on the account page, not with a token.")
+        return view(*args, **kwargs)
+
+    return checked
+
+
 @bp.post("/logout")
 def logout() -> Response:
+    """Ends every session of the user, not only this browser's: a copied cookie stops working too."""
+    if current_user.is_authenticated and not current_user.by_token:
+        accounts().end_sessions(current_user.id)
     logout_user()
     return redirect(url_for("auth.login"), 303)
 
 
 @bp.get("/account")
 def account() -> str:
-    tokens = accounts().tokens_of(current_user.id)
-    return render_template("auth/account.html", tokens=tokens, new_secret=session.pop("new_token", None))
+    return render_template("auth/account.html", tokens=accounts().tokens_of(current_user.id), new_secret=None)
 
 
 @bp.post("/account/tokens")
-def create_token() -> Response:
+@session_only
+def create_token() -> ResponseReturnValue:
+    """The account page with the new secret on it, answered to the POST itself: the secret is
+    shown this once and kept nowhere, never in the session cookie (signed, not encrypted)."""
     _, secret = accounts().create_token(current_user.username, request.form.get("name", ""))
-    session["new_token"] = secret  # shown once, on the next page, then gone from the session
-    return redirect(url_for("auth.account"), 303)
+    tokens = accounts().tokens_of(current_user.id)
+    page = render_template("auth/account.html", tokens=tokens, new_secret=secret)
+    return page, 201, {"Cache-Control": "no-store"}  # nor in the browser's cache
 
 
 @bp.post("/account/tokens/<int:token_id>/revoke")
+@session_only
 def revoke_token(token_id: int) -> Response:
     if accounts().revoke_token(current_user.id, token_id):
         flash("Token revoked.")
@@ -144,14 +183,18 @@ def revoke_token(token_id: int) -> Response:
 
 
 @bp.post("/account/password")
-def change_password() -> Response:
+@session_only
+def change_password() -> ResponseReturnValue:
+    """A new password ends every session of the user; this browser gets a new one at once."""
     if accounts().authenticate(current_user.username, request.form.get("current", "")) is None:
         flash("The current password is wrong; nothing was changed.")
         return redirect(url_for("auth.account"), 303)
     try:
-        accounts().set_password(current_user.username, request.form.get("new", ""))
+        version = accounts().set_password(current_user.username, request.form.get("new", ""))
     except AccountError as exc:
         flash(str(exc))
     else:
-        flash("Password changed.")
+        # This browser's session names the new version (its CSRF token stays: same user, same tabs).
+        login_user(Analyst(current_user.id, current_user.username, session_version=version))
+        flash("Password changed. Every other session of yours has been logged out.")
     return redirect(url_for("auth.account"), 303)
