@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import RedisServer, log_in, store_of
+from tests.conftest import AUTH, RedisServer, log_in, store_of
+from worker.models import Job
 from worker.pipeline import Progress
 
 
@@ -73,3 +78,44 @@ def test_cancel_from_the_card(app: Flask) -> None:
     assert f"/jobs/{job.id}/cancel" in page
     card = client.post(f"/jobs/{job.id}/cancel", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "Cancelled by admin" in card and "hx-trigger" not in card and "/cancel" not in card
+
+
+def test_the_loser_of_an_idempotency_key_race_answers_with_the_winners_job(
+    api_client: FlaskClient, app: Flask, clean_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = store_of(app)
+    body = {"startup": "Acme", "fresh": True}  # fresh: so that only the key can make it the same job
+    winner = api_client.post("/generate", json=body, headers={"Idempotency-Key": "k1"}).get_json()
+    # The loser looked the key up before the winner's row was there: its first look-up finds nothing.
+    look_up = store.find_by_idempotency_key
+    looked = []
+
+    def too_early(user: str, key: str) -> Job | None:
+        looked.append(key)
+        return None if len(looked) == 1 else look_up(user, key)
+
+    monkeypatch.setattr(store, "find_by_idempotency_key", too_early)
+    loser = api_client.post("/generate", json=body, headers={"Idempotency-Key": "k1"})
+    assert loser.status_code == 200 and loser.get_json()["status"] == "duplicate"
+    assert loser.get_json()["job_id"] == winner["job_id"]
+    assert len(looked) == 2 and len(store.recent_jobs(10)) == 1 and clean_redis.client().llen("celery") == 1
+
+
+def test_twenty_simultaneous_submissions_with_one_key_make_one_job(app: Flask, clean_redis: RedisServer) -> None:
+    app.extensions["settings"].submit_rate_per_minute = 1000
+    store = store_of(app)
+    start = threading.Barrier(20)
+
+    def submit(_: int) -> tuple[int, str]:
+        client = app.test_client()
+        start.wait()
+        response = client.post(
+            "/generate", json={"startup": "Acme", "fresh": True}, headers={**AUTH, "Idempotency-Key": "import/42"}
+        )
+        return response.status_code, response.get_json()["job_id"]
+
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(submit, range(20)))
+    assert {status for status, _ in answers} <= {200, 202}
+    assert len({job_id for _, job_id in answers}) == 1
+    assert len(store.recent_jobs(50)) == 1 and clean_redis.client().llen("celery") == 1

@@ -205,9 +205,10 @@ def test_the_session_version_is_added_to_existing_users_and_removed_again(engine
 
     command.upgrade(alembic_config(url), "0002")
 
-    assert differences(engine) == []
     with engine.connect() as connection:
         assert connection.execute(text("SELECT username, session_version FROM users")).all() == [("analyst", 0)]
+    command.upgrade(alembic_config(url), "head")
+    assert differences(engine) == []
     analyst = Accounts(store).authenticate("analyst", "a long enough password")
     assert analyst is not None and analyst.session_version == 0
     store.dispose()
@@ -257,3 +258,21 @@ def test_upgrades_started_together_take_turns_on_postgresql(empty_database_url: 
     assert waiting.wait(timeout=30) == 0
     assert revision_of(engine) == head_revision()
     engine.dispose()
+
+
+def test_jobs_that_the_idempotency_race_doubled_keep_their_rows_and_the_oldest_keeps_the_key(engine: Engine) -> None:
+    """Revision 0003 makes (created_by, idempotency_key) unique; the jobs the race made twice before
+    it stay, and only the oldest keeps the key, or the index could not be made."""
+    url = engine.url.render_as_string(hide_password=False)
+    command.upgrade(alembic_config(url), "0002")
+    store = JobStore(url)
+    for job_id, user in (("job-old", "analyst"), ("job-new", "analyst"), ("job-other", "someone-else")):
+        store.create_job("Acme", user, "import/42", job_id=job_id)  # in this order: job-old is older
+    store.dispose()
+
+    command.upgrade(alembic_config(url), "head")
+
+    assert differences(engine) == []
+    with engine.connect() as connection:
+        keys = dict(connection.execute(text("SELECT id, idempotency_key FROM jobs")).all())
+    assert keys == {"job-old": "import/42", "job-new": None, "job-other": "import/42"}

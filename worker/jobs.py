@@ -21,7 +21,7 @@ from worker.models import Job, JobState
 from worker.pipeline import step_labels
 from worker.research import Document, Material
 from worker.sources.documents import DocumentError, pdf_text
-from worker.store import JobStore
+from worker.store import IdempotencyKeyTaken, JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +179,10 @@ class JobService:
             live = self.store.find_live(startup)
             if live is not None:
                 return Submission(live, "joined")
-        return Submission(self.submit(startup, created_by, idempotency_key, material), "queued")
+        try:
+            return Submission(self.submit(startup, created_by, idempotency_key, material), "queued")
+        except IdempotencyKeyTaken as taken:
+            return Submission(taken.job, "duplicate")
 
     def cancel(self, job_id: str, by: str) -> Job:
         """Cancel a queued or running job: it is marked at once, the worker running it is stopped,

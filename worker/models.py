@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -66,6 +66,9 @@ class Base(DeclarativeBase):
 
 class Job(Base):
     __tablename__ = "jobs"
+    # One job per user and Idempotency-Key: of two requests racing with one key, one inserts and the
+    # other reads its job (JobStore.create_job).
+    __table_args__ = (Index("uq_jobs_created_by_idempotency_key", "created_by", "idempotency_key", unique=True),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     startup: Mapped[str] = mapped_column(String(MAX_STARTUP_CHARS * 4))

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.elements import ColumnElement
@@ -111,6 +112,14 @@ _HOLDS_TURN = "holds_sqlite_write_turn"
 _WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLAC"})
 
 
+class IdempotencyKeyTaken(Exception):
+    """Another request of the same user with the same Idempotency-Key stored its job first."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"Idempotency-Key already used by job {job.id}")
+        self.job = job
+
+
 class JobStore:
     """Every read and write of job rows goes through here."""
 
@@ -170,11 +179,21 @@ class JobStore:
             website=material.website,
             notes=material.notes,
         )
-        with self.session() as session:
-            session.add(job)
-            session.flush()
-            for document in material.documents:
-                session.add(JobDocument(job_id=job.id, filename=document.filename[:255], text=document.text))
+        try:
+            with self.session() as session:
+                session.add(job)
+                session.flush()
+                for document in material.documents:
+                    session.add(JobDocument(job_id=job.id, filename=document.filename[:255], text=document.text))
+        except IntegrityError:
+            # Two requests with one key both looked it up before either stored its job: the unique
+            # index on (created_by, idempotency_key) lets one in, and the other answers with its job.
+            winner = None
+            if created_by and idempotency_key:
+                winner = self.find_by_idempotency_key(created_by, idempotency_key)
+            if winner is None:
+                raise
+            raise IdempotencyKeyTaken(winner) from None
         return job
 
     def load_material(self, job_id: str) -> Material:
