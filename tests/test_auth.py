@@ -338,6 +338,19 @@ def test_submissions_refused_for_their_input_use_none_of_the_limit(
     assert codes == [202, 202, 429]
 
 
+def test_a_repeated_idempotency_key_or_a_joined_report_uses_none_of_the_limit(
+    settings: Settings, clean_redis: RedisServer
+) -> None:
+    settings.submit_rate_per_minute = 2
+    client = create_app(settings).test_client()
+    keyed = {**AUTH, "Idempotency-Key": "import/1"}
+    assert client.post("/generate", json={"startup": "Acme"}, headers=keyed).status_code == 202
+    assert client.post("/generate", json={"startup": "Acme"}, headers=keyed).get_json()["status"] == "duplicate"
+    assert client.post("/generate", json={"startup": "acme"}, headers=AUTH).get_json()["status"] == "joined"
+    codes = [client.post("/generate", json={"startup": f"S{i}"}, headers=AUTH).status_code for i in range(2)]
+    assert codes == [202, 429]  # one new job left of two: only Acme's counted
+
+
 def test_live_jobs_per_user_are_capped(settings: Settings) -> None:
     settings.max_live_jobs_per_user = 2
     app = create_app(settings)

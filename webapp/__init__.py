@@ -132,7 +132,8 @@ def limit_requests(app: Flask, settings: Settings) -> None:
         "scope": "submit",  # one budget for the API and the dashboard
         "key_func": lambda: current_user.username,
         # Checked before the view with what it asks for, counted after it with what it accepted
-        # (`g.submitted`): bad input, the live-jobs cap or Redis down cost nothing.
+        # (`g.submitted`, the new jobs): bad input, the live-jobs cap, Redis down, a job joined or an
+        # Idempotency-Key repeated cost nothing.
         "deduct_when": lambda _response: g.get("submitted", 0) > 0,
         "error_message": f"Too many submissions: at most {settings.submit_rate_per_minute} reports a minute "
         "per user. Wait a minute, then submit again.",

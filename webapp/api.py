@@ -143,7 +143,8 @@ def generate() -> tuple[Response, int]:
         )
     except QueueUnavailable:
         return error_response(503, QUEUE_DOWN)
-    g.submitted = 1  # what SUBMIT_RATE_PER_MINUTE counts (create_app)
+    # What SUBMIT_RATE_PER_MINUTE counts (create_app): a new job, not one joined or repeated.
+    g.submitted = 1 if submission.outcome == "queued" else 0
     job = submission.job
     status_url = url_for("api.status", job_id=job.id)
     body: dict[str, Any] = {"job_id": job.id, "status": submission.outcome, "status_url": status_url}
