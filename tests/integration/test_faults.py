@@ -16,6 +16,7 @@ import requests
 from config import Settings
 from tests.conftest import (
     AUTH,
+    Process,
     RedisServer,
     follow_job,
     free_port,
@@ -149,6 +150,42 @@ def test_a_job_that_kills_its_worker_every_time_gives_up(start_worker, api_serve
     assert final["state"] == "FAILURE"
     assert "stopped its worker process 5 times" in final["error"] and "memory" in final["error"]
     assert worker.alive()
+
+
+def test_on_the_threads_pool_a_job_that_kills_its_worker_every_time_gives_up_too(
+    start_worker, api_server: str, tmp_path: Path
+) -> None:
+    """The pool that ships: a crash takes the whole worker, which the supervisor (run.sh, systemd)
+    starts again, here this test; the message comes back after the visibility timeout, and the
+    delivery count in the database fails the job instead of a sixth crash."""
+    script = tmp_path / "script"
+    write_script(script, {}, default="crash")
+    env = {
+        "LLM_PROVIDER": "tests.fakes.scripted_provider:ScriptedProvider",
+        "SCRIPTED_PROVIDER_DIR": str(script),
+        # The shortest the settings allow, so that each re-delivery comes within seconds.
+        "TASK_TIME_LIMIT": "5",
+        "RETRY_BACKOFF_MAX": "1",
+        "CELERY_VISIBILITY_TIMEOUT": "10",
+        "UNACKED_RESTORE_INTERVAL": "1",
+    }
+    worker = start_worker("restart0", **env)
+    job_id = submit(api_server, "Crash Loop Inc")  # after the start: the worker must answer a ping first
+    crashes = 0
+    for restart in range(1, 9):
+        if restart > 1:  # the message comes back after the visibility timeout, well after the start
+            worker = start_worker(f"restart{restart}", **env)
+
+        def crashed_or_finished(w: Process = worker) -> bool:
+            return not w.alive() or status(api_server, job_id)["finished"]
+
+        wait_for(crashed_or_finished, 40, "a crash or the end")
+        if worker.alive():
+            break
+        crashes += 1
+    final = status(api_server, job_id)
+    assert final["state"] == "FAILURE" and "stopped its worker process 5 times" in final["error"]
+    assert crashes == 5 and worker.alive()
 
 
 def test_jobs_lost_when_redis_is_wiped_are_found_and_queued_again(
