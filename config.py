@@ -138,8 +138,9 @@ class Settings(BaseSettings):
     # Fetch pages on loopback and private networks too. Off, so a search result (or a redirect)
     # cannot point the worker at the cloud metadata service or the company intranet.
     fetch_allow_private: bool = False
-    # The largest document (PDF) an analyst may upload as a source.
+    # The largest document (PDF) an analyst may upload as a source, and how many one job may bring.
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    upload_max_files: int = Field(default=3, ge=1, le=20)
 
     # The web app (gunicorn) and Flower. SECRET_KEY signs session cookies; unset, a random key is
     # made once and kept in the data directory, so every gunicorn process shares it.

@@ -13,10 +13,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from werkzeug.test import TestResponse
 
 from config import PROJECT_ROOT
 from tests.conftest import API_TOKEN, AUTH, RedisServer, free_port, make_settings, store_of
-from tests.fakes.pdf_builder import minimal_pdf
+from tests.fakes.pdf_builder import minimal_pdf, shared_stream_bomb
 from tests.fakes.search_server import PDF_SENTENCE
 from webapp import create_app
 from worker.pipeline import Progress
@@ -296,7 +297,7 @@ def test_a_job_can_bring_a_website_notes_and_a_pdf(client: FlaskClient, app: Fla
     material = store_of(app).load_material(response.get_json()["job_id"])
     assert material.website == "https://acme.example" and material.notes == "Met the CEO.\nThree pilots."
     [document] = material.documents
-    assert document.filename == "deck.pdf" and PDF_SENTENCE in document.text
+    assert (document.filename, document.pdf, document.text) == ("deck.pdf", deck, "")  # the worker reads it
     # Material of its own makes it a new job, never a join of the live one for the same startup.
     again = client.post("/generate", json={"startup": "Acme Robotics", "notes": "Other notes."})
     assert again.status_code == 202 and again.get_json()["job_id"] != response.get_json()["job_id"]
@@ -318,21 +319,43 @@ def test_bad_material_is_a_400_that_says_what_to_fix(client: FlaskClient, app: F
     assert store_of(app).recent_jobs(5) == []
 
 
-@pytest.mark.parametrize(
-    ("data", "words"),
-    [(b"just text, not a PDF", "not a PDF"), (minimal_pdf([[]]), "no extractable text")],
-)
-def test_a_document_that_is_not_a_readable_pdf_is_refused(
-    client: FlaskClient, app: Flask, data: bytes, words: str
-) -> None:
+def test_a_document_that_is_not_a_pdf_is_refused(client: FlaskClient, app: Flask) -> None:
     response = client.post(
         "/generate",
-        data={"startup": "Acme", "document": (io.BytesIO(data), "deck.pdf")},
+        data={"startup": "Acme", "document": (io.BytesIO(b"just text, not a PDF"), "deck.pdf")},
         content_type="multipart/form-data",
     )
-    assert response.status_code == 400 and response.is_json
-    assert response.get_json()["error"].startswith("deck.pdf: ") and words in response.get_json()["error"]
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "deck.pdf: The file is not a PDF."}
     assert store_of(app).recent_jobs(5) == []
+
+
+def test_a_job_brings_at_most_upload_max_files_documents(client: FlaskClient, app: Flask) -> None:
+    def post(count: int) -> TestResponse:
+        decks = [(io.BytesIO(minimal_pdf([[f"Deck {n}."]])), f"deck{n}.pdf") for n in range(count)]
+        return client.post("/generate", data={"startup": "Acme", "document": decks}, content_type="multipart/form-data")
+
+    refused = post(4)
+    assert refused.status_code == 400
+    assert refused.get_json()["error"].startswith("A job may bring at most 3 documents; this one has 4.")
+    assert store_of(app).recent_jobs(5) == []
+    accepted = post(3)
+    assert accepted.status_code == 202
+    assert len(store_of(app).load_material(accepted.get_json()["job_id"]).documents) == 3
+
+
+def test_a_pdf_is_stored_as_it_came_and_never_read_in_the_request(client: FlaskClient, app: Flask) -> None:
+    """A few hundred KB that inflate to 70 MB a page: the request only keeps the bytes for the worker,
+    which reads them in a child process with limits (tests/test_documents.py)."""
+    bomb = shared_stream_bomb(16, inflated_bytes=70 * 1024 * 1024)
+    response = client.post(
+        "/generate",
+        data={"startup": "Acme", "document": (io.BytesIO(bomb), "bomb.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 202
+    [document] = store_of(app).load_material(response.get_json()["job_id"]).documents
+    assert document.pdf == bomb and document.text == ""
 
 
 def test_what_gunicorn_refuses_before_the_app_is_named_in_the_readme() -> None:

@@ -1,4 +1,5 @@
-"""PDF text extraction, on PDFs written by hand in tests/fakes/pdf_builder.py."""
+"""PDF text extraction in a child process with limits, on PDFs written by hand in
+tests/fakes/pdf_builder.py (each test starts the real child)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import io
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from tests.fakes.pdf_builder import minimal_pdf
-from worker.sources.documents import DocumentError, pdf_text
+from tests.fakes.pdf_builder import minimal_pdf, shared_stream_bomb
+from worker.sources.documents import MB, Limits, Reading, read_pdf
 
 SENTENCE = "Acme Robotics reached 4 million dollars of annual recurring revenue in 2024."
 
@@ -24,50 +25,85 @@ def encrypted(data: bytes, *, user_password: str) -> bytes:
 
 def test_a_known_sentence_comes_out() -> None:
     data = minimal_pdf([[SENTENCE, "Gross margin (blended) was 38%."]])
-    text = pdf_text(data, max_pages=10, max_chars=10_000)
-    assert SENTENCE in text
-    assert "Gross margin (blended) was 38%." in text
+    reading = read_pdf(data, Limits(max_pages=10, max_chars=10_000))
+    assert SENTENCE in reading.text
+    assert "Gross margin (blended) was 38%." in reading.text
+    assert reading.problem is None
 
 
 def test_pages_past_max_pages_are_not_read() -> None:
     data = minimal_pdf([["First page."], ["Second page."], ["Third page."]])
-    text = pdf_text(data, max_pages=2, max_chars=10_000)
+    text = read_pdf(data, Limits(max_pages=2, max_chars=10_000)).text
     assert "First page." in text and "Second page." in text
     assert "Third page." not in text
 
 
 def test_text_is_capped_to_max_chars() -> None:
     data = minimal_pdf([[SENTENCE] * 20, [SENTENCE] * 20])
-    assert len(pdf_text(data, max_pages=10, max_chars=100)) <= 100
+    assert len(read_pdf(data, Limits(max_pages=10, max_chars=100)).text) <= 100
 
 
 @pytest.mark.parametrize(
     "data", [b"", b"Hello, this is a text file.", b"<html><body>not a pdf</body></html>", b"\x89PNG\r\n\x1a\n"]
 )
 def test_a_file_that_is_not_a_pdf_is_refused(data: bytes) -> None:
-    with pytest.raises(DocumentError, match="not a PDF"):
-        pdf_text(data, max_pages=10, max_chars=1000)
+    assert read_pdf(data) == Reading("", "The file is not a PDF.")
 
 
 def test_a_pdf_without_text_is_refused() -> None:
-    with pytest.raises(DocumentError, match="no extractable text"):
-        pdf_text(minimal_pdf([[], []]), max_pages=10, max_chars=1000)
+    reading = read_pdf(minimal_pdf([[], []]))
+    assert reading.text == "" and "no extractable text" in reading.problem
 
 
 @pytest.mark.parametrize("cut", [60, 200])
 def test_a_damaged_pdf_is_refused(cut: int) -> None:
     data = minimal_pdf([[SENTENCE]])
-    with pytest.raises(DocumentError, match="damaged"):
-        pdf_text(data[:cut], max_pages=10, max_chars=1000)
+    reading = read_pdf(data[:cut])
+    assert reading.text == "" and "damaged" in reading.problem
 
 
 def test_a_pdf_that_needs_a_password_is_refused() -> None:
     data = encrypted(minimal_pdf([[SENTENCE]]), user_password="open-sesame")
-    with pytest.raises(DocumentError, match="encrypted"):
-        pdf_text(data, max_pages=10, max_chars=1000)
+    assert read_pdf(data) == Reading("", "The PDF is encrypted: upload a copy without a password.")
 
 
 def test_a_pdf_with_only_an_owner_password_is_read() -> None:
     """Restrictions on printing or copying do not stop reading: the user password is empty."""
     data = encrypted(minimal_pdf([[SENTENCE]]), user_password="")
-    assert SENTENCE in pdf_text(data, max_pages=10, max_chars=1000)
+    assert SENTENCE in read_pdf(data).text
+
+
+BOMB_PAGES = 16
+
+
+def bomb(inflated_mb: int) -> bytes:
+    """A readable first page, then pages that all inflate one shared stream (a few KB on disk)."""
+    return shared_stream_bomb(BOMB_PAGES, inflated_bytes=inflated_mb * MB, first_page=SENTENCE)
+
+
+def test_a_page_past_the_decompression_cap_stops_the_reading_and_keeps_the_pages_before() -> None:
+    data = bomb(70)
+    assert len(data) < 300 * 1024
+    reading = read_pdf(data, Limits(page_bytes=4 * MB))
+    assert reading.text == SENTENCE
+    assert reading.problem == "too large to read after 1 page."
+
+
+def test_the_whole_document_has_a_decompression_cap_too() -> None:
+    """Each page under the page cap (2 MB), but four of them (and the first) pass the 7 MB cap."""
+    reading = read_pdf(bomb(2), Limits(page_bytes=4 * MB, document_bytes=7 * MB, max_chars=10**9))
+    assert reading.text.startswith(SENTENCE) and reading.text.count("Bomb") > 1000
+    assert reading.problem == "too large to read after 4 pages."
+
+
+def test_a_reading_past_its_time_keeps_the_pages_read_and_says_so() -> None:
+    """The child is killed at the deadline; the pages it wrote before are kept."""
+    reading = read_pdf(bomb(3), Limits(seconds=2, max_chars=10**9))
+    assert reading.text.startswith(SENTENCE)
+    assert reading.problem is not None and reading.problem.startswith("took more than 2 s to read, so only its first")
+
+
+def test_a_reading_past_its_memory_stops_with_the_pages_read() -> None:
+    reading = read_pdf(bomb(3), Limits(memory_bytes=100 * MB))
+    assert reading.text == SENTENCE
+    assert reading.problem == "needed more than 100 MB of memory to read, so only its first page is used."

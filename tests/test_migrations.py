@@ -31,6 +31,7 @@ from worker.migrate import (
 )
 from worker.models import Base, JobState, JobStep, User
 from worker.pipeline import Checkpoint
+from worker.research import Document, Material
 from worker.store import JobStore
 
 FROZEN = Path(__file__).parent / "schema_before_alembic"
@@ -276,3 +277,29 @@ def test_jobs_that_the_idempotency_race_doubled_keep_their_rows_and_the_oldest_k
     with engine.connect() as connection:
         keys = dict(connection.execute(text("SELECT id, idempotency_key FROM jobs")).all())
     assert keys == {"job-old": "import/42", "job-new": None, "job-other": "import/42"}
+
+
+def test_documents_read_before_0004_keep_their_text_and_new_ones_keep_the_pdf(engine: Engine) -> None:
+    """Revision 0004 stores the PDF for the worker to read; rows from before keep the text read then."""
+    url = engine.url.render_as_string(hide_password=False)
+    command.upgrade(alembic_config(url), "0003")
+    store = JobStore(url)
+    store.create_job("Acme", "analyst", job_id="job-old")  # no documents: the models name `data`
+    documents = table("job_documents", column("job_id"), column("filename"), column("text"))
+    with engine.begin() as connection:
+        connection.execute(insert(documents).values(job_id="job-old", filename="deck.pdf", text="Read in 2025."))
+
+    command.upgrade(alembic_config(url), "head")
+
+    assert differences(engine) == []
+    assert store.load_material("job-old").documents == (Document("deck.pdf", "Read in 2025."),)
+    pdf = b"%PDF-1.4 not read yet"
+    store.create_job("Acme", "analyst", material=Material(documents=(Document("new.pdf", pdf=pdf),)), job_id="job-new")
+    [document] = store.load_material("job-new").documents
+    assert (document.filename, document.text, document.pdf) == ("new.pdf", "", pdf)
+    store.dispose()
+
+    command.downgrade(alembic_config(url), "0003")  # the unread PDF has no text to keep
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT job_id, text FROM job_documents")).all()
+    assert rows == [("job-old", "Read in 2025.")]

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import DEMO
 from tests.fakes.llm_server import INVENTED_CITATION, INVENTED_URL, FakeLLMServer
-from tests.fakes.pdf_builder import minimal_pdf
+from tests.fakes.pdf_builder import minimal_pdf, shared_stream_bomb
 from tests.fakes.search_server import PDF_SENTENCE, FakeSearchServer, Script
 from tests.test_pipeline import fake_llm_settings, run_report
 from webapp.rendering import render_report
@@ -24,7 +24,6 @@ from worker.models import Job
 from worker.pipeline import NO_INFORMATION, NO_SEARCH_BANNER, TOTAL_STEPS
 from worker.providers.base import FatalProviderError
 from worker.research import TOPIC_QUERIES, Document, Material, SearchUnavailable, funding_conflicts, gather_research
-from worker.sources.documents import pdf_text
 from worker.sources.fetch import Fetcher
 from worker.sources.searxng import SearXNGSearch
 
@@ -62,7 +61,7 @@ def section(markdown: str, title: str) -> str:
 
 
 def deck() -> Document:
-    return Document("deck.pdf", pdf_text(minimal_pdf([[PDF_SENTENCE]]), max_pages=10, max_chars=10_000))
+    return Document("deck.pdf", pdf=minimal_pdf([[PDF_SENTENCE]]))
 
 
 def test_a_report_cites_what_was_read_and_loses_invented_citations(
@@ -145,6 +144,24 @@ def test_the_analysts_website_is_read_but_never_a_private_address(web: FakeSearc
             assert address in warning and "could not be read" in warning
     job = written(demo, Material(website=address))  # FETCH_ALLOW_PRIVATE off by default
     assert "169.254.169.254" in job.report_md.split("## Summary")[0]  # the reader is told, up front
+
+
+def test_a_document_that_hits_a_limit_is_reported_and_the_report_uses_what_was_read(demo: ReportsCelery) -> None:
+    """The worker reads uploads (in a child process with limits): a bomb's pages past its first
+    are not read, the report says so at the top, and the other documents are used as usual."""
+    bomb = shared_stream_bomb(16, inflated_bytes=70 * 1024 * 1024, first_page="Bomb Co. sells rockets.")
+    material = Material(documents=(Document("bomb.pdf", pdf=bomb), deck(), Document("scan.pdf", pdf=minimal_pdf([[]]))))
+    job = written(demo, material)
+
+    sources = demo.job_store.load_research(job.id).sources
+    assert [(s.title, s.excerpt) for s in sources] == [
+        ("bomb.pdf", "Bomb Co. sells rockets."),
+        ("deck.pdf", PDF_SENTENCE),
+    ]
+    top = job.report_md.split("## Summary")[0]
+    assert "bomb.pdf: too large to read after 1 page." in top
+    assert "scan.pdf: The PDF has no extractable text" in top
+    assert job.state == "SUCCESS"
 
 
 def test_a_website_cannot_put_a_link_into_the_report_s_warnings(demo: ReportsCelery) -> None:

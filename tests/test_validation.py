@@ -25,7 +25,7 @@ def test_fifty_names_are_accepted_and_fifty_one_are_not() -> None:
 
 
 def test_one_bad_line_rejects_the_batch_and_names_the_line() -> None:
-    with pytest.raises(ValidationError, match="line 2 is longer than 200"):
+    with pytest.raises(ValidationError, match="Line 2 is longer than 200"):
         parse_batch("Acme\n" + "x" * 201 + "\nZeta")
 
 
@@ -65,14 +65,14 @@ def test_a_batch_counts_the_variants_of_one_name_as_repeats() -> None:
 def test_direction_controls_are_refused(control: str) -> None:
     with pytest.raises(ValidationError, match="invisible direction control"):
         validate_startup(f"Acme{control}Labs")
-    with pytest.raises(ValidationError, match="line 2 contains an invisible direction control"):
+    with pytest.raises(ValidationError, match="Line 2 contains an invisible direction control"):
         parse_batch(f"Zeta\nAcme{control}Labs")
 
 
 def test_a_word_mixing_latin_and_cyrillic_letters_is_refused_and_named() -> None:
     with pytest.raises(ValidationError, match="mixes Latin and Cyrillic letters in one word \\(“Теsla”\\)"):
         validate_startup("Теsla Motors")  # a Cyrillic Т
-    with pytest.raises(ValidationError, match="line 1 mixes Latin and Greek letters"):
+    with pytest.raises(ValidationError, match="Line 1 mixes Latin and Greek letters"):
         parse_batch("Αcme")  # a Greek Α
     with pytest.raises(ValidationError, match="Latin and Cyrillic"):
         validate_startup("Яндекс-Market")  # a word is what lies between spaces

@@ -93,13 +93,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.context_processor
     def page_globals() -> dict[str, object]:
-        return {"flower_url": settings.flower_link}
+        return {"flower_url": settings.flower_link, "upload_max_files": settings.upload_max_files}
 
     @app.before_request
     def allow_uploads() -> None:
         """Only a form that uploads a document may be larger than `MAX_REQUEST_BYTES`."""
         if request.mimetype == "multipart/form-data" and request.endpoint in UPLOAD_ENDPOINTS:
-            request.max_content_length = settings.upload_max_bytes + MAX_REQUEST_BYTES
+            request.max_content_length = settings.upload_max_bytes * settings.upload_max_files + MAX_REQUEST_BYTES
 
     login_manager.init_app(app)
     csrf.init_app(app)

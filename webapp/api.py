@@ -19,7 +19,7 @@ from webapp.validation import (
     validate_startup,
     validate_website,
 )
-from worker.jobs import InvalidMaterial, NotCancellable, QueueUnavailable, Upload, read_documents
+from worker.jobs import InvalidMaterial, NotCancellable, QueueUnavailable, Upload, accept_documents
 from worker.models import Job, JobState
 from worker.research import Material
 
@@ -123,7 +123,7 @@ def generate() -> tuple[Response, int]:
         startup = validate_startup(payload.get("startup"))
         website = validate_website(payload.get("website"))
         notes = validate_notes(payload.get("notes"))
-        documents = read_documents(uploads, max_bytes=settings.upload_max_bytes)
+        documents = accept_documents(uploads, settings)
     except (ValidationError, InvalidMaterial) as exc:
         return error_response(400, str(exc))
     material = Material(website=website, notes=notes, documents=documents)

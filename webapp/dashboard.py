@@ -34,7 +34,7 @@ from worker.jobs import (
     NotCancellable,
     NotRetryable,
     QueueUnavailable,
-    read_documents,
+    accept_documents,
 )
 from worker.models import Job
 from worker.research import Material
@@ -109,7 +109,7 @@ def submit() -> Response | tuple[str, int]:
         material = Material(
             website=validate_website(website_text),
             notes=validate_notes(notes_text),
-            documents=read_documents(uploads, max_bytes=settings.upload_max_bytes),
+            documents=accept_documents(uploads, settings),
         )
     except (ValidationError, InvalidMaterial) as exc:
         return refused(f"Nothing was queued. {exc}" + (" Choose the document again." if uploads else ""))

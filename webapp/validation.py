@@ -188,9 +188,10 @@ def parse_batch(text: str) -> Batch:
         seen.add(key)
         names.append(name)
     if problems:
-        raise ValidationError("Nothing was queued: " + "; ".join(problems) + ".")
+        problems[0] = problems[0][0].upper() + problems[0][1:]
+        raise ValidationError("; ".join(problems) + ".")
     if not names:
         raise ValidationError("Enter at least one startup name.")
     if len(names) > MAX_BATCH:
-        raise ValidationError(f"Nothing was queued: {len(names)} names is more than the {MAX_BATCH} a batch may hold.")
+        raise ValidationError(f"{len(names)} names is more than the {MAX_BATCH} a batch may hold.")
     return Batch(names=names, blank_lines=blank, duplicates=duplicates)

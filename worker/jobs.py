@@ -13,6 +13,7 @@ import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from celery import Celery
 
@@ -20,14 +21,13 @@ from worker.celery_setup import TASK_NAME, step_task_id
 from worker.models import Job, JobState
 from worker.pipeline import step_labels
 from worker.research import Document, Material
-from worker.sources.documents import DocumentError, pdf_text
+from worker.sources.documents import looks_like_pdf
 from worker.store import IdempotencyKeyTaken, JobStore
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from config import Settings
 
-# What is kept of an uploaded document: enough for a deck or a memo, bounded for the prompts.
-MAX_PDF_PAGES = 60
-MAX_DOCUMENT_CHARS = 60_000
+logger = logging.getLogger(__name__)
 
 
 def is_job_id(value: str) -> bool:
@@ -62,18 +62,26 @@ class Upload:
     data: bytes
 
 
-def read_documents(uploads: list[Upload], *, max_bytes: int) -> tuple[Document, ...]:
-    """The text of each uploaded PDF, or `InvalidMaterial` naming the file and the problem."""
+def accept_documents(uploads: list[Upload], settings: Settings) -> tuple[Document, ...]:
+    """The uploaded PDFs as they are, or `InvalidMaterial` naming the file and the problem.
+
+    Only what costs nothing is checked here: the count, the size and the header. The text is read
+    by the worker, in a child process with time and memory limits (`worker.sources.documents`),
+    because a PDF of a few KB can take minutes and gigabytes to read, and a web request must not."""
+    max_bytes, max_files = settings.upload_max_bytes, settings.upload_max_files
+    if len(uploads) > max_files:
+        raise InvalidMaterial(
+            f"A job may bring at most {max_files} documents; this one has {len(uploads)}. "
+            "Merge them, or keep the ones that matter most."
+        )
     documents = []
     for upload in uploads:
         name = upload.filename or "document.pdf"
         if len(upload.data) > max_bytes:
             raise InvalidMaterial(f"{name} is larger than the {max_bytes // (1024 * 1024)} MB a document may be.")
-        try:
-            text = pdf_text(upload.data, max_pages=MAX_PDF_PAGES, max_chars=MAX_DOCUMENT_CHARS)
-        except DocumentError as exc:
-            raise InvalidMaterial(f"{name}: {exc}") from None
-        documents.append(Document(name, text))
+        if not looks_like_pdf(upload.data):
+            raise InvalidMaterial(f"{name}: The file is not a PDF.")
+        documents.append(Document(name, pdf=upload.data))
     return tuple(documents)
 
 

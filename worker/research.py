@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from worker.providers.base import TransientProviderError
 from worker.sources.base import SearchBackend, SearchError, SearchResult, normalise_url
 from worker.sources.citations import Source
+from worker.sources.documents import read_pdf
 from worker.sources.fetch import Fetcher, FetchError
 
 logger = logging.getLogger(__name__)
@@ -60,10 +61,12 @@ class SearchUnavailable(TransientProviderError):
 
 @dataclass(frozen=True)
 class Document:
-    """A document the analyst uploaded, as text."""
+    """A document the analyst uploaded: the PDF as received, until the worker reads it into text
+    (documents stored before uploads were read by the worker have only their text)."""
 
     filename: str
-    text: str
+    text: str = ""
+    pdf: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,14 @@ def gather_research(
     if material.notes:
         add("Analyst's notes", None, material.notes, "provided")
     for document in material.documents:
-        add(document.filename, None, document.text, "provided")
+        text, problem = document.text, None
+        if document.pdf is not None:
+            reading = read_pdf(document.pdf)  # in a child process, within its limits
+            text, problem = reading.text, reading.problem
+        if problem:
+            warnings.append(f"{document.filename}: {problem}")
+        if text:
+            add(document.filename, None, text, "provided")
     if material.website and fetcher is not None:
         try:
             page = fetcher.fetch(material.website)

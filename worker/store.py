@@ -184,7 +184,10 @@ class JobStore:
                 session.add(job)
                 session.flush()
                 for document in material.documents:
-                    session.add(JobDocument(job_id=job.id, filename=document.filename[:255], text=document.text))
+                    name = document.filename[:255]
+                    session.add(
+                        JobDocument(job_id=job.id, filename=name, text=document.text or None, data=document.pdf)
+                    )
         except IntegrityError:
             # Two requests with one key both looked it up before either stored its job: the unique
             # index on (created_by, idempotency_key) lets one in, and the other answers with its job.
@@ -202,7 +205,7 @@ class JobStore:
             if job is None:
                 return Material()
             query = select(JobDocument).where(JobDocument.job_id == job_id).order_by(JobDocument.id)
-            documents = tuple(Document(d.filename, d.text) for d in session.scalars(query))
+            documents = tuple(Document(d.filename, d.text or "", d.data) for d in session.scalars(query))
             return Material(website=job.website, notes=job.notes, documents=documents)
 
     def save_research(self, job_id: str, research: Research) -> None:

@@ -237,15 +237,16 @@ def test_reports_page_lists_and_searches(page: Page, api_server: str, settings) 
 def test_material_for_one_startup_is_uploaded_with_the_form_and_listed_as_sources(
     page: Page, start_worker, api_server: str, tmp_path: Path
 ) -> None:
-    deck = tmp_path / "acme-deck.pdf"
+    deck, memo = tmp_path / "acme-deck.pdf", tmp_path / "acme-memo.pdf"
     deck.write_bytes(minimal_pdf([[PDF_SENTENCE]]))
+    memo.write_bytes(minimal_pdf([["Acme Robotics plans a Series B in 2027."]]))
     start_worker(OFFLINE_STEP_DELAY="0.05")
     page.goto(api_server + "/")
     page.evaluate("window.__sameDocument = true")
     page.fill("#startups", "Acme Robotics")
     page.click(".submit-form__material summary")
     page.fill("#notes", "Call with the CEO: three pilots in Europe.")
-    page.set_input_files("#document", str(deck))
+    page.set_input_files("#document", [str(deck), str(memo)])  # one input, several files
     screenshot(page, "dashboard-material.png")
     page.click("#submit-form button[type=submit]")
     expect(page.locator(".notice--ok")).to_have_text("Queued 1 report.")
@@ -256,4 +257,5 @@ def test_material_for_one_startup_is_uploaded_with_the_form_and_listed_as_source
     body = page.locator(".report__body")
     expect(body).to_contain_text("No sources were searched")
     expect(body.locator("li", has_text="acme-deck.pdf (provided by the analyst)")).to_have_count(1)
+    expect(body.locator("li", has_text="acme-memo.pdf (provided by the analyst)")).to_have_count(1)
     expect(body.locator("li", has_text="Analyst's notes (provided by the analyst)")).to_have_count(1)

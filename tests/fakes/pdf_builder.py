@@ -6,6 +6,8 @@ page with no lines has no text layer, like a scan.
 
 from __future__ import annotations
 
+import zlib
+
 
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
@@ -35,6 +37,11 @@ def minimal_pdf(pages: list[list[str]], *, title: str = "") -> bytes:
         objects.append(f"<< /Title ({_escape(title)}) >>".encode("latin-1"))
         info_id = len(objects)
 
+    return _assemble(objects, f" /Info {info_id} 0 R" if info_id else "")
+
+
+def _assemble(objects: list[bytes], trailer_extra: str = "") -> bytes:
+    """The file: the objects numbered from 1 (the catalog first), the cross-reference table, the trailer."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -44,6 +51,32 @@ def minimal_pdf(pages: list[list[str]], *, title: str = "") -> bytes:
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     for offset in offsets:
         out += b"%010d 00000 n \n" % offset
-    trailer = f"<< /Size {len(objects) + 1} /Root 1 0 R" + (f" /Info {info_id} 0 R" if info_id else "") + " >>"
-    out += f"trailer\n{trailer}\nstartxref\n{xref}\n%%EOF\n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{trailer_extra} >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def shared_stream_bomb(pages: int, *, inflated_bytes: int, first_page: str = "") -> bytes:
+    """A PDF whose pages all show one Flate stream of text operators inflating to `inflated_bytes`
+    (a few KB on disk): each page costs a reader that inflation and its text extraction. With
+    `first_page`, a small ordinary page comes first."""
+    line = b"BT /F1 12 Tf 72 720 Td (Bomb) Tj ET\n"
+    bomb = zlib.compress(line * (inflated_bytes // len(line)), 9)
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    objects.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(bomb) + bomb + b"\nendstream")  # 4
+    resources = "/Resources << /Font << /F1 3 0 R >> >> /MediaBox [0 0 612 792]"
+    kids = []
+    if first_page:
+        text = f"BT /F1 12 Tf 72 720 Td ({_escape(first_page)}) Tj ET".encode("latin-1")
+        objects.append(b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream")
+        objects.append(f"<< /Type /Page /Parent 2 0 R {resources} /Contents {len(objects)} 0 R >>".encode())
+        kids.append(len(objects))
+    for _ in range(pages):
+        objects.append(f"<< /Type /Page /Parent 2 0 R {resources} /Contents 4 0 R >>".encode())
+        kids.append(len(objects))
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>".encode()
+
+    return _assemble(objects)

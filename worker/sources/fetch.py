@@ -5,7 +5,7 @@ checks the scheme, asks the site's robots.txt, connects only through the SSRF gu
 private addresses refused after DNS resolution, the connection pinned to the vetted address),
 refuses content types it cannot read before downloading, and stops reading past `max_bytes`.
 HTML goes through trafilatura for the article's text, title and date; plain text is kept as it
-is; a PDF goes to documents.pdf_text.
+is; a PDF goes to documents.read_pdf.
 
 robots.txt, one fetch per origin and Fetcher (cached, thread-safe), through the same guarded
 client. Its status decides as Python's `urllib.robotparser` always has: 401 and 403 mean the
@@ -27,7 +27,7 @@ import httpx2
 import trafilatura
 
 from worker.sources.base import cap_text
-from worker.sources.documents import DocumentError, pdf_text
+from worker.sources.documents import Limits, read_pdf
 from worker.sources.ssrf import AddressPolicy, AddressRefused, GuardedTransport, Resolver, check_scheme
 
 if TYPE_CHECKING:
@@ -183,11 +183,10 @@ class Fetcher:
         )
 
     def _pdf_page(self, url: str, final_url: str, body: bytes) -> FetchedPage:
-        try:
-            text = pdf_text(body, max_pages=self.pdf_max_pages, max_chars=self.max_chars)
-        except DocumentError as exc:
-            raise FetchError(f"{final_url}: {exc}") from None
-        return self._page(url, final_url, title=_last_segment(final_url), text=text, published=None)
+        reading = read_pdf(body, Limits(max_pages=self.pdf_max_pages, max_chars=self.max_chars))
+        if not reading.text:
+            raise FetchError(f"{final_url}: {reading.problem}")
+        return self._page(url, final_url, title=_last_segment(final_url), text=reading.text, published=None)
 
     def _open(self, url: str, *, obey_robots: bool) -> httpx2.Response:
         """The streamed response at the end of the redirects, each hop checked; the caller closes it."""
