@@ -24,7 +24,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 # find the same Redis.
 EMBEDDED_REDIS_URL_FILE = "redis.url"
 FALLBACK_REDIS_URL = "redis://127.0.0.1:6379"
-# The shortest password an account may have; webapp.accounts refuses shorter ones, and the
+# The shortest password an account may have: webapp.accounts refuses shorter ones, and the
 # settings refuse a shorter ADMIN_PASSWORD, which would otherwise create no admin at all.
 MIN_PASSWORD_CHARS = 10
 

@@ -19,12 +19,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from config import MIN_PASSWORD_CHARS
 from worker.models import ApiToken, User, utcnow
 from worker.store import JobStore
 
 ADMIN = "admin"
 TOKEN_PREFIX = "sr_"
-MIN_PASSWORD_CHARS = 10
 # A token's last use is written at most once a minute: a script polling /status costs a read, not a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")

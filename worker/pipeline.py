@@ -15,8 +15,7 @@ from datetime import datetime
 
 from worker.providers.base import AttemptCallback, Completion, Prompt, Provider
 from worker.research import EXCERPT_CHARS, PROVIDED_EXCERPT_CHARS, Research, funding_conflicts
-from worker.sources.citations import _escape as escape_markdown
-from worker.sources.citations import check_citations, format_for_prompt, render_sources
+from worker.sources.citations import check_citations, escape_markdown, format_for_prompt, render_sources
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,7 @@ def check_citations(markdown: str, sources: Sequence[Source]) -> tuple[str, int]
     return "".join(cleaned), removed
 
 
-def _escape(text: str) -> str:
+def escape_markdown(text: str) -> str:
     """Text that Markdown shows as written: no accidental emphasis, links or HTML."""
     text = " ".join(text.split())
     # `<` has no backslash escape in Markdown; as an entity it shows as itself, and starts no tag.
@@ -185,16 +185,16 @@ def render_sources(sources: Sequence[Source]) -> str:
     contiguous = [source.number for source in ordered] == list(range(1, len(ordered) + 1))
     lines = ["## Sources", ""]
     for source in ordered:
-        title = _escape(source.title) or "Untitled"
+        title = escape_markdown(source.title) or "Untitled"
         if source.url:
-            item = f"{title} — [{_escape(source.url)}]({_href(source.url)})"
+            item = f"{title} — [{escape_markdown(source.url)}]({_href(source.url)})"
         else:
             item = f"{title} (provided by the analyst)"
         dates = []
         if source.published:
-            dates.append(f"published {_escape(source.published)}")
+            dates.append(f"published {escape_markdown(source.published)}")
         if source.accessed:
-            dates.append(f"accessed {_escape(source.accessed)}")
+            dates.append(f"accessed {escape_markdown(source.accessed)}")
         if dates:
             item += f" — {', '.join(dates)}"
         if contiguous:
