@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -193,6 +193,11 @@ class Settings(BaseSettings):
     # before a job missing from Redis counts as lost (longer than any one step may take).
     sweep_interval: float = Field(default=60.0, gt=0)
     sweep_grace: float = Field(default=600.0, ge=1)
+    # A job that asks which company its name means is cancelled after this long without an answer
+    # (the sweep does it); and what the API does when a name matches several companies, unless the
+    # request says (`on_ambiguous`): "fail" at once, so a script never waits on a question.
+    needs_input_days: float = Field(default=7.0, gt=0)
+    api_on_ambiguous: Literal["ask", "best", "fail"] = "fail"
 
     # Retries of transient provider errors: exponential backoff with full jitter.
     task_max_retries: int = Field(default=3, ge=0, le=10)

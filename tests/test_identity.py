@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
+from datetime import timedelta
+
 import pytest
 
+from tests.fakes.llm_server import FakeLLMServer
+from tests.fakes.search_server import FakeSearchServer, Hit, Script
+from tests.test_pipeline import fake_llm_settings, run_report
+from worker.celery_setup import ReportsCelery
+from worker.models import JobState, utcnow
+from worker.pipeline import TOTAL_STEPS
+from worker.report_job import JobFailed, JobNeedsInput
+from worker.research import TOPIC_QUERIES
 from worker.sources.base import SearchResult
+from worker.sources.fetch import Fetcher
 from worker.sources.identity import (
     FULL,
     PARTIAL,
@@ -88,3 +101,118 @@ def test_the_analysts_website_decides_and_nothing_plausible_leaves_the_company_u
     assert identify_company("Acme Robotics", results, website="https://acme-robotics.io").domain == "acme-robotics.io"
     assert identify_company("Acme Robotics", [result("https://www.wikipedia.org/wiki/Acme")]).website is None
     assert identify_company("Acme Robotics", []).website is None
+
+
+# Which company, as a worker decides it: the fake SearXNG finds two companies called Acme Robotics
+# on their own domains, which the fetcher resolves to the fake web; the model is the fake provider.
+
+STARTUP = "Acme Robotics"
+WAREHOUSE, CLEANING = "https://acmerobotics.com", "https://acme-robotics.io"
+
+
+def two_companies(web: FakeSearchServer) -> None:
+    hits = (
+        Hit(
+            "Acme Robotics | Warehouse picking robots",
+            f"http://acmerobotics.com:{web.port}/companies/warehouse",
+            "Picking arms for warehouses.",
+        ),
+        Hit(
+            "Acme Robotics: home cleaning robots",
+            f"http://www.acme-robotics.io:{web.port}/companies/cleaning",
+            "Robot vacuums for flats.",
+        ),
+        Hit("Review: the Acme Robotics vacuum", f"{web.url}/articles/vacuum-review", "A month with the vacuum."),
+    )
+    web.script(TOPIC_QUERIES["company"].format(name=f'"{STARTUP}"'), Script(hits=hits))
+
+
+@pytest.fixture
+def worker(build_worker: Callable[..., ReportsCelery], web: FakeSearchServer, fake_llm: FakeLLMServer) -> ReportsCelery:
+    """A worker that searches the fake SearXNG and whose fetcher finds every domain on the fake web."""
+    two_companies(web)
+    worker = build_worker(search_backend="searxng", searxng_url=web.url, **fake_llm_settings(fake_llm))
+
+    def everything_is_here(host: str, port: object, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        return socket.getaddrinfo("127.0.0.1", port, *args, **kwargs)
+
+    fetcher = Fetcher(trusted_networks=("127.0.0.1/32",), timeout=5, resolver=everything_is_here)
+    worker.__dict__["fetcher"] = fetcher  # the worker's cached fetcher, with a resolver of its own
+    yield worker
+    fetcher.close()
+
+
+def new_job(worker: ReportsCelery, on_ambiguous: str) -> str:
+    return worker.job_store.create_job(STARTUP, on_ambiguous=on_ambiguous).id
+
+
+def source_urls(worker: ReportsCelery, job_id: str) -> list[str]:
+    return [source.url or "" for source in worker.job_store.load_research(job_id).sources]
+
+
+def test_a_name_two_companies_share_stops_the_job_before_any_model_call_until_one_is_chosen(
+    worker: ReportsCelery, fake_llm: FakeLLMServer, web: FakeSearchServer
+) -> None:
+    job_id = new_job(worker, "ask")
+    with pytest.raises(JobNeedsInput):
+        run_report(worker, job_id)
+
+    job = worker.job_store.get_job(job_id)
+    assert job.state == JobState.NEEDS_INPUT and fake_llm.requests == [] and job.calls == 0
+    assert job.candidate_list == [
+        {"name": "Acme Robotics", "website": WAREHOUSE, "snippet": "Picking arms for warehouses."},
+        {"name": "Acme Robotics", "website": CLEANING, "snippet": "Robot vacuums for flats."},
+    ]
+    assert worker.job_store.load_research(job_id) is None  # nothing read yet: it is read again once chosen
+
+    assert worker.job_store.choose_company(job_id, CLEANING)
+    run_report(worker, job_id)
+
+    job = worker.job_store.get_job(job_id)
+    assert job.state == JobState.SUCCESS and job.calls == TOTAL_STEPS
+    urls = source_urls(worker, job_id)
+    assert not any("acmerobotics.com" in url for url in urls), urls  # the other company's pages are no source
+    assert any("acme-robotics.io" in url for url in urls) and any(url.endswith("/vacuum-review") for url in urls)
+    company_query = TOPIC_QUERIES["company"].format(name=f'"{STARTUP}"')
+    later = [r.query["q"][0] for r in web.requests if r.path == "/search" and r.query["q"][0] != company_query]
+    assert len(later) == len(TOPIC_QUERIES) - 1  # each after the choice, anchored to the company's domain
+    assert all(q.startswith('"Acme Robotics" acme-robotics.io ') for q in later), later
+    assert f"Company website: {CLEANING}\n" in job.report_md
+
+
+def test_best_takes_the_search_s_first_and_says_so_and_fail_fails_naming_both(
+    worker: ReportsCelery, fake_llm: FakeLLMServer
+) -> None:
+    best = new_job(worker, "best")
+    run_report(worker, best)
+    job = worker.job_store.get_job(best)
+    assert job.state == JobState.SUCCESS
+    urls = source_urls(worker, best)
+    assert any("acmerobotics.com" in url for url in urls)
+    assert not any("acme-robotics.io" in url or url.endswith("/vacuum-review") for url in urls), urls
+    top = job.report_md.split("## Summary")[0]
+    assert "Several companies are called Acme Robotics: this report is about acmerobotics.com" in top
+    assert "leaves out acme-robotics.io" in top
+
+    calls_before = len(fake_llm.requests)
+    failed = new_job(worker, "fail")
+    with pytest.raises(JobFailed):
+        run_report(worker, failed)
+    job = worker.job_store.get_job(failed)
+    assert job.state == JobState.FAILURE and len(fake_llm.requests) == calls_before
+    assert job.error == (
+        "Several companies are called Acme Robotics: Acme Robotics (acmerobotics.com); Acme Robotics "
+        '(acme-robotics.io). Submit it again with "website" set to the one you mean.'
+    )
+
+
+def test_a_question_nobody_answers_is_cancelled_after_the_set_time(worker: ReportsCelery) -> None:
+    job_id = new_job(worker, "ask")
+    with pytest.raises(JobNeedsInput):
+        run_report(worker, job_id)
+    store = worker.job_store
+    assert store.expire_questions(utcnow() - timedelta(days=7)) == []  # asked just now
+    assert store.expire_questions(utcnow() + timedelta(seconds=1)) == [job_id]
+    job = store.get_job(job_id)
+    assert job.state == JobState.REVOKED and "nobody chose which company was meant" in job.error
+    assert not store.choose_company(job_id, CLEANING)  # too late: nothing is queued

@@ -65,6 +65,17 @@ def add_user(engine: Engine, username: str, password: str) -> None:
         connection.execute(insert(users).values(row))
 
 
+def add_job(engine: Engine, job_id: str, *, created_at: str = "2026-11-28 10:00:00", **values: object) -> None:
+    """A job row as every schema since the one before Alembic can hold it (the models name columns
+    that older revisions lack, so they cannot write it)."""
+    row = {"id": job_id, "startup": "Acme", "startup_key": "acme", "state": JobState.PENDING}
+    row |= {"created_at": created_at, "updated_at": created_at, "progress_label": ""}
+    counts = ("progress_step", "progress_total", "attempts", "calls", "retries", "input_tokens", "output_tokens")
+    row |= dict.fromkeys((*counts, "cost_usd", "unpriced_calls", "deliveries"), 0) | values
+    with engine.begin() as connection:
+        connection.execute(insert(table("jobs", *map(column, row))), row)
+
+
 @pytest.fixture
 def engine(empty_database_url: str) -> Engine:
     engine = create_engine(empty_database_url)
@@ -84,8 +95,8 @@ def test_the_schema_deployed_before_alembic_is_adopted_with_its_rows(engine: Eng
     url = engine.url.render_as_string(hide_password=False)
     run_sql_file(engine, "")
     store = JobStore(url)
-    job = store.create_job("Before Alembic GmbH", created_by="analyst")
-    store.save_checkpoint(job.id, Checkpoint("plan", "the plan", "offline", "demo"))
+    add_job(engine, "job-1", startup="Before Alembic GmbH", created_by="analyst")
+    store.save_checkpoint("job-1", Checkpoint("plan", "the plan", "offline", "demo"))
     add_user(engine, "analyst", "a long enough password")  # as that version did: no session version yet
     store.dispose()
     with pytest.raises(DatabaseNotCurrent, match="no schema revision"):
@@ -96,8 +107,8 @@ def test_the_schema_deployed_before_alembic_is_adopted_with_its_rows(engine: Eng
     assert revision_of(engine) == head_revision()
     assert differences(engine) == []
     store = JobStore(url)
-    assert store.get_job(job.id).startup == "Before Alembic GmbH"
-    assert list(store.load_checkpoints(job.id)) == ["plan"]
+    assert store.get_job("job-1").startup == "Before Alembic GmbH"
+    assert list(store.load_checkpoints("job-1")) == ["plan"]
     assert Accounts(store).authenticate("analyst", "a long enough password") is not None
     store.dispose()
 
@@ -266,10 +277,12 @@ def test_jobs_that_the_idempotency_race_doubled_keep_their_rows_and_the_oldest_k
     it stay, and only the oldest keeps the key, or the index could not be made."""
     url = engine.url.render_as_string(hide_password=False)
     command.upgrade(alembic_config(url), "0002")
-    store = JobStore(url)
-    for job_id, user in (("job-old", "analyst"), ("job-new", "analyst"), ("job-other", "someone-else")):
-        store.create_job("Acme", user, "import/42", job_id=job_id)  # in this order: job-old is older
-    store.dispose()
+    for job_id, user, created_at in (
+        ("job-old", "analyst", "2026-11-28 10:00:00"),
+        ("job-new", "analyst", "2026-11-28 10:00:01"),
+        ("job-other", "someone-else", "2026-11-28 10:00:02"),
+    ):
+        add_job(engine, job_id, created_by=user, idempotency_key="import/42", created_at=created_at)
 
     command.upgrade(alembic_config(url), "head")
 
@@ -283,8 +296,7 @@ def test_documents_read_before_0004_keep_their_text_and_new_ones_keep_the_pdf(en
     """Revision 0004 stores the PDF for the worker to read; rows from before keep the text read then."""
     url = engine.url.render_as_string(hide_password=False)
     command.upgrade(alembic_config(url), "0003")
-    store = JobStore(url)
-    store.create_job("Acme", "analyst", job_id="job-old")  # no documents: the models name `data`
+    add_job(engine, "job-old")
     documents = table("job_documents", column("job_id"), column("filename"), column("text"))
     with engine.begin() as connection:
         connection.execute(insert(documents).values(job_id="job-old", filename="deck.pdf", text="Read in 2025."))
@@ -292,6 +304,7 @@ def test_documents_read_before_0004_keep_their_text_and_new_ones_keep_the_pdf(en
     command.upgrade(alembic_config(url), "head")
 
     assert differences(engine) == []
+    store = JobStore(url)
     assert store.load_material("job-old").documents == (Document("deck.pdf", "Read in 2025."),)
     pdf = b"%PDF-1.4 not read yet"
     store.create_job("Acme", "analyst", material=Material(documents=(Document("new.pdf", pdf=pdf),)), job_id="job-new")

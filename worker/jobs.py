@@ -50,6 +50,10 @@ class NotCancellable(Exception):
     """The job cannot be cancelled (it has finished); the message says why."""
 
 
+class NotAsking(Exception):
+    """The job does not ask which company it is about (any more); the message says why."""
+
+
 class InvalidMaterial(ValueError):
     """A document the analyst uploaded cannot be used; the message says why and what to do."""
 
@@ -175,6 +179,7 @@ class JobService:
         idempotency_key: str | None = None,
         fresh: bool = False,
         material: Material | None = None,
+        on_ambiguous: str = "ask",
     ) -> Submission:
         """What a user's request for a report leads to: the job an Idempotency-Key already made,
         the live job of the same startup (unless `fresh`, or the request brings material of its
@@ -188,7 +193,8 @@ class JobService:
             if live is not None:
                 return Submission(live, "joined")
         try:
-            return Submission(self.submit(startup, created_by, idempotency_key, material), "queued")
+            job = self.submit(startup, created_by, idempotency_key, material, on_ambiguous=on_ambiguous)
+            return Submission(job, "queued")
         except IdempotencyKeyTaken as taken:
             return Submission(taken.job, "duplicate")
 
@@ -217,16 +223,38 @@ class JobService:
         idempotency_key: str | None = None,
         material: Material | None = None,
         job_id: str | None = None,
+        on_ambiguous: str = "ask",
     ) -> Job:
         """Record a job and queue its task; raise `QueueUnavailable` (storing nothing) on failure."""
-        job = self.store.create_job(startup, created_by, idempotency_key, material, job_id)
+        job = self.store.create_job(startup, created_by, idempotency_key, material, job_id, on_ambiguous)
         try:
-            self.celery.send_task(TASK_NAME, args=[job.id], task_id=job.id)
-        except Exception as exc:
+            self._queue(job.id)
+        except QueueUnavailable:
             self.store.delete_job(job.id)
-            logger.warning("could not queue job %s: %s", job.id, exc)
-            raise QueueUnavailable(str(exc)) from exc
+            raise
         return job
+
+    def choose_company(self, job_id: str, website: str) -> Job:
+        """The analyst's answer to a job that asks which company its name means: the job is queued
+        again, with `website` as the company's, and resumes from its start (nothing was paid)."""
+        job = self.get(job_id)
+        if job is None:
+            raise NotAsking("That job does not exist.")
+        if not self.store.choose_company(job_id, website):
+            raise NotAsking(f"This job does not ask which company it is about (it is {job.state}).")
+        try:
+            self._queue(job_id)
+        except QueueUnavailable:
+            self.store.mark_needs_input(job_id, job.candidate_list)  # ask again: nothing is lost
+            raise
+        return self.store.get_job(job_id)
+
+    def _queue(self, job_id: str) -> None:
+        try:
+            self.celery.send_task(TASK_NAME, args=[job_id], task_id=job_id)
+        except Exception as exc:
+            logger.warning("could not queue job %s: %s", job_id, exc)
+            raise QueueUnavailable(str(exc)) from exc
 
     def get(self, job_id: str) -> Job | None:
         """The job's row: one database read, nothing from Redis. The row is the whole truth: each
@@ -250,7 +278,9 @@ class JobService:
                 raise NotRetryable("This job is being retried already.")
             return existing
         try:
-            return self.submit(job.startup, created_by, material=self.store.load_material(job_id), job_id=new_job_id)
+            material = self.store.load_material(job_id)
+            on_ambiguous = job.on_ambiguous or "ask"
+            return self.submit(job.startup, created_by, material=material, job_id=new_job_id, on_ambiguous=on_ambiguous)
         except QueueUnavailable:
             self.store.release_retry(job_id)
             raise

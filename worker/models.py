@@ -5,6 +5,7 @@ so which tables exist never depends on what a process happened to import first.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -26,10 +27,15 @@ class JobState(StrEnum):
     SUCCESS = "SUCCESS"
     FAILURE = "FAILURE"
     REVOKED = "REVOKED"  # cancelled by a user: Celery's own name for it
+    # Not Celery's: the job stopped before any model call to ask which company the name means
+    # (`Job.candidates`); it has no task until the analyst chooses.
+    NEEDS_INPUT = "NEEDS_INPUT"
 
 
 FINISHED_STATES = frozenset({JobState.SUCCESS, JobState.FAILURE, JobState.REVOKED})
-LIVE_STATES = frozenset({JobState.PENDING, JobState.STARTED, JobState.PROGRESS, JobState.RETRY})
+LIVE_STATES = frozenset({JobState.PENDING, JobState.STARTED, JobState.PROGRESS, JobState.RETRY, JobState.NEEDS_INPUT})
+#: The live states in which the job has a task message in Redis: queued, running, or due to retry.
+QUEUED_STATES = LIVE_STATES - {JobState.NEEDS_INPUT}
 
 
 def startup_key(name: str) -> str:
@@ -115,6 +121,16 @@ class Job(Base):
     website: Mapped[str | None] = mapped_column(String(MAX_WEBSITE_CHARS), nullable=True)
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     citations_removed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # What to do when several companies share the name: "ask" (NEEDS_INPUT), "best" or "fail";
+    # and, while the job asks, the companies it found (JSON: name, website, snippet) and since when.
+    on_ambiguous: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    candidates: Mapped[str | None] = mapped_column(Text, nullable=True)
+    asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    @property
+    def candidate_list(self) -> list[dict[str, str]]:
+        """The companies the job asks the analyst to choose between (empty unless NEEDS_INPUT)."""
+        return json.loads(self.candidates) if self.candidates else []
 
     @property
     def down_providers(self) -> list[str]:

@@ -394,6 +394,8 @@ def render_markdown(
         # A warning quotes what the analyst typed (the website) and what a page or server said:
         # text, escaped as the Sources list escapes titles, never a link or emphasis of its own.
         parts.append("\n".join(f"> {escape_markdown(warning)}  " for warning in research.warnings).rstrip())
+    if research is not None and research.company_website:
+        parts.append(f"Company website: {escape_markdown(research.company_website)}")
     by = ", ".join(providers) if providers else "no model"
     parts.append(f"*Generated {generated_at:%Y-%m-%d %H:%M} UTC by {by}.*")
     parts.append(f"## Summary\n\n{_strip_heading(summary.text, 'Summary')}")

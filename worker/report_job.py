@@ -32,9 +32,11 @@ from worker.providers import build_provider
 from worker.providers.base import FatalProviderError, Prompt, Provider, ProviderError
 from worker.research import Material, Research, gather_research
 from worker.sources.base import SearchConfigError
+from worker.sources.identity import CompanyAmbiguous
 
 if TYPE_CHECKING:
     from config import Settings
+    from worker.models import Job
     from worker.sources.base import SearchBackend
     from worker.sources.fetch import Fetcher
     from worker.store import JobStore
@@ -53,6 +55,11 @@ class JobFailed(Exception):
 class JobCancelled(Exception):
     """The job finished while this batch ran (a user cancelled it, or another batch failed it):
     stopped before the next provider call."""
+
+
+class JobNeedsInput(Exception):
+    """Several companies share the job's name: the job now asks which one (NEEDS_INPUT), before
+    any model call. It resumes when the analyst chooses (`JobService.choose_company`)."""
 
 
 class TimeLimitReached(Exception):
@@ -157,7 +164,7 @@ def write_batch(
         research = store.load_research(job_id)
         if research is None:  # the job's first batch: read the sources every step rests on
             report_progress(Progress(step=1, total=TOTAL_STEPS, label=RESEARCH_LABEL))
-            research = gather_sources(resources, job.startup, store.load_material(job_id))
+            research = _research_the_company(resources, job)
             store.save_research(job_id, research)
         done = write_steps(
             job.startup,
@@ -182,7 +189,23 @@ def write_batch(
         store.mark_succeeded(job_id, report_md=markdown, provider=report.provider_label, citations_removed=removed)
 
 
-def gather_sources(resources: WorkerResources, startup: str, material: Material) -> Research:
+def _research_the_company(resources: WorkerResources, job: Job) -> Research:
+    """The job's sources; or, when its name matches several companies, what the job asked for:
+    the question (`JobNeedsInput`), the search's first (`best`), or a failure that lists them."""
+    store = resources.job_store
+    take_best = job.on_ambiguous == "best"
+    try:
+        return gather_sources(resources, job.startup, store.load_material(job.id), take_best=take_best)
+    except CompanyAmbiguous as exc:
+        if job.on_ambiguous == "fail":
+            raise fail_job(store, job.id, f'{exc} Submit it again with "website" set to the one you mean.') from None
+        store.mark_needs_input(job.id, [candidate.to_dict() for candidate in exc.candidates])
+        raise JobNeedsInput(str(exc)) from None
+
+
+def gather_sources(
+    resources: WorkerResources, startup: str, material: Material, *, take_best: bool = False
+) -> Research:
     """The job's sources, with the worker's search backend and fetcher (the fetcher only when
     there is something to fetch)."""
     try:
@@ -191,4 +214,4 @@ def gather_sources(resources: WorkerResources, startup: str, material: Material)
         raise FatalProviderError(str(exc), provider="search") from None
     fetcher = resources.fetcher if search is not None or material.website else None
     per_query = resources.settings.search_results_per_query
-    return gather_research(startup, material, search, fetcher, results_per_query=per_query)
+    return gather_research(startup, material, search, fetcher, results_per_query=per_query, take_best=take_best)

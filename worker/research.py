@@ -22,6 +22,7 @@ from worker.sources.base import SearchBackend, SearchError, SearchResult, normal
 from worker.sources.citations import Source
 from worker.sources.documents import read_pdf
 from worker.sources.fetch import Fetcher, FetchError
+from worker.sources.identity import Identity, identify_company, registrable_domain
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class Research:
     topics: dict[str, tuple[int, ...]] = field(default_factory=dict)
     #: Things the reader should know (a website that could not be read, a search that failed).
     warnings: tuple[str, ...] = ()
+    #: The website of the company the report is about, once known (`worker.sources.identity`).
+    company_website: str | None = None
 
     def for_step(self, key: str) -> list[Source]:
         """The sources step `key` rests on: everything provided, and the web sources of its topics."""
@@ -113,6 +116,7 @@ class Research:
             backend=raw.get("backend", ""),
             topics={k: tuple(v) for k, v in raw.get("topics", {}).items()},
             warnings=tuple(raw.get("warnings", ())),
+            company_website=raw.get("company_website"),
         )
 
 
@@ -123,11 +127,18 @@ def gather_research(
     fetcher: Fetcher | None,
     *,
     results_per_query: int = 5,
+    take_best: bool = False,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Research:
     """Number the analyst's material, then (with a search backend) search each topic, read the
     best pages and number them too. Pages that cannot be read are left out: a source is only ever
-    something the pipeline actually read."""
+    something the pipeline actually read.
+
+    The company search comes first and decides which company the name means: the analyst's
+    website if given, else the one candidate that matches best. When several match equally well
+    it raises `CompanyAmbiguous` (nothing read, nothing paid) unless `take_best`, which takes the
+    search's first and says so in the warnings. Later searches name the company's domain, and no
+    page of another same-name company's domain, or naming only that domain, becomes a source."""
     today = now().date().isoformat()
     sources: list[Source] = []
     warnings: list[str] = []
@@ -158,24 +169,45 @@ def gather_research(
         warnings.append(f"The website given with this job ({material.website}) was not read: fetching is off.")
 
     if search is None:
-        return Research(sources=tuple(sources), searched=False, warnings=tuple(warnings))
+        return Research(
+            sources=tuple(sources), searched=False, warnings=tuple(warnings), company_website=material.website
+        )
 
     found: dict[str, list[SearchResult]] = {}
     failures: list[SearchError] = []
-    for topic, query in TOPIC_QUERIES.items():
+
+    def search_topic(topic: str, name: str) -> None:
         try:
-            found[topic] = search.search(query.format(name=f'"{startup}"'), max_results=results_per_query)
+            found[topic] = search.search(TOPIC_QUERIES[topic].format(name=name), max_results=results_per_query)
         except SearchError as exc:
             failures.append(exc)
             warnings.append(f"The search for {topic} failed: {exc}")
+
+    # The company's own search first: its results say which company the name means, before the
+    # other searches are anchored to it and before any model is paid (CompanyAmbiguous otherwise).
+    search_topic("company", f'"{startup}"')
+    identity = identify_company(startup, found.get("company", []), website=material.website, take_best=take_best)
+    anchor = f'"{startup}" {identity.domain}' if identity.domain else f'"{startup}"'
+    for topic in TOPIC_QUERIES:
+        if topic != "company":
+            search_topic(topic, anchor)
     if failures and len(failures) == len(TOPIC_QUERIES):
         if any(f.retryable for f in failures):
             raise SearchUnavailable(f"Web search ({search.label}) is unavailable: {failures[0]}", provider=search.name)
-    # Each distinct page is read once, however many topics found it.
+    if identity.guessed:
+        others = ", ".join(c.domain for c in identity.others)
+        warnings.append(
+            f"Several companies are called {startup}: this report is about {identity.domain}, the search's "
+            f"first result, and leaves out {others}. Submit it again with the website if you meant another."
+        )
+    other_domains = {c.domain for c in identity.others}
+    # Each distinct page is read once, however many topics found it; none of another company's.
     seen: dict[str, SearchResult] = {}
     wanted: dict[str, list[str]] = {}
     for topic, results in found.items():
         for result in results:
+            if registrable_domain(result.url) in other_domains:
+                continue
             key = normalise_url(result.url)
             if len(wanted.setdefault(topic, [])) >= PAGES_PER_TOPIC:
                 break
@@ -185,14 +217,27 @@ def gather_research(
     numbers: dict[str, int] = {}
     for key, result in seen.items():
         page = pages.get(result.url)
-        if page is not None and page.text.strip():
+        if page is not None and page.text.strip() and not _about_another(page.text, identity):
             numbers[key] = add(
                 page.title or result.title, page.final_url, page.text, "web", page.published or result.published
             )
     topics = {topic: tuple(numbers[k] for k in wanted.get(topic, []) if k in numbers) for topic in found}
     return Research(
-        sources=tuple(sources), searched=True, backend=search.label, topics=topics, warnings=tuple(warnings)
+        sources=tuple(sources),
+        searched=True,
+        backend=search.label,
+        topics=topics,
+        warnings=tuple(warnings),
+        company_website=identity.website,
     )
+
+
+def _about_another(text: str, identity: Identity) -> bool:
+    """A page that names another company of the same name by its domain, and not ours."""
+    lowered = text.lower()
+    if identity.domain and identity.domain in lowered:
+        return False
+    return any(other.domain in lowered for other in identity.others)
 
 
 def _fetch_all(fetcher: Fetcher, results: Sequence[SearchResult]) -> dict[str, object]:

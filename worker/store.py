@@ -7,6 +7,7 @@ the task, so a report never exists only in Redis.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -39,6 +40,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from worker.models import (
     FINISHED_STATES,
     LIVE_STATES,
+    QUEUED_STATES,
     Job,
     JobDocument,
     JobResearch,
@@ -166,6 +168,7 @@ class JobStore:
         idempotency_key: str | None = None,
         material: Material | None = None,
         job_id: str | None = None,
+        on_ambiguous: str | None = None,
     ) -> Job:
         material = material or Material()
         job = Job(
@@ -178,6 +181,7 @@ class JobStore:
             created_at=utcnow(),
             website=material.website,
             notes=material.notes,
+            on_ambiguous=on_ambiguous,
         )
         try:
             with self.session() as session:
@@ -345,6 +349,41 @@ class JobStore:
             retry_at=None,
             finished_at=utcnow(),
         )
+
+    def mark_needs_input(self, job_id: str, candidates: list[dict[str, str]]) -> bool:
+        """Stop a queued or running job to ask which company its name means."""
+        return self._update(
+            job_id,
+            Job.state.in_(QUEUED_STATES),
+            state=JobState.NEEDS_INPUT,
+            candidates=json.dumps(candidates),
+            asked_at=utcnow(),
+            progress_label="Which company? Choose one",
+            retry_at=None,
+        )
+
+    def choose_company(self, job_id: str, website: str) -> bool:
+        """The analyst's answer: the job is queued again with the company's website as its own."""
+        return self._update(
+            job_id,
+            Job.state == JobState.NEEDS_INPUT,
+            state=JobState.PENDING,
+            website=website,
+            candidates=None,
+            progress_label="",
+        )
+
+    def expire_questions(self, asked_before: datetime) -> list[str]:
+        """Cancel the jobs that have asked which company since before `asked_before`, unanswered."""
+        with self.session() as session:
+            query = select(Job.id).where(Job.state == JobState.NEEDS_INPUT, Job.asked_at < asked_before)
+            job_ids = list(session.scalars(query))
+        error = (
+            "Cancelled: nobody chose which company was meant. Submit the report again with the "
+            "company's website to say which one."
+        )
+        finished = {"state": JobState.REVOKED, "error": error, "finished_at": utcnow()}
+        return [job_id for job_id in job_ids if self._update(job_id, Job.state == JobState.NEEDS_INPUT, **finished)]
 
     def find_live(self, startup: str) -> Job | None:
         """The newest queued or running job for the same startup (any case), if there is one."""

@@ -24,7 +24,7 @@ from celery import Celery
 from sqlalchemy import select
 
 from worker.celery_setup import TASK_NAME, job_of_task
-from worker.models import LIVE_STATES, Job, utcnow
+from worker.models import QUEUED_STATES, Job, utcnow
 from worker.store import JobStore
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def ids_held_by_broker(client: redis.Redis, queue: str) -> set[str]:
 def find_lost_jobs(store: JobStore, held: set[str], grace_seconds: float) -> list[Job]:
     cutoff = utcnow() - timedelta(seconds=grace_seconds)
     with store.session() as session:
-        query = select(Job).where(Job.state.in_(LIVE_STATES), Job.updated_at < cutoff)
+        query = select(Job).where(Job.state.in_(QUEUED_STATES), Job.updated_at < cutoff)
         return [job for job in session.scalars(query) if job.id not in held]
 
 
@@ -87,17 +87,30 @@ def sweep_lost_jobs(store: JobStore, celery: Celery, client: redis.Redis, grace_
 
 
 class Sweeper(threading.Thread):
-    """Runs `sweep_lost_jobs` every `interval` seconds until stopped; errors are logged, not fatal."""
+    """Every `interval` seconds until stopped: `sweep_lost_jobs`, and the cancellation of jobs
+    that have asked which company they are about for longer than `question_days` (each update
+    is conditional, so several workers doing it at once cancel each job once). Errors are
+    logged, not fatal."""
 
-    def __init__(self, store: JobStore, celery: Celery, client: redis.Redis, interval: float, grace: float) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        celery: Celery,
+        client: redis.Redis,
+        interval: float,
+        grace: float,
+        question_days: float = 7.0,
+    ) -> None:
         super().__init__(name="lost-job-sweeper", daemon=True)
         self.store, self.celery, self.client = store, celery, client
-        self.interval, self.grace = interval, grace
+        self.interval, self.grace, self.question_days = interval, grace, question_days
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval):
             try:
                 sweep_lost_jobs(self.store, self.celery, self.client, self.grace)
+                for job_id in self.store.expire_questions(utcnow() - timedelta(days=self.question_days)):
+                    logger.info("job %s asked which company it is about and got no answer: cancelled", job_id)
             except Exception as exc:  # Redis or the database away: try again next time
                 logger.warning("lost-job sweep failed: %s", exc)

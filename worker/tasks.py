@@ -27,7 +27,15 @@ from worker.celery_setup import LOST_TASK_NAME, STEPS_TASK_NAME, TASK_NAME, job_
 from worker.models import utcnow
 from worker.providers import build_provider
 from worker.providers.base import FatalProviderError, TransientProviderError, backoff_delay
-from worker.report_job import JobCancelled, JobFailed, TimeLimitReached, fail_job, remaining_stages, write_batch
+from worker.report_job import (
+    JobCancelled,
+    JobFailed,
+    JobNeedsInput,
+    TimeLimitReached,
+    fail_job,
+    remaining_stages,
+    write_batch,
+)
 from worker.sweeper import Sweeper
 
 logger = logging.getLogger(__name__)
@@ -136,6 +144,9 @@ def write_steps(self: Task, job_id: str, keys: list[str], parallelism: int = 1) 
     except JobCancelled:
         logger.info("job %s was cancelled; stopped before its next step", job_id)
         raise Ignore() from None
+    except JobNeedsInput as exc:  # no retry and no later stage: the analyst's choice queues it again
+        logger.info("job %s asks which company it is about: %s", job_id, exc)
+        raise Ignore() from None
     except JobFailed:
         raise
     except Exception as exc:
@@ -191,7 +202,9 @@ def _start_sweeper(sender: object = None, **_: object) -> None:
     app = current_app._get_current_object()
     settings = app.settings
     client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=3, socket_timeout=10)
-    sweeper = Sweeper(app.job_store, app, client, settings.sweep_interval, settings.sweep_grace)
+    sweeper = Sweeper(
+        app.job_store, app, client, settings.sweep_interval, settings.sweep_grace, settings.needs_input_days
+    )
     sweeper.start()
     app.sweeper = sweeper
 

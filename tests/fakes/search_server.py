@@ -97,6 +97,32 @@ ARTICLES = {
             "systems and the software that plans each grasp in milliseconds.",
         ],
     ),
+    # Two companies called Acme Robotics, each on its own domain (tests resolve the domains to the
+    # fake), and a review that names only the second one's domain.
+    "/companies/warehouse": (
+        "Acme Robotics | Warehouse picking robots",
+        "2024-06-01",
+        [
+            "Acme Robotics builds autonomous picking arms for warehouses and logistics operators. "
+            "Find us at acmerobotics.com or at our Austin headquarters.",
+        ],
+    ),
+    "/companies/cleaning": (
+        "Acme Robotics: home cleaning robots",
+        "2024-06-02",
+        [
+            "Acme Robotics makes robot vacuums and window cleaners for small flats, sold online at "
+            "acme-robotics.io in twelve European countries.",
+        ],
+    ),
+    "/articles/vacuum-review": (
+        "Review: the Acme Robotics vacuum",
+        "2024-07-01",
+        [
+            "We tested the robot vacuum from Acme Robotics (acme-robotics.io) for a month in a small flat. "
+            "It cleaned well but got stuck under the sofa twice a week.",
+        ],
+    ),
     "/private/secret": (
         "Internal only",
         "2024-01-01",

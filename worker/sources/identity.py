@@ -60,6 +60,8 @@ class Identity:
 
     website: str | None
     candidates: tuple[Candidate, ...] = ()
+    #: True when several matched equally well and the search's first was taken.
+    guessed: bool = False
 
     @property
     def domain(self) -> str | None:
@@ -154,4 +156,4 @@ def identify_company(
     leaders = [candidate for candidate, strength in ranked if strength == best]
     if len(leaders) > 1 and not take_best:
         raise CompanyAmbiguous(startup, leaders)
-    return Identity(leaders[0].website, candidates)
+    return Identity(leaders[0].website, candidates, guessed=len(leaders) > 1)
