@@ -70,6 +70,9 @@ def job_summary(job: Job) -> dict[str, Any]:
     if job.state == JobState.SUCCESS:
         data["report_url"] = url_for("reports.show", job_id=job.id)
         data["download_url"] = url_for("reports.download", job_id=job.id)
+    if job.state == JobState.NEEDS_INPUT:
+        data["candidates"] = job.candidate_list
+        data["choose_url"] = url_for("dashboard.choose", job_id=job.id)
     return data
 
 
@@ -114,6 +117,10 @@ def _read_request() -> tuple[dict[str, Any], list[Upload]]:
     return payload, []
 
 
+#: What a submission may ask for when its name matches several companies (`worker.sources.identity`).
+ON_AMBIGUOUS = ("ask", "best", "fail")
+
+
 @bp.post("/generate")
 def generate() -> tuple[Response, int]:
     """Queue a report. Limited per user to SUBMIT_RATE_PER_MINUTE, with the dashboard (create_app)."""
@@ -137,9 +144,12 @@ def generate() -> tuple[Response, int]:
     fresh = payload.get("fresh", False)
     if not isinstance(fresh, bool):
         return error_response(400, '"fresh" must be true or false.')
+    on_ambiguous = payload.get("on_ambiguous") or settings.api_on_ambiguous
+    if on_ambiguous not in ON_AMBIGUOUS:
+        return error_response(400, '"on_ambiguous" must be "ask", "best" or "fail".')
     try:
         submission = jobs().request_report(
-            startup, user, idempotency_key=idempotency_key, fresh=fresh, material=material
+            startup, user, idempotency_key=idempotency_key, fresh=fresh, material=material, on_ambiguous=on_ambiguous
         )
     except QueueUnavailable:
         return error_response(503, QUEUE_DOWN)
