@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     # once); API_TOKEN is a bearer token for admin read at start, for scripts.
     admin_password: SecretStr | None = None
     api_token: SecretStr | None = None
+    # Reports are shared across the team: every user reads every job. True: a job is seen by the
+    # user who asked for it and by admin only (cancel and retry are theirs in either case).
+    private_reports: bool = False
     # Honour X-Forwarded-Proto/-For from one reverse proxy in front (HTTPS, real client address).
     trust_proxy: bool = False
     # Abuse limits per user: report submissions a minute, and jobs queued or running at once.

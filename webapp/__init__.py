@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     require_current(store.engine)  # the schema is migrated before start (./run.sh), never here
     celery = create_celery(settings)
     app.extensions["settings"] = settings
-    app.extensions["jobs"] = JobService(store, celery)
+    app.extensions["jobs"] = JobService(store, celery, private_reports=settings.private_reports)
     app.extensions["redis"] = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=2)
     app.extensions["accounts"] = accounts = Accounts(store)
     admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None

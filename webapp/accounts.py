@@ -44,6 +44,12 @@ class Analyst(UserMixin):
     by_token: bool = False
     session_version: int = 0
 
+    @property
+    def is_admin(self) -> bool:
+        """The `admin` account, which run.sh makes first and API_TOKEN acts as: it sees and acts on
+        every job (`worker.jobs.JobService.may_act`)."""
+        return self.username == ADMIN
+
     def get_id(self) -> str:
         """What the session cookie keeps: the id and the user's session version, so that bumping
         the version (log-out, a new password) ends every session that names the old one."""

@@ -19,7 +19,15 @@ from webapp.validation import (
     validate_startup,
     validate_website,
 )
-from worker.jobs import InvalidMaterial, NotCancellable, QueueUnavailable, Upload, accept_documents
+from worker.jobs import (
+    InvalidMaterial,
+    NoSuchJob,
+    NotAllowed,
+    NotCancellable,
+    QueueUnavailable,
+    Upload,
+    accept_documents,
+)
 from worker.models import Job, JobState
 from worker.research import Material
 
@@ -149,7 +157,12 @@ def generate() -> tuple[Response, int]:
         return error_response(400, '"on_ambiguous" must be "ask", "best" or "fail".')
     try:
         submission = jobs().request_report(
-            startup, user, idempotency_key=idempotency_key, fresh=fresh, material=material, on_ambiguous=on_ambiguous
+            startup,
+            current_user,
+            idempotency_key=idempotency_key,
+            fresh=fresh,
+            material=material,
+            on_ambiguous=on_ambiguous,
         )
     except QueueUnavailable:
         return error_response(503, QUEUE_DOWN)
@@ -172,16 +185,19 @@ def generate() -> tuple[Response, int]:
 @bp.post("/api/jobs/<job_id>/cancel")
 def cancel(job_id: str) -> tuple[Response, int]:
     try:
-        job = jobs().cancel(job_id, by=current_user.username)
+        job = jobs().cancel(job_id, current_user)
+    except NoSuchJob as exc:
+        return error_response(404, str(exc))
+    except NotAllowed as exc:
+        return error_response(403, str(exc))
     except NotCancellable as exc:
-        status = 404 if jobs().get(job_id) is None else 409
-        return error_response(status, str(exc))
+        return error_response(409, str(exc))
     return jsonify(job_summary(job)), 200
 
 
 @bp.get("/status/<job_id>")
 def status(job_id: str) -> tuple[Response, int]:
-    job = jobs().get(job_id)
+    job = jobs().get(job_id, current_user)
     if job is None:
         return error_response(404, f"No job with id {job_id!r}.")
     return jsonify(job_detail(job)), 200
@@ -194,11 +210,11 @@ def list_jobs() -> tuple[Response, int]:
         return error_response(400, f'"limit" must be a whole number from 1 to {MAX_LIST_LIMIT}.')
     before = None
     if "before" in request.args:
-        before = jobs().get(request.args["before"])
+        before = jobs().get(request.args["before"], current_user)
         if before is None:
             return error_response(400, '"before" must be the id of a job, as in the "next" link of the page before.')
     # One more than asked says whether there is a next page.
-    rows = jobs().recent(limit + 1, before=before)
+    rows = jobs().recent(limit + 1, current_user, before=before)
     page = rows[:limit]
     body: dict[str, Any] = {"jobs": [job_summary(job) for job in page]}
     if len(rows) > limit:

@@ -6,6 +6,7 @@ same routes answer with the fragments to swap in (new cards, the form with its n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import redis
@@ -15,6 +16,7 @@ from flask import (
     flash,
     g,
     get_flashed_messages,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -25,12 +27,16 @@ from flask_login import current_user
 from htmx_flask import request as htmx_request
 from werkzeug.wrappers import Response
 
-from webapp.errors import QUEUE_DOWN, too_many_live_jobs
+from webapp.api import job_summary
+from webapp.errors import QUEUE_DOWN, error_response, too_many_live_jobs
 from webapp.extensions import jobs
-from webapp.job_views import JobCard, job_card
+from webapp.job_views import card_for
 from webapp.validation import ValidationError, parse_batch, uploaded_documents, validate_notes, validate_website
 from worker.jobs import (
     InvalidMaterial,
+    NoSuchJob,
+    NotAllowed,
+    NotAsking,
     NotCancellable,
     NotRetryable,
     QueueUnavailable,
@@ -54,10 +60,6 @@ class FormState:
     notes: str = ""
 
 
-def card_for(job: Job) -> JobCard:
-    return job_card(job, max_retries=current_app.extensions["settings"].task_max_retries)
-
-
 def queue_reachable() -> bool:
     try:
         return bool(current_app.extensions["redis"].ping())
@@ -72,7 +74,7 @@ def no_worker_answers() -> bool:
 
 
 def render_dashboard(form: FormState, status: int = 200) -> tuple[str, int]:
-    cards = [card_for(job) for job in jobs().recent(RECENT_CARDS)]
+    cards = [card_for(job) for job in jobs().recent(RECENT_CARDS, current_user)]
     queue_down = not queue_reachable()
     no_worker = not queue_down and no_worker_answers()
     page = render_template("dashboard/index.html", cards=cards, form=form, queue_down=queue_down, no_worker=no_worker)
@@ -129,7 +131,7 @@ def submit() -> Response | tuple[str, int]:
     joined: list[Job] = []
     for position, name in enumerate(batch.names):
         try:
-            submission = jobs().request_report(name, user, fresh=fresh, material=material)
+            submission = jobs().request_report(name, current_user, fresh=fresh, material=material)
         except QueueUnavailable:
             error = QUEUE_DOWN
             if created:
@@ -175,47 +177,100 @@ def _form_error(form: FormState, created: list[Job] | None = None, status: int =
     return render_dashboard(form, status)
 
 
+def missing_card(job_id: str) -> tuple[str, int]:
+    """The answer about a job the user cannot see (never issued, or private to another user).
+    htmx swaps no 4xx answer, so a live card would poll a vanished job forever; 286 is htmx's
+    "stop polling", and the card becomes the notice."""
+    status = HTMX_STOP_POLLING if htmx_request.htmx else 404
+    return render_template("errors/_card_missing.html", job_id=job_id), status
+
+
+def refused_action(job_id: str, message: str, status: int) -> tuple[str, int]:
+    """An action on a card that was not done: with htmx, the card stays where it is with the
+    reason (htmx swaps no 4xx answer, and an empty swap would make it vanish), or becomes the
+    notice if the user cannot see the job; without htmx, the dashboard says why, with the status."""
+    if not htmx_request.htmx:
+        return render_dashboard(FormState(error=message), status)
+    job = jobs().get(job_id, current_user)
+    if job is None:
+        return missing_card(job_id)
+    return render_template("jobs/_card.html", card=card_for(job), card_error=message), 200
+
+
 @bp.get("/jobs/<job_id>/card")
 def card(job_id: str) -> tuple[str, int]:
     """One card: what a live card polls. The job's row (and the user's, to log them in), nothing else."""
-    job = jobs().get(job_id)
+    job = jobs().get(job_id, current_user)
     if job is None:
-        # htmx swaps no 4xx answer, so a live card would poll a vanished job forever; 286 is htmx's
-        # "stop polling", and the card becomes the notice.
-        status = HTMX_STOP_POLLING if htmx_request.htmx else 404
-        return render_template("errors/_card_missing.html", job_id=job_id), status
+        return missing_card(job_id)
     return render_template("jobs/_card.html", card=card_for(job)), 200
 
 
 @bp.post("/jobs/<job_id>/cancel")
 def cancel(job_id: str) -> Response | tuple[str, int]:
-    """Cancel a queued or running job from its card."""
+    """Cancel a queued or running job from its card (its owner or an admin)."""
     try:
-        job = jobs().cancel(job_id, by=current_user.username)
+        job = jobs().cancel(job_id, current_user)
+    except NoSuchJob as exc:
+        return refused_action(job_id, str(exc), 404)
+    except NotAllowed as exc:
+        return refused_action(job_id, str(exc), 403)
     except NotCancellable as exc:
-        job = jobs().get(job_id)
-        if htmx_request.htmx and job is not None:
-            return render_template("jobs/_card.html", card=card_for(job), card_error=str(exc)), 200
-        return render_dashboard(FormState(error=str(exc)), 409)
+        return refused_action(job_id, str(exc), 409)
     if htmx_request.htmx:
         return render_template("jobs/_card.html", card=card_for(job)), 200
     flash(f"Cancelled the report on {job.startup}.")
     return redirect(url_for(".index"), 303)
 
 
+@bp.post("/jobs/<job_id>/choose")
+def choose(job_id: str) -> Response | tuple[str, int] | tuple[Response, int]:
+    """Answer a job that asks which company its name means (its owner or an admin): the website
+    of one of its candidates, or of another company. A form from the card, or JSON from a script
+    (`{"website": "…"}`, answered with the job as `/status` shows it)."""
+    as_json = request.is_json
+    fields = request.get_json(silent=True) if as_json else request.form
+
+    def refused(message: str, status: int) -> tuple[str, int] | tuple[Response, int]:
+        return error_response(status, message) if as_json else refused_action(job_id, message, status)
+
+    try:
+        website = validate_website(fields.get("website") if isinstance(fields, Mapping) else None)
+        if website is None:
+            raise ValidationError("Choose one of the companies, or give the website of the one you mean.")
+        job = jobs().choose_company(job_id, website, current_user)
+    except ValidationError as exc:
+        return refused(str(exc), 400)
+    except NoSuchJob as exc:
+        return refused(str(exc), 404)
+    except NotAllowed as exc:
+        return refused(str(exc), 403)
+    except NotAsking as exc:
+        return refused(str(exc), 409)
+    except QueueUnavailable:
+        return refused(QUEUE_DOWN, 503)
+    if as_json:
+        return jsonify(job_summary(job)), 202
+    if htmx_request.htmx:
+        return render_template("jobs/_card.html", card=card_for(job)), 200
+    flash(f"Queued the report on {job.startup} again, about {website}.")
+    return redirect(url_for(".index"), 303)
+
+
 @bp.post("/jobs/<job_id>/retry")
 def retry(job_id: str) -> Response | tuple[str, int]:
-    """Submit a failed job's startup again, as a new job whose card replaces the failed one."""
+    """Submit a failed job's startup again, as a new job whose card replaces the failed one (its
+    owner or an admin)."""
     try:
-        new_job = jobs().retry(job_id, current_user.username)
-    except (NotRetryable, QueueUnavailable) as exc:
-        message = QUEUE_DOWN if isinstance(exc, QueueUnavailable) else str(exc)
-        status = 503 if isinstance(exc, QueueUnavailable) else 409
-        job = jobs().get(job_id)
-        if htmx_request.htmx and job is not None:
-            # Keep the card where it is, with the reason: an empty swap would make it vanish.
-            return render_template("jobs/_card.html", card=card_for(job), card_error=message), 200
-        return render_dashboard(FormState(error=message), status)
+        new_job = jobs().retry(job_id, current_user)
+    except NoSuchJob as exc:
+        return refused_action(job_id, str(exc), 404)
+    except NotAllowed as exc:
+        return refused_action(job_id, str(exc), 403)
+    except NotRetryable as exc:
+        return refused_action(job_id, str(exc), 409)
+    except QueueUnavailable:
+        return refused_action(job_id, QUEUE_DOWN, 503)
     if htmx_request.htmx:
         return render_template("jobs/_card.html", card=card_for(new_job)), 200
     flash(f"Queued {new_job.startup} again.")

@@ -7,11 +7,12 @@ import math
 import re
 import unicodedata
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
+from flask_login import current_user
 
 from webapp.errors import error_response
 from webapp.extensions import jobs
-from webapp.job_views import format_duration, job_card
+from webapp.job_views import card_for, format_duration
 from webapp.rendering import render_report
 from webapp.validation import parse_page_number
 from worker.models import JobState
@@ -32,11 +33,11 @@ def download_name(startup: str) -> str:
 def index() -> str:
     query = request.args.get("q", "").strip()[:200]
     page = parse_page_number(request.args.get("page")) or 1
-    rows, total = jobs().store.search_reports(query, offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
+    rows, total = jobs().search_reports(query, current_user, offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
     pages = max(1, math.ceil(total / PER_PAGE))
     if page > pages:  # past the end (an old link, a typed number): show the last page
         page = pages
-        rows, total = jobs().store.search_reports(query, offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
+        rows, total = jobs().search_reports(query, current_user, offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
     return render_template(
         "reports/index.html",
         reports=rows,
@@ -50,12 +51,11 @@ def index() -> str:
 
 @bp.get("/reports/<job_id>")
 def show(job_id: str) -> tuple[str, int]:
-    job = jobs().get(job_id)
+    job = jobs().get(job_id, current_user)
     if job is None:
         abort(404)
     if job.state != JobState.SUCCESS or job.report_md is None:
-        card = job_card(job, max_retries=current_app.extensions["settings"].task_max_retries)
-        return render_template("reports/pending.html", job=job, card=card), 200
+        return render_template("reports/pending.html", job=job, card=card_for(job)), 200
     rendered = render_report(job.report_md)
     duration = format_duration(job.duration_seconds) if job.duration_seconds is not None else "—"
     return render_template("reports/show.html", job=job, report=rendered, duration=duration), 200
@@ -63,7 +63,7 @@ def show(job_id: str) -> tuple[str, int]:
 
 @bp.get("/reports/<job_id>.md")
 def download(job_id: str) -> Response | tuple[Response, int]:
-    job = jobs().get(job_id)
+    job = jobs().get(job_id, current_user)
     if job is None:
         return error_response(404, f"No job with id {job_id!r}.")
     if job.state != JobState.SUCCESS or job.report_md is None:

@@ -1,4 +1,4 @@
-"""The job API the web app calls: submit a job, read a job, list recent jobs.
+"""The job API the web app calls: submit a job, read a job, list recent jobs, and who may do which.
 
 It hides Celery from the web app: the row is written first, then the task is queued under the
 job's id; if Redis cannot take the message the row is removed again, so nothing is half-stored.
@@ -13,7 +13,7 @@ import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from celery import Celery
 
@@ -52,6 +52,25 @@ class NotCancellable(Exception):
 
 class NotAsking(Exception):
     """The job does not ask which company it is about (any more); the message says why."""
+
+
+class NoSuchJob(LookupError):
+    """No job with that id that the requester may see: never issued, or another user's while
+    PRIVATE_REPORTS is on (the two look the same from outside)."""
+
+
+class NotAllowed(Exception):
+    """The requester may see the job but not act on it: only its owner and admins may."""
+
+
+class Requester(Protocol):
+    """Who asks: the web app's current user (`webapp.accounts.Analyst`), by session or token."""
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def is_admin(self) -> bool: ...
 
 
 class InvalidMaterial(ValueError):
@@ -149,10 +168,27 @@ class WorkerWatch:
 
 
 class JobService:
-    def __init__(self, store: JobStore, celery: Celery) -> None:
+    def __init__(self, store: JobStore, celery: Celery, *, private_reports: bool = False) -> None:
         self.store = store
         self.celery = celery
         self.workers = WorkerWatch(celery)
+        self.private_reports = private_reports
+
+    # Who may see and do what: every route asks here, and lists are narrowed in SQL.
+
+    def may_act(self, job: Job, requester: Requester) -> bool:
+        """Cancel and retry are for the job's owner and admins; a job without an owner (made
+        before jobs had owners) is for admins alone."""
+        return requester.is_admin or (job.created_by is not None and job.created_by == requester.username)
+
+    def may_read(self, job: Job, requester: Requester) -> bool:
+        """Every user reads every report (a team shares them), unless PRIVATE_REPORTS is on: then
+        only those who may act on the job do."""
+        return not self.private_reports or self.may_act(job, requester)
+
+    def _owner_filter(self, requester: Requester) -> str | None:
+        """The owner a list is narrowed to (in SQL, so that pages stay whole), or None for all."""
+        return requester.username if self.private_reports and not requester.is_admin else None
 
     def warm_up(self, connections: int = 1) -> None:
         """Do once, before the first request, what the first request would otherwise pay for
@@ -174,7 +210,7 @@ class JobService:
     def request_report(
         self,
         startup: str,
-        created_by: str,
+        requester: Requester,
         *,
         idempotency_key: str | None = None,
         fresh: bool = False,
@@ -183,13 +219,14 @@ class JobService:
     ) -> Submission:
         """What a user's request for a report leads to: the job an Idempotency-Key already made,
         the live job of the same startup (unless `fresh`, or the request brings material of its
-        own), or a new job."""
+        own), or a new job. A live job is joined only if the requester may read it."""
+        created_by = requester.username
         if idempotency_key:
             existing = self.store.find_by_idempotency_key(created_by, idempotency_key)
             if existing is not None:
                 return Submission(existing, "duplicate")
         if not fresh and not material:
-            live = self.store.find_live(startup)
+            live = self.store.find_live(startup, owner=self._owner_filter(requester))
             if live is not None:
                 return Submission(live, "joined")
         try:
@@ -198,13 +235,15 @@ class JobService:
         except IdempotencyKeyTaken as taken:
             return Submission(taken.job, "duplicate")
 
-    def cancel(self, job_id: str, by: str) -> Job:
+    def cancel(self, job_id: str, requester: Requester) -> Job:
         """Cancel a queued or running job: it is marked at once, the worker running it is stopped,
-        and a worker that has yet to start it will skip it."""
-        job = self.get(job_id)
+        and a worker that has yet to start it will skip it. Only its owner or an admin may."""
+        job = self.get(job_id, requester)
         if job is None:
-            raise NotCancellable("That job does not exist.")
-        if not self.store.mark_cancelled(job_id, by=by):
+            raise NoSuchJob(f"No job with id {job_id!r}.")
+        if not self.may_act(job, requester):
+            raise NotAllowed("Only the user who asked for this report, or an admin, may cancel it.")
+        if not self.store.mark_cancelled(job_id, by=requester.username):
             raise NotCancellable(f"This job has already finished ({job.state}); there is nothing to cancel.")
         try:
             # Every task the job has or will have: the one running is stopped, the others skipped.
@@ -234,12 +273,15 @@ class JobService:
             raise
         return job
 
-    def choose_company(self, job_id: str, website: str) -> Job:
+    def choose_company(self, job_id: str, website: str, requester: Requester) -> Job:
         """The analyst's answer to a job that asks which company its name means: the job is queued
-        again, with `website` as the company's, and resumes from its start (nothing was paid)."""
-        job = self.get(job_id)
+        again, with `website` as the company's, and resumes from its start (nothing was paid).
+        Only its owner or an admin may answer."""
+        job = self.get(job_id, requester)
         if job is None:
-            raise NotAsking("That job does not exist.")
+            raise NoSuchJob(f"No job with id {job_id!r}.")
+        if not self.may_act(job, requester):
+            raise NotAllowed("Only the user who asked for this report, or an admin, may choose the company.")
         if not self.store.choose_company(job_id, website):
             raise NotAsking(f"This job does not ask which company it is about (it is {job.state}).")
         try:
@@ -256,34 +298,46 @@ class JobService:
             logger.warning("could not queue job %s: %s", job_id, exc)
             raise QueueUnavailable(str(exc)) from exc
 
-    def get(self, job_id: str) -> Job | None:
-        """The job's row: one database read, nothing from Redis. The row is the whole truth: each
-        task records its own failure, and `worker.tasks.task_lost` the two that no task can
-        record itself (a hard time limit, a process that died)."""
-        return self.store.get_job(job_id) if is_job_id(job_id) else None
+    def get(self, job_id: str, requester: Requester) -> Job | None:
+        """The job's row, if `requester` may read it: one database read, nothing from Redis. The
+        row is the whole truth: each task records its own failure, and `worker.tasks.task_lost` the
+        two that no task can record itself (a hard time limit, a process that died)."""
+        job = self.store.get_job(job_id) if is_job_id(job_id) else None
+        return job if job is not None and self.may_read(job, requester) else None
 
-    def retry(self, job_id: str, created_by: str | None = None) -> Job:
+    def retry(self, job_id: str, requester: Requester) -> Job:
         """Queue a failed job's startup again as a new job, once: a second call returns the same
-        new job instead of paying for another."""
-        job = self.get(job_id)
+        new job instead of paying for another. Only its owner or an admin may; the new job is the
+        owner's, as the failed one was (an admin retries it on the owner's behalf)."""
+        job = self.get(job_id, requester)
         if job is None:
-            raise NotRetryable("That job does not exist.")
+            raise NoSuchJob(f"No job with id {job_id!r}.")
+        if not self.may_act(job, requester):
+            raise NotAllowed("Only the user who asked for this report, or an admin, may retry it.")
         if job.state != JobState.FAILURE:
             raise NotRetryable(f"Only a failed job can be retried (this one is {job.state}).")
         new_job_id = str(uuid.uuid4())
         if not self.store.claim_retry(job_id, new_job_id):
             job = self.store.get_job(job_id)
             existing = self.store.get_job(job.retried_as) if job and job.retried_as else None
-            if existing is None:
+            if existing is None or not self.may_read(existing, requester):
                 raise NotRetryable("This job is being retried already.")
             return existing
+        owner = job.created_by or requester.username
         try:
             material = self.store.load_material(job_id)
             on_ambiguous = job.on_ambiguous or "ask"
-            return self.submit(job.startup, created_by, material=material, job_id=new_job_id, on_ambiguous=on_ambiguous)
+            return self.submit(job.startup, owner, material=material, job_id=new_job_id, on_ambiguous=on_ambiguous)
         except QueueUnavailable:
             self.store.release_retry(job_id)
             raise
 
-    def recent(self, limit: int, *, before: Job | None = None) -> list[Job]:
-        return self.store.recent_jobs(limit, before=before)
+    def recent(self, limit: int, requester: Requester, *, before: Job | None = None) -> list[Job]:
+        """The newest jobs `requester` may read; `before` is a job they may read (`get`)."""
+        return self.store.recent_jobs(limit, before=before, owner=self._owner_filter(requester))
+
+    def search_reports(
+        self, query: str, requester: Requester, *, offset: int = 0, limit: int = 20
+    ) -> tuple[list[Job], int]:
+        """The finished reports `requester` may read whose name contains `query`, and their count."""
+        return self.store.search_reports(query, offset=offset, limit=limit, owner=self._owner_filter(requester))

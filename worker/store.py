@@ -243,10 +243,13 @@ class JobStore:
         with self.session() as session:
             return session.scalar(select(func.count()).select_from(Job).where(condition)) or 0
 
-    def recent_jobs(self, limit: int = 20, *, before: Job | None = None) -> list[Job]:
-        """The newest jobs first; with `before`, the ones that come after that job in this order
-        (keyset pagination: a page never repeats or skips a job as new ones arrive)."""
+    def recent_jobs(self, limit: int = 20, *, before: Job | None = None, owner: str | None = None) -> list[Job]:
+        """The newest jobs first (only `owner`'s, if given); with `before`, the ones that come after
+        that job in this order (keyset pagination: a page never repeats or skips a job as new ones
+        arrive)."""
         query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)
+        if owner is not None:
+            query = query.where(Job.created_by == owner)
         if before is not None:
             query = query.where(
                 or_(
@@ -257,9 +260,14 @@ class JobStore:
         with self.session() as session:
             return list(session.scalars(query))
 
-    def search_reports(self, query: str = "", *, offset: int = 0, limit: int = 20) -> tuple[list[Job], int]:
-        """Finished reports whose name contains `query` (any case), newest first, and their count."""
+    def search_reports(
+        self, query: str = "", *, offset: int = 0, limit: int = 20, owner: str | None = None
+    ) -> tuple[list[Job], int]:
+        """Finished reports whose name contains `query` (any case), newest first, and their count;
+        only `owner`'s, if given."""
         condition = Job.state == JobState.SUCCESS
+        if owner is not None:
+            condition = condition & (Job.created_by == owner)
         key = startup_key(query)
         if key:
             condition = condition & Job.startup_key.contains(key, autoescape=True)
@@ -385,15 +393,18 @@ class JobStore:
         finished = {"state": JobState.REVOKED, "error": error, "finished_at": utcnow()}
         return [job_id for job_id in job_ids if self._update(job_id, Job.state == JobState.NEEDS_INPUT, **finished)]
 
-    def find_live(self, startup: str) -> Job | None:
-        """The newest queued or running job for the same startup (any case), if there is one."""
+    def find_live(self, startup: str, *, owner: str | None = None) -> Job | None:
+        """The newest queued or running job for the same startup (any case), if there is one; only
+        `owner`'s, if given."""
+        query = (
+            select(Job)
+            .where(Job.startup_key == startup_key(startup), Job.state.in_(LIVE_STATES))
+            .order_by(Job.created_at.desc())
+            .limit(1)
+        )
+        if owner is not None:
+            query = query.where(Job.created_by == owner)
         with self.session() as session:
-            query = (
-                select(Job)
-                .where(Job.startup_key == startup_key(startup), Job.state.in_(LIVE_STATES))
-                .order_by(Job.created_at.desc())
-                .limit(1)
-            )
             return session.scalar(query)
 
     def find_by_idempotency_key(self, created_by: str, key: str) -> Job | None:
