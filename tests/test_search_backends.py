@@ -104,6 +104,7 @@ def test_each_backend_sends_its_own_news_parameters(web: FakeSearchServer) -> No
         (30, "pm", ["month"]),
         (400, f"{days_ago(400)}to{TODAY.isoformat()}", None),  # past both APIs' named windows
     ],
+    ids=["a-day", "a-week", "a-month", "over-a-year"],
 )
 def test_the_news_window_is_each_api_s_nearest_that_covers_it(
     web: FakeSearchServer, days: int, freshness: str, time_range: list[str] | None
