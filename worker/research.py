@@ -14,10 +14,11 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from worker.providers.base import TransientProviderError
+from worker.recency import find_recent_news, is_old
 from worker.sources.base import SearchBackend, SearchError, SearchResult, normalise_url
 from worker.sources.citations import Source
 from worker.sources.documents import read_pdf
@@ -52,6 +53,8 @@ FETCH_THREADS = 4
 EXCERPT_CHARS = 1500
 PROVIDED_EXCERPT_CHARS = 6000
 MAX_SOURCES_PER_STEP = 10
+#: SOURCE_MAX_AGE_DAYS's default: a source published longer than this before it was read is old.
+SOURCE_MAX_AGE_DAYS = 540
 
 
 class SearchUnavailable(TransientProviderError):
@@ -92,6 +95,11 @@ class Research:
     topics: dict[str, tuple[int, ...]] = field(default_factory=dict)
     #: Things the reader should know (a website that could not be read, a search that failed).
     warnings: tuple[str, ...] = ()
+    #: The numbers of the sources the news search found (the Recent news section lists those
+    #: dated within its window, newest first); None when news was not searched or its search failed.
+    news: tuple[int, ...] | None = None
+    #: Sources published longer than this before they were read are old.
+    max_age_days: int = SOURCE_MAX_AGE_DAYS
 
     def for_step(self, key: str) -> list[Source]:
         """The sources step `key` rests on: everything provided, and the web sources of its topics."""
@@ -113,6 +121,8 @@ class Research:
             backend=raw.get("backend", ""),
             topics={k: tuple(v) for k, v in raw.get("topics", {}).items()},
             warnings=tuple(raw.get("warnings", ())),
+            news=tuple(raw["news"]) if raw.get("news") is not None else None,
+            max_age_days=raw.get("max_age_days", SOURCE_MAX_AGE_DAYS),
         )
 
 
@@ -123,18 +133,21 @@ def gather_research(
     fetcher: Fetcher | None,
     *,
     results_per_query: int = 5,
+    max_age_days: int = SOURCE_MAX_AGE_DAYS,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Research:
     """Number the analyst's material, then (with a search backend) search each topic, read the
     best pages and number them too. Pages that cannot be read are left out: a source is only ever
-    something the pipeline actually read."""
+    something the pipeline actually read, or, for recent news, a dated result the news search
+    returned. A news search that fails is a warning: the report is written without news."""
     today = now().date().isoformat()
     sources: list[Source] = []
     warnings: list[str] = []
 
     def add(title: str, url: str | None, text: str, kind: str, published: str | None = None) -> int:
         number = len(sources) + 1
-        sources.append(Source(number, title, url, text, kind, published, today))
+        old = is_old(published, today, max_age_days)
+        sources.append(Source(number, title, url, text, kind, published, today, old))
         return number
 
     if material.notes:
@@ -158,7 +171,7 @@ def gather_research(
         warnings.append(f"The website given with this job ({material.website}) was not read: fetching is off.")
 
     if search is None:
-        return Research(sources=tuple(sources), searched=False, warnings=tuple(warnings))
+        return Research(sources=tuple(sources), searched=False, warnings=tuple(warnings), max_age_days=max_age_days)
 
     found: dict[str, list[SearchResult]] = {}
     failures: list[SearchError] = []
@@ -171,6 +184,11 @@ def gather_research(
     if failures and len(failures) == len(TOPIC_QUERIES):
         if any(f.retryable for f in failures):
             raise SearchUnavailable(f"Web search ({search.label}) is unavailable: {failures[0]}", provider=search.name)
+    recent: list[SearchResult] | None = None
+    try:
+        recent = find_recent_news(search, startup, now().date())
+    except SearchError as exc:
+        warnings.append(f"The news search failed: {exc}")
     # Each distinct page is read once, however many topics found it.
     seen: dict[str, SearchResult] = {}
     wanted: dict[str, list[str]] = {}
@@ -190,8 +208,26 @@ def gather_research(
                 page.title or result.title, page.final_url, page.text, "web", page.published or result.published
             )
     topics = {topic: tuple(numbers[k] for k in wanted.get(topic, []) if k in numbers) for topic in found}
+    news: tuple[int, ...] | None = None
+    if recent is not None:
+        cited: list[int] = []
+        for result in recent:
+            number = numbers.get(normalise_url(result.url))
+            if number is None:  # a news item is cited by its result; a page already read, by that page
+                number = add(result.title, result.url, result.snippet, "news", result.published)
+            elif not sources[number - 1].published:
+                old = is_old(result.published, today, max_age_days)
+                sources[number - 1] = replace(sources[number - 1], published=result.published, old=old)
+            cited.append(number)
+        news = tuple(dict.fromkeys(cited))
     return Research(
-        sources=tuple(sources), searched=True, backend=search.label, topics=topics, warnings=tuple(warnings)
+        sources=tuple(sources),
+        searched=True,
+        backend=search.label,
+        topics=topics,
+        warnings=tuple(warnings),
+        news=news,
+        max_age_days=max_age_days,
     )
 
 
