@@ -131,6 +131,8 @@ class Settings(BaseSettings):
     # A self-hosted SearXNG with the JSON format enabled, e.g. http://127.0.0.1:8888
     searxng_url: str | None = None
     search_results_per_query: int = Field(default=5, ge=1, le=20)
+    # A source published longer than this before it was read is marked old (about 18 months).
+    source_max_age_days: int = Field(default=540, ge=1)
     # Each search and page fetch: its timeout, the cap on a page's body and on the text kept from it.
     fetch_timeout: float = Field(default=10.0, gt=0, le=120)
     fetch_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

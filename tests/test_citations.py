@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from webapp.rendering import render_report
-from worker.sources.citations import Source, check_citations, format_for_prompt, render_sources
+from worker.sources.citations import Source, check_citations, cited_numbers, format_for_prompt, render_sources
 
 SOURCES = [
     Source(1, "Acme raises $12M", "https://news.example/acme-raises", "Acme raised $12M.", "web", "2024-03-05"),
@@ -132,6 +132,23 @@ def test_sources_render_as_a_numbered_list_with_links_and_dates() -> None:
     html = render_report(rendered).html
     assert '<a href="https://news.example/acme-raises"' in html
     assert html.count("<li>") == 3
+
+
+def test_old_sources_are_marked_and_news_results_say_they_were_found_not_read() -> None:
+    old = Source(1, "Founding story", "https://a.example/f", "x", "web", "2023-01-05", "2025-01-10", old=True)
+    news = Source(2, "Acme opens an office", "https://n.example/o", "x", "news", "2024-12-20", "2025-01-10")
+    assert render_sources([old, news]).splitlines()[2:] == [
+        "1. Founding story — [https://a.example/f](https://a.example/f) — published 2023-01-05 (*old*),"
+        " accessed 2025-01-10",
+        "2. Acme opens an office — [https://n.example/o](https://n.example/o) — published 2024-12-20,"
+        " found by the news search 2025-01-10",
+    ]
+    assert "<em>old</em>" in render_report(render_sources([old])).html
+
+
+def test_cited_numbers_are_what_a_text_cites_outside_code() -> None:
+    text = "Claims [1, 3-4] and [2][6].\n\n```\ndata[5]\n```\n\nA year [2024], a `[7]`, a [link](https://a.example)."
+    assert cited_numbers(text) == {1, 2, 3, 4, 6}
 
 
 def test_titles_cannot_inject_markdown_and_odd_urls_stay_links() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -125,6 +125,13 @@ def two_companies(web: FakeSearchServer) -> None:
         Hit("Review: the Acme Robotics vacuum", f"{web.url}/articles/vacuum-review", "A month with the vacuum."),
     )
     web.script(TOPIC_QUERIES["company"].format(name=f'"{STARTUP}"'), Script(hits=hits))
+    recent = (date.today() - timedelta(days=10)).isoformat()
+    news = (
+        Hit("Acme Robotics opens a warehouse in Ohio", f"{web.url}/news/acme-europe", "Picking arms for Ohio.", recent),
+        Hit("New vacuum from acme-robotics.io", f"{web.url}/news/acme-cfo", "The cleaning robot maker.", recent),
+        Hit("Acme Robotics cuts prices", f"http://acme-robotics.io:{web.port}/press", "Cheaper vacuums.", recent),
+    )
+    web.script_news(f'"{STARTUP}"', Script(hits=news))
 
 
 @pytest.fixture
@@ -174,7 +181,8 @@ def test_a_name_two_companies_share_stops_the_job_before_any_model_call_until_on
     assert not any("acmerobotics.com" in url for url in urls), urls  # the other company's pages are no source
     assert any("acme-robotics.io" in url for url in urls) and any(url.endswith("/vacuum-review") for url in urls)
     company_query = TOPIC_QUERIES["company"].format(name=f'"{STARTUP}"')
-    later = [r.query["q"][0] for r in web.requests if r.path == "/search" and r.query["q"][0] != company_query]
+    searches = [r.query for r in web.requests if r.path == "/search" and "categories" not in r.query]  # not news
+    later = [query["q"][0] for query in searches if query["q"][0] != company_query]
     assert len(later) == len(TOPIC_QUERIES) - 1  # each after the choice, anchored to the company's domain
     assert all(q.startswith('"Acme Robotics" acme-robotics.io ') for q in later), later
     assert f"Company website: {CLEANING}\n" in job.report_md
@@ -190,6 +198,8 @@ def test_best_takes_the_search_s_first_and_says_so_and_fail_fails_naming_both(
     urls = source_urls(worker, best)
     assert any("acmerobotics.com" in url for url in urls)
     assert not any("acme-robotics.io" in url or url.endswith("/vacuum-review") for url in urls), urls
+    news = [s.title for s in worker.job_store.load_research(best).sources if s.kind == "news"]
+    assert news == ["Acme Robotics opens a warehouse in Ohio"]  # not the other company's news
     top = job.report_md.split("## Summary")[0]
     assert "Several companies are called Acme Robotics: this report is about acmerobotics.com" in top
     assert "leaves out acme-robotics.io" in top

@@ -44,6 +44,7 @@ EXPECTED_HEADINGS = [
     "Risks",
     "Bull & bear thesis",
     "Open diligence questions",
+    "Recent news",
 ]
 TITLES = {PLAN_STEP: "Research plan", SYNTHESIS_STEP: "Summary", **{s.key: s.title for s in SECTIONS}}
 

@@ -16,18 +16,20 @@ import pytest
 from tests.conftest import DEMO
 from tests.fakes.llm_server import INVENTED_CITATION, INVENTED_URL, FakeLLMServer
 from tests.fakes.pdf_builder import minimal_pdf, shared_stream_bomb
-from tests.fakes.search_server import PDF_SENTENCE, FakeSearchServer, Script
+from tests.fakes.search_server import NEWS, OLD_ARTICLE, PDF_SENTENCE, TODAY, FakeSearchServer, Hit, Script, days_ago
 from tests.test_pipeline import fake_llm_settings, run_report
 from webapp.rendering import render_report
 from worker.celery_setup import ReportsCelery
 from worker.models import Job
 from worker.pipeline import NO_INFORMATION, NO_SEARCH_BANNER, TOTAL_STEPS
 from worker.providers.base import FatalProviderError
+from worker.recency import NEWS_NOT_SEARCHED, NEWS_UNAVAILABLE, NO_NEWS
 from worker.research import TOPIC_QUERIES, Document, Material, SearchUnavailable, funding_conflicts, gather_research
 from worker.sources.fetch import Fetcher
 from worker.sources.searxng import SearXNGSearch
 
 STARTUP = "Acme Robotics"
+NEWS_QUERY = f'"{STARTUP}"'
 
 
 @pytest.fixture
@@ -72,8 +74,9 @@ def test_a_report_cites_what_was_read_and_loses_invented_citations(
     job = written(worker, material)
     research = worker.job_store.load_research(job.id)
     assert research.searched and research.backend == "SearXNG"
-    notes, pdf, *pages = research.sources
+    notes, pdf, *found = research.sources
     assert (notes.kind, notes.url, pdf.kind, pdf.title) == ("provided", None, "provided", "deck.pdf")
+    pages = [source for source in found if source.kind != "news"]  # the news search's, listed apart
     assert pages and all(p.kind == "web" and p.url.startswith(f"{web.url}/articles/") for p in pages)
     assert len({p.url for p in pages}) == len(pages)  # a page found by several topics is read once
 
@@ -112,6 +115,7 @@ def test_without_a_search_backend_the_report_says_no_sources_were_searched(demo:
     assert not research.searched and research.sources == ()
     assert NO_SEARCH_BANNER in job.report_md and "No sources were searched" in job.report_md
     assert "## Sources" not in job.report_md
+    assert f"## Recent news\n\n{NEWS_NOT_SEARCHED}\n\n---" in job.report_md  # no Sources after it
 
 
 def test_disagreeing_funding_figures_become_an_open_question(
@@ -200,3 +204,117 @@ def test_a_search_backend_chosen_but_not_configured_fails_the_job_at_once(
     worker = build_worker(search_backend="searxng", **DEMO)  # and no SEARXNG_URL
     with pytest.raises(FatalProviderError, match="SEARXNG_URL"):
         run_report(worker, worker.job_store.create_job(STARTUP).id)
+
+
+# Dates and recent news.
+
+
+def test_an_old_page_is_marked_old_and_a_section_resting_only_on_it_says_so(
+    build_worker: Callable[..., ReportsCelery], web: FakeSearchServer, fake_llm: FakeLLMServer
+) -> None:
+    """The founders' search finds only a page whose metadata dates it two years back: the Team
+    section rests on it alone."""
+    old_url = f"{web.url}{OLD_ARTICLE}"
+    web.script(query("founders"), Script(hits=(Hit("Founding story", old_url, "Two engineers founded Acme."),)))
+    worker = searching(build_worker, web, **fake_llm_settings(fake_llm))
+    job = written(worker)
+    research = worker.job_store.load_research(job.id)
+    [page] = [source for source in research.sources if source.url == old_url]
+    assert (page.published, page.accessed, page.old) == (days_ago(730), TODAY.isoformat(), True)
+
+    listed = [line for line in section(job.report_md, "Sources").splitlines() if old_url in line]
+    assert listed and listed[0].endswith(f"published {days_ago(730)} (*old*), accessed {TODAY.isoformat()}")
+    team = section(job.report_md, "Team")
+    assert team.startswith("*All sources of this section are more than 18 months old.*\n\n")
+    assert f"[{page.number}]" in team
+    # Other sections also cite a page without a date, which is never old.
+    assert "months old" not in section(job.report_md, "Snapshot")
+    assert job.calls == TOTAL_STEPS  # the line costs no call
+
+
+def test_source_max_age_days_decides_what_is_old(
+    build_worker: Callable[..., ReportsCelery], web: FakeSearchServer
+) -> None:
+    old_url = f"{web.url}{OLD_ARTICLE}"
+    web.script(query("founders"), Script(hits=(Hit("Founding story", old_url, "Two engineers founded Acme."),)))
+    worker = searching(build_worker, web, source_max_age_days=1000, **DEMO)
+    job = written(worker)
+    [page] = [s for s in worker.job_store.load_research(job.id).sources if s.url == old_url]
+    assert page.published == days_ago(730) and not page.old
+    assert "(*old*)" not in job.report_md.split(old_url, 2)[-1].splitlines()[0]
+
+
+def test_recent_news_is_listed_newest_first_dated_and_cited_without_a_model_call(
+    build_worker: Callable[..., ReportsCelery], web: FakeSearchServer, fake_llm: FakeLLMServer
+) -> None:
+    """The fake's news: 95, 20, 500 days old, undated, 200 days old, in that order. The last
+    twelve months are listed, newest first; the older and the undated are not sources at all."""
+    worker = searching(build_worker, web, **fake_llm_settings(fake_llm))
+    job = written(worker)
+    research = worker.job_store.load_research(job.id)
+    by_url = {source.url: source for source in research.sources}
+    listed = ["/news/acme-europe", "/news/acme-cfo", "/news/acme-award"]
+    assert section(job.report_md, "Recent news").splitlines() == [
+        f"- **{NEWS[path][1]}**: {NEWS[path][0]} [{by_url[web.url + path].number}]" for path in listed
+    ]
+    assert all(by_url[web.url + path].kind == "news" for path in listed)
+    assert f"{web.url}/news/acme-trade-show" not in by_url and f"{web.url}/news/acme-undated" not in by_url
+
+    sources = section(job.report_md, "Sources")
+    for path in listed:
+        line = next(line for line in sources.splitlines() if f"({web.url}{path})" in line)
+        assert line.endswith(f"published {NEWS[path][1]}, found by the news search {TODAY.isoformat()}")
+    headings = re.findall(r"^## (.+)$", job.report_md, re.MULTILINE)
+    assert headings[-3:] == ["Open diligence questions", "Recent news", "Sources"]
+    assert job.calls == TOTAL_STEPS and job.citations_removed == 2 * (TOTAL_STEPS - 1)
+    [asked] = web.news_requests()
+    assert asked.query == {"q": [NEWS_QUERY], "format": ["json"], "categories": ["news"], "time_range": ["year"]}
+
+
+def test_a_news_item_already_read_as_a_page_keeps_its_number_and_the_page_s_own_date(
+    build_worker: Callable[..., ReportsCelery], web: FakeSearchServer
+) -> None:
+    """The undated page gets the news result's date; the article that dates itself 2024 is, by
+    its own claim, not recent news, whatever the news search said."""
+    undated, dated = f"{web.url}/articles/undated", f"{web.url}/articles/acme-raises"
+    hits = (Hit("Market overview", undated, "Growing.", days_ago(5)), Hit("Acme raises", dated, "$12M.", days_ago(3)))
+    web.script_news(NEWS_QUERY, Script(hits=hits))
+    worker = searching(build_worker, web, **DEMO)
+    job = written(worker)
+    research = worker.job_store.load_research(job.id)
+    [page] = [source for source in research.sources if source.url == undated]
+    assert (page.kind, page.published) == ("web", days_ago(5))
+    assert len([source for source in research.sources if source.url in (undated, dated)]) == 2  # no duplicates
+    assert section(job.report_md, "Recent news") == f"- **{days_ago(5)}**: {page.title} [{page.number}]"
+
+
+@pytest.mark.parametrize(
+    "hits",
+    [
+        (),
+        (Hit("Old news", "https://news.example/old", "Old.", days_ago(400)), Hit("Undated", "https://x.example", "?")),
+    ],
+    ids=["nothing", "only-old-or-undated"],
+)
+def test_no_recent_news_says_so(
+    build_worker: Callable[..., ReportsCelery], web: FakeSearchServer, hits: tuple[Hit, ...]
+) -> None:
+    web.script_news(NEWS_QUERY, Script(hits=hits))
+    worker = searching(build_worker, web, **DEMO)
+    job = written(worker)
+    assert section(job.report_md, "Recent news") == NO_NEWS
+    research = worker.job_store.load_research(job.id)
+    assert research.news == () and all(source.kind != "news" for source in research.sources)
+
+
+def test_a_failing_news_search_is_a_warning_and_the_report_is_still_written(
+    build_worker: Callable[..., ReportsCelery], web: FakeSearchServer
+) -> None:
+    web.script_news(NEWS_QUERY, Script(status=503))
+    worker = searching(build_worker, web, **DEMO)
+    job = written(worker)
+    assert job.state == "SUCCESS"
+    top = job.report_md.split("## Summary")[0]
+    assert "The news search failed: SearXNG had a server error (503)." in top
+    assert section(job.report_md, "Recent news") == NEWS_UNAVAILABLE
+    assert section(job.report_md, "Snapshot") != NO_INFORMATION  # the topics' pages were read as usual

@@ -16,10 +16,11 @@ from pydantic import ValidationError
 
 from config import PROJECT_ROOT
 from tests.conftest import make_settings
-from tests.fakes.search_server import BRAVE_KEY, TAVILY_KEY, FakeSearchServer, Hit, Script
+from tests.fakes.search_server import BRAVE_KEY, TAVILY_KEY, TODAY, FakeSearchServer, Hit, Script, days_ago
 from worker.sources import SearchConfigError, SearchError, SearchResult, build_search_backend
 from worker.sources.base import SearchBackend
 from worker.sources.brave import BraveSearch
+from worker.sources.dates import parse_date
 from worker.sources.searxng import SearXNGSearch
 from worker.sources.tavily import TavilySearch
 
@@ -78,6 +79,78 @@ def test_each_backend_sends_its_own_request_shape(web: FakeSearchServer) -> None
     assert to_brave.query == {"q": ["acme"], "count": ["4"]}
     assert (to_searxng.method, to_searxng.path) == ("GET", "/search")
     assert to_searxng.query == {"q": ["acme"], "format": ["json"]}
+
+
+def test_each_backend_sends_its_own_news_parameters(web: FakeSearchServer) -> None:
+    for backend in (tavily(web), brave(web), searxng(web)):
+        backend.news("acme", max_results=4, days=365)
+    to_tavily, to_brave, to_searxng = web.requests
+    assert (to_tavily.method, to_tavily.path) == ("POST", "/search")
+    assert (to_tavily.body["query"], to_tavily.body["topic"], to_tavily.body["days"]) == ("acme", "news", 365)
+    assert to_tavily.body["max_results"] == 4
+    assert (to_brave.method, to_brave.path) == ("GET", "/res/v1/news/search")
+    assert to_brave.headers["x-subscription-token"] == BRAVE_KEY
+    assert to_brave.query == {"q": ["acme"], "count": ["4"], "freshness": ["py"]}
+    assert (to_searxng.method, to_searxng.path) == ("GET", "/search")
+    assert to_searxng.query == {"q": ["acme"], "format": ["json"], "categories": ["news"], "time_range": ["year"]}
+    assert web.news_requests() == web.requests
+
+
+@pytest.mark.parametrize(
+    ("days", "freshness", "time_range"),
+    [
+        (1, "pd", ["day"]),
+        (7, "pw", ["month"]),
+        (30, "pm", ["month"]),
+        (400, f"{days_ago(400)}to{TODAY.isoformat()}", None),  # past both APIs' named windows
+    ],
+    ids=["a-day", "a-week", "a-month", "over-a-year"],
+)
+def test_the_news_window_is_each_api_s_nearest_that_covers_it(
+    web: FakeSearchServer, days: int, freshness: str, time_range: list[str] | None
+) -> None:
+    for backend in (tavily(web), brave(web), searxng(web)):
+        backend.news("acme", max_results=4, days=days)
+    to_tavily, to_brave, to_searxng = web.requests
+    assert to_tavily.body["days"] == days
+    assert to_brave.query["freshness"] == [freshness]
+    assert to_searxng.query.get("time_range") == time_range
+
+
+def test_news_results_carry_their_dates_as_iso_dates(web: FakeSearchServer, make_backend: Factory) -> None:
+    """Each API writes dates its own way (Tavily: "Mon, 01 Jan 2024 00:00:00 GMT"; Brave and
+    SearXNG: ISO timestamps): each result says "2024-01-01"."""
+    web.script_news("acme", Script(hits=HITS))
+    results = make_backend(web).news("acme", max_results=3, days=365)
+    assert [(result.url, result.published) for result in results] == [(hit.url, hit.published) for hit in HITS[:3]]
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(503, True), (400, False)])
+def test_a_failed_news_search_is_a_search_error(
+    web: FakeSearchServer, make_backend: Factory, status: int, retryable: bool
+) -> None:
+    web.script_news("acme", Script(status=status))
+    with pytest.raises(SearchError) as caught:
+        make_backend(web).news("acme", max_results=3, days=365)
+    assert caught.value.retryable is retryable
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-03-05", "2024-03-05"),
+        ("2024-03-05T23:30:00-05:00", "2024-03-05"),  # the page's own day, whatever its zone
+        ("2024-03-05T10:00:00Z", "2024-03-05"),
+        ("Tue, 05 Mar 2024 15:01:15 GMT", "2024-03-05"),
+        ("March 5, 2024", "2024-03-05"),
+        ("3 days ago", None),  # relative to a day nobody recorded
+        ("2024-13-45", None),
+        ("", None),
+    ],
+)
+def test_dates_are_read_in_the_formats_the_apis_and_pages_use(text: str, expected: str | None) -> None:
+    parsed = parse_date(text)
+    assert (parsed.isoformat() if parsed else None) == expected
 
 
 def test_searxng_is_cut_to_max_results_although_it_has_no_such_parameter(web: FakeSearchServer) -> None:

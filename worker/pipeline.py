@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from worker.providers.base import AttemptCallback, Completion, Prompt, Provider
+from worker.recency import NEWS_TITLE, note_old_sources, render_recent_news
 from worker.research import EXCERPT_CHARS, PROVIDED_EXCERPT_CHARS, Research, funding_conflicts
 from worker.sources.citations import check_citations, escape_markdown, format_for_prompt, render_sources
 
@@ -404,7 +405,10 @@ def render_markdown(
         body = _strip_heading(checkpoint.text, section.title)
         if section.key == "diligence" and conflicts:
             body += "\n\n**Where the sources disagree**\n\n" + "\n".join(f"- {c}" for c in conflicts)
+        if research is not None:
+            body = note_old_sources(body, research.sources, research.max_age_days)
         parts.append(f"## {section.title}\n\n{body}")
+    parts.append(f"## {NEWS_TITLE}\n\n{render_recent_news(research)}")
     if research is not None and research.sources:
         parts.append(render_sources(research.sources).strip())
     written_by = "\n".join(

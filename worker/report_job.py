@@ -213,5 +213,13 @@ def gather_sources(
     except SearchConfigError as exc:
         raise FatalProviderError(str(exc), provider="search") from None
     fetcher = resources.fetcher if search is not None or material.website else None
-    per_query = resources.settings.search_results_per_query
-    return gather_research(startup, material, search, fetcher, results_per_query=per_query, take_best=take_best)
+    settings = resources.settings
+    return gather_research(
+        startup,
+        material,
+        search,
+        fetcher,
+        results_per_query=settings.search_results_per_query,
+        max_age_days=settings.source_max_age_days,
+        take_best=take_best,
+    )

@@ -14,10 +14,11 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from worker.providers.base import TransientProviderError
+from worker.recency import find_recent_news, is_old
 from worker.sources.base import SearchBackend, SearchError, SearchResult, normalise_url
 from worker.sources.citations import Source
 from worker.sources.documents import read_pdf
@@ -53,6 +54,8 @@ FETCH_THREADS = 4
 EXCERPT_CHARS = 1500
 PROVIDED_EXCERPT_CHARS = 6000
 MAX_SOURCES_PER_STEP = 10
+#: SOURCE_MAX_AGE_DAYS's default: a source published longer than this before it was read is old.
+SOURCE_MAX_AGE_DAYS = 540
 
 
 class SearchUnavailable(TransientProviderError):
@@ -95,6 +98,11 @@ class Research:
     warnings: tuple[str, ...] = ()
     #: The website of the company the report is about, once known (`worker.sources.identity`).
     company_website: str | None = None
+    #: The numbers of the sources the news search found (the Recent news section lists those
+    #: dated within its window, newest first); None when news was not searched or its search failed.
+    news: tuple[int, ...] | None = None
+    #: Sources published longer than this before they were read are old.
+    max_age_days: int = SOURCE_MAX_AGE_DAYS
 
     def for_step(self, key: str) -> list[Source]:
         """The sources step `key` rests on: everything provided, and the web sources of its topics."""
@@ -117,6 +125,8 @@ class Research:
             topics={k: tuple(v) for k, v in raw.get("topics", {}).items()},
             warnings=tuple(raw.get("warnings", ())),
             company_website=raw.get("company_website"),
+            news=tuple(raw["news"]) if raw.get("news") is not None else None,
+            max_age_days=raw.get("max_age_days", SOURCE_MAX_AGE_DAYS),
         )
 
 
@@ -128,11 +138,13 @@ def gather_research(
     *,
     results_per_query: int = 5,
     take_best: bool = False,
+    max_age_days: int = SOURCE_MAX_AGE_DAYS,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Research:
     """Number the analyst's material, then (with a search backend) search each topic, read the
     best pages and number them too. Pages that cannot be read are left out: a source is only ever
-    something the pipeline actually read.
+    something the pipeline actually read, or, for recent news, a dated result the news search
+    returned. A news search that fails is a warning: the report is written without news.
 
     The company search comes first and decides which company the name means: the analyst's
     website if given, else the one candidate that matches best. When several match equally well
@@ -145,7 +157,8 @@ def gather_research(
 
     def add(title: str, url: str | None, text: str, kind: str, published: str | None = None) -> int:
         number = len(sources) + 1
-        sources.append(Source(number, title, url, text, kind, published, today))
+        old = is_old(published, today, max_age_days)
+        sources.append(Source(number, title, url, text, kind, published, today, old))
         return number
 
     if material.notes:
@@ -170,7 +183,11 @@ def gather_research(
 
     if search is None:
         return Research(
-            sources=tuple(sources), searched=False, warnings=tuple(warnings), company_website=material.website
+            sources=tuple(sources),
+            searched=False,
+            warnings=tuple(warnings),
+            max_age_days=max_age_days,
+            company_website=material.website,
         )
 
     found: dict[str, list[SearchResult]] = {}
@@ -201,6 +218,16 @@ def gather_research(
             f"first result, and leaves out {others}. Submit it again with the website if you meant another."
         )
     other_domains = {c.domain for c in identity.others}
+    recent: list[SearchResult] | None = None
+    try:
+        recent = [
+            result
+            for result in find_recent_news(search, startup, now().date())
+            if registrable_domain(result.url) not in other_domains
+            and not _about_another(f"{result.title} {result.snippet}", identity)
+        ]
+    except SearchError as exc:
+        warnings.append(f"The news search failed: {exc}")
     # Each distinct page is read once, however many topics found it; none of another company's.
     seen: dict[str, SearchResult] = {}
     wanted: dict[str, list[str]] = {}
@@ -222,6 +249,18 @@ def gather_research(
                 page.title or result.title, page.final_url, page.text, "web", page.published or result.published
             )
     topics = {topic: tuple(numbers[k] for k in wanted.get(topic, []) if k in numbers) for topic in found}
+    news: tuple[int, ...] | None = None
+    if recent is not None:
+        cited: list[int] = []
+        for result in recent:
+            number = numbers.get(normalise_url(result.url))
+            if number is None:  # a news item is cited by its result; a page already read, by that page
+                number = add(result.title, result.url, result.snippet, "news", result.published)
+            elif not sources[number - 1].published:
+                old = is_old(result.published, today, max_age_days)
+                sources[number - 1] = replace(sources[number - 1], published=result.published, old=old)
+            cited.append(number)
+        news = tuple(dict.fromkeys(cited))
     return Research(
         sources=tuple(sources),
         searched=True,
@@ -229,6 +268,8 @@ def gather_research(
         topics=topics,
         warnings=tuple(warnings),
         company_website=identity.website,
+        news=news,
+        max_age_days=max_age_days,
     )
 
 

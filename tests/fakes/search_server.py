@@ -7,8 +7,20 @@ Search APIs (each checks its key the way the real one does, and answers in its w
 - Brave: `GET /res/v1/web/search?q=&count=`, `X-Subscription-Token`, answers `{"web": {"results"}}`.
 - SearXNG: `GET /search?q=&format=json`, answers `{"results": [...]}` (403 without format=json).
 
-Results are scripted per query (`script`): hits, an empty list, an error status, a malformed body
-or a delay. An unscripted query finds the fake's own article pages, so a fetch can follow it.
+News, with dates (each API's own date format) and each API's own window parameters, checked as
+the API documents them (a value it does not know is a 400 or 422) but not applied: SearXNG's
+engines may ignore the window too, so the pipeline checks the dates itself.
+
+- Tavily: the same `POST /search` with `"topic": "news"` and `"days"`; `published_date` in RFC 2822.
+- Brave: `GET /res/v1/news/search?q=&count=&freshness=` (`pd`, `pw`, `pm`, `py` or
+  `YYYY-MM-DDtoYYYY-MM-DD`), answers `{"type": "news", "results": [...]}` with `page_age` and `age`.
+- SearXNG: `GET /search?q=&format=json&categories=news&time_range=` (`day`, `month`, `year`).
+
+Results are scripted per query (`script`, and `script_news` for news searches): hits, an empty
+list, an error status, a malformed body or a delay. An unscripted query finds the fake's own
+article pages, so a fetch can follow it; an unscripted news query finds the fake's news
+(`default_news`), dated relative to today: two within the last year, one older, one undated, in
+no particular order.
 
 Pages: articles with a title and a date, robots.txt (disallowing /private/, or answering a status
 `set_robots` gives), redirects (to 169.254.169.254, to another loopback address, in a loop, to
@@ -19,9 +31,12 @@ a PDF, a page without a Content-Type, a slow page, and error statuses. Every req
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,6 +48,28 @@ BRAVE_KEY = "brave-test-key-0123456789"
 BIG_BODY_BYTES = 3 * 1024 * 1024
 PDF_SENTENCE = "Acme Robotics signed a pilot with Northwind Logistics in May 2024."
 ROBOTS_TXT = "User-agent: *\nDisallow: /private/\n\nUser-agent: BlockedBot\nDisallow: /\n"
+TODAY = datetime.now(UTC).date()
+
+
+def days_ago(days: int) -> str:
+    """The ISO date `days` before today, so that dated fixtures stay as old as the tests mean."""
+    return (TODAY - timedelta(days=days)).isoformat()
+
+
+#: A page whose own metadata dates it two years back: older than SOURCE_MAX_AGE_DAYS's default.
+OLD_ARTICLE = "/articles/acme-founding"
+TAVILY_FIELDS = {
+    "query",
+    "max_results",
+    "search_depth",
+    "topic",
+    "days",
+    "include_answer",
+    "include_raw_content",
+    "include_images",
+}
+BRAVE_FRESHNESS = re.compile(r"p[dwmy]|\d{4}-\d{2}-\d{2}to\d{4}-\d{2}-\d{2}")
+SEARXNG_TIME_RANGES = {"day", "month", "year"}
 
 
 @dataclass(frozen=True)
@@ -123,11 +160,31 @@ ARTICLES = {
             "It cleaned well but got stuck under the sofa twice a week.",
         ],
     ),
+    OLD_ARTICLE: (
+        "How Acme Robotics was founded",
+        days_ago(730),
+        [
+            "Acme Robotics was founded by two engineers who had built robot arms for car factories and "
+            "wanted to bring the same precision to warehouse picking.",
+            "The founders financed the first prototype themselves and hired their first ten engineers "
+            "from the university lab where they had met.",
+        ],
+    ),
     "/private/secret": (
         "Internal only",
         "2024-01-01",
         ["This page is disallowed by robots.txt, and a polite fetcher never reads it. " * 3],
     ),
+}
+
+
+#: The fake's news pages, path: (title, date, text). Listed in no particular order of date.
+NEWS = {
+    "/news/acme-cfo": ("Acme Robotics hires a chief financial officer", days_ago(95), "Acme named a CFO."),
+    "/news/acme-europe": ("Acme Robotics opens a European office", days_ago(20), "Acme opened in Rotterdam."),
+    "/news/acme-trade-show": ("Acme Robotics shows its first arm", days_ago(500), "Acme showed a prototype."),
+    "/news/acme-undated": ("Acme Robotics in the press", None, "An undated press mention."),
+    "/news/acme-award": ("Acme Robotics wins a logistics award", days_ago(200), "Acme won an award."),
 }
 
 
@@ -156,6 +213,7 @@ class FakeSearchServer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._scripts: dict[str, Script] = {}
+        self._news_scripts: dict[str, Script] = {}
         self.requests: list[Recorded] = []
         self.robots_status = 200
         self.robots_body = ROBOTS_TXT
@@ -184,6 +242,7 @@ class FakeSearchServer:
     def reset(self) -> None:
         with self._lock:
             self._scripts.clear()
+            self._news_scripts.clear()
             self.requests.clear()
             self.robots_status = 200
             self.robots_body = ROBOTS_TXT
@@ -192,6 +251,10 @@ class FakeSearchServer:
     def script(self, query: str, script: Script) -> None:
         with self._lock:
             self._scripts[query] = script
+
+    def script_news(self, query: str, script: Script) -> None:
+        with self._lock:
+            self._news_scripts[query] = script
 
     def set_robots(self, *, status: int = 200, body: str = ROBOTS_TXT) -> None:
         with self._lock:
@@ -205,13 +268,23 @@ class FakeSearchServer:
             if not path.startswith("/private/")
         )
 
+    def default_news(self) -> tuple[Hit, ...]:
+        """What an unscripted news query finds: the fake's news, some older than a year, one undated."""
+        return tuple(Hit(title, f"{self.url}{path}", text, day) for path, (title, day, text) in NEWS.items())
+
+    def news_requests(self) -> list[Recorded]:
+        """The news searches received, whichever API they went to."""
+        return [r for r in self.requests if is_news(r)]
+
     def paths(self) -> list[str]:
         return [request.path for request in self.requests]
 
     # Serving.
 
-    def _script_for(self, query: str) -> Script:
+    def _script_for(self, query: str, *, news: bool = False) -> Script:
         with self._lock:
+            if news:
+                return self._news_scripts.get(query) or Script(hits=self.default_news())
             return self._scripts.get(query) or Script(hits=self.default_hits())
 
     def _record(self, entry: Recorded) -> None:
@@ -248,21 +321,27 @@ class FakeSearchServer:
                 if auth != f"Bearer {TAVILY_KEY}":
                     self._json(401, {"detail": {"error": "Unauthorized: missing or invalid API key."}})
                     return
+                problem = tavily_problem(body)
+                if problem:
+                    self._json(400, {"detail": {"error": problem}})
+                    return
                 query = str(body.get("query", ""))
-                script = server._script_for(query)
+                news = body.get("topic") == "news"
+                script = server._script_for(query, news=news)
                 if self._scripted_failure(script, auth, lambda message: {"detail": {"error": message}}):
                     return
+                # Tavily documents dates on news results only; the fake dates any hit it can, as RFC 2822 text.
                 results = [
                     {"title": hit.title, "url": hit.url, "content": hit.snippet, "score": 0.9 - index / 100}
-                    | ({"published_date": hit.published} if hit.published else {})
+                    | ({"published_date": rfc2822(hit.published)} if hit.published else {})
                     for index, hit in enumerate(script.hits[: int(body.get("max_results", 5))])
                 ]
                 self._json(200, {"query": query, "results": results, "response_time": 0.01, "images": []})
 
             def do_GET(self) -> None:  # noqa: N802
                 path, query = self._begin()
-                if path == "/res/v1/web/search":
-                    self._brave(query)
+                if path in ("/res/v1/web/search", "/res/v1/news/search"):
+                    self._brave(query, news=path.endswith("/news/search"))
                 elif path == "/search":
                     self._searxng(query)
                 else:
@@ -270,7 +349,7 @@ class FakeSearchServer:
 
             # The search APIs.
 
-            def _brave(self, query: dict[str, list[str]]) -> None:
+            def _brave(self, query: dict[str, list[str]], *, news: bool) -> None:
                 token = self.headers.get("X-Subscription-Token", "")
                 if token != BRAVE_KEY:
                     self._json(
@@ -281,8 +360,14 @@ class FakeSearchServer:
                         },
                     )
                     return
+                allowed = {"q", "count", "freshness"} if news else {"q", "count"}
+                freshness = query.get("freshness", [""])[0]
+                if set(query) - allowed or (news and freshness and not BRAVE_FRESHNESS.fullmatch(freshness)):
+                    detail = f"Unknown or invalid parameters: {sorted(query)}"
+                    self._json(422, {"type": "ErrorResponse", "error": {"detail": detail, "status": 422}})
+                    return
                 q = query.get("q", [""])[0]
-                script = server._script_for(q)
+                script = server._script_for(q, news=news)
                 if self._scripted_failure(
                     script, token, lambda message: {"type": "ErrorResponse", "error": {"detail": message}}
                 ):
@@ -299,6 +384,9 @@ class FakeSearchServer:
                     | ({"page_age": f"{hit.published}T00:00:00", "age": hit.published} if hit.published else {})
                     for hit in script.hits[:count]
                 ]
+                if news:
+                    self._json(200, {"type": "news", "query": {"original": q}, "results": results})
+                    return
                 # Brave leaves `web` out of an answer with no web results.
                 payload: dict[str, Any] = {"type": "search", "query": {"original": q}}
                 if results:
@@ -309,8 +397,12 @@ class FakeSearchServer:
                 if query.get("format", [""])[0] != "json":
                     self._send(403, b"<html><body>403 Forbidden</body></html>", "text/html")
                     return
+                categories, time_range = query.get("categories", [""])[0], query.get("time_range", [""])[0]
+                if time_range and time_range not in SEARXNG_TIME_RANGES:
+                    self._json(400, {"error": f"invalid time_range {time_range!r}"})
+                    return
                 q = query.get("q", [""])[0]
-                script = server._script_for(q)
+                script = server._script_for(q, news=categories == "news")
                 if self._scripted_failure(script, "", lambda message: {"error": message}):
                     return
                 results = [
@@ -346,6 +438,9 @@ class FakeSearchServer:
                     self._send(status, body.encode() if status == 200 else b"no robots here", "text/plain")
                 elif path in ARTICLES:
                     self._send(200, article_html(*ARTICLES[path]), "text/html; charset=utf-8")
+                elif path in NEWS:
+                    title, published, text = NEWS[path]
+                    self._send(200, article_html(title, published, [text * 5]), "text/html; charset=utf-8")
                 elif path == "/redirect/article":
                     self._redirect(301, "/articles/acme-raises")
                 elif path == "/redirect/private-path":
@@ -419,3 +514,30 @@ class FakeSearchServer:
                     self.close_connection = True
 
         return Handler
+
+
+def is_news(request: Recorded) -> bool:
+    """Whether a recorded request was a news search, on any of the three APIs."""
+    if request.path == "/res/v1/news/search":
+        return True
+    if request.method == "POST":
+        return isinstance(request.body, dict) and request.body.get("topic") == "news"
+    return request.path == "/search" and request.query.get("categories") == ["news"]
+
+
+def tavily_problem(body: dict[str, Any]) -> str:
+    """What Tavily would refuse in a search's body, or "": unknown fields, an unknown topic, or
+    `days` that is not a positive number of days (or comes without the news topic)."""
+    unknown = set(body) - TAVILY_FIELDS
+    if unknown:
+        return f"Unknown fields: {sorted(unknown)}"
+    if body.get("topic", "general") not in ("general", "news"):
+        return f"Invalid topic {body['topic']!r}"
+    if "days" in body and (body.get("topic") != "news" or not isinstance(body["days"], int) or body["days"] < 1):
+        return "days must be a positive integer, with topic news"
+    return ""
+
+
+def rfc2822(published: str) -> str:
+    """An ISO date as Tavily writes news dates: "Thu, 05 Dec 2024 00:00:00 GMT"."""
+    return format_datetime(datetime.combine(date.fromisoformat(published), datetime.min.time(), UTC), usegmt=True)

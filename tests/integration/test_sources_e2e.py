@@ -43,8 +43,9 @@ def test_an_uploaded_deck_and_the_web_pages_read_are_cited_and_invented_citation
     assert final["citations_removed"] == 2 * (TOTAL_STEPS - 1)  # every step with sources invented two
     assert f"{PDF_SENTENCE.rstrip('.')} [2]" in report  # the deck is source 2, after the notes
     assert "2. deck.pdf (provided by the analyst)" in report
-    searched = {r.query["q"][0] for r in web.requests if r.path == "/search"}
+    searched = {r.query["q"][0] for r in web.requests if r.path == "/search" and r not in web.news_requests()}
     assert len(searched) == 5 and all('"Acme Robotics"' in q for q in searched)
+    assert "## Recent news\n\n- **" in report  # the fake's news, dated
 
     page = requests.get(f"{api_server}{final['report_url']}", headers=AUTH, timeout=5).text
     assert f"{final['citations_removed']} unsupported citations removed" in page

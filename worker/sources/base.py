@@ -26,7 +26,8 @@ class SearchResult:
     title: str
     url: str
     snippet: str
-    #: The publication date as the search API gave it (ISO date or the API's own wording), if any.
+    #: The publication date the search API gave: an ISO date when it could be read
+    #: (`dates.normalise_date`), else the API's own wording; None when it gave none.
     published: str | None = None
 
 
@@ -55,6 +56,12 @@ class SearchBackend(ABC):
     @abstractmethod
     def search(self, query: str, *, max_results: int) -> list[SearchResult]:
         """At most `max_results` results for `query`, best first, or a `SearchError`."""
+
+    @abstractmethod
+    def news(self, query: str, *, max_results: int, days: int) -> list[SearchResult]:
+        """At most `max_results` news results for `query` from about the last `days` days, with
+        their dates where the API gives them, or a `SearchError`. The API's own window is coarse
+        (a year, a month) or best effort, so callers check the dates themselves."""
 
 
 class HTTPSearchBackend(SearchBackend):

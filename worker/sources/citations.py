@@ -23,11 +23,15 @@ class Source:
     #: None for what the analyst provided (pasted notes, an uploaded PDF).
     url: str | None
     excerpt: str
-    #: "web" or "provided".
+    #: "web", "provided", or "news" (a dated news search result, listed in the Recent news section).
     kind: str
+    #: The date the page (or the search result) says it was published: an ISO date when it could
+    #: be read, else as the page wrote it.
     published: str | None = None
     #: The date the page was read (ISO date), for the sources list.
     accessed: str | None = None
+    #: Published longer before it was read than SOURCE_MAX_AGE_DAYS: marked *old* in the list.
+    old: bool = False
 
 
 # A fenced code block opens with ``` or ~~~ (indented at most three spaces) and closes with a
@@ -160,6 +164,17 @@ def check_citations(markdown: str, sources: Sequence[Source]) -> tuple[str, int]
     return "".join(cleaned), removed
 
 
+def cited_numbers(markdown: str) -> set[int]:
+    """The source numbers `markdown` cites as `[n]`, outside code: what a checked text rests on."""
+    cited: set[int] = set()
+    for is_code, text in _split_code_blocks(markdown):
+        if not is_code:
+            for match in _TOKEN.finditer(text):
+                if match.group("numbers") is not None:
+                    cited.update(_cited_numbers(match.group("numbers")))
+    return cited
+
+
 def escape_markdown(text: str) -> str:
     """Text that Markdown shows as written: no accidental emphasis, links or HTML."""
     text = " ".join(text.split())
@@ -192,9 +207,11 @@ def render_sources(sources: Sequence[Source]) -> str:
             item = f"{title} (provided by the analyst)"
         dates = []
         if source.published:
-            dates.append(f"published {escape_markdown(source.published)}")
+            dates.append(f"published {escape_markdown(source.published)}{' (*old*)' if source.old else ''}")
         if source.accessed:
-            dates.append(f"accessed {escape_markdown(source.accessed)}")
+            # A news item is the search's result, not a page read: say which it was.
+            read = "found by the news search" if source.kind == "news" else "accessed"
+            dates.append(f"{read} {escape_markdown(source.accessed)}")
         if dates:
             item += f" — {', '.join(dates)}"
         if contiguous:

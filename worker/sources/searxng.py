@@ -3,12 +3,18 @@
 The instance must list `json` under `search.formats` in its settings.yml, or it answers 403 (the
 error says so). Results are `results[]` with `title`, `url`, `content` and `publishedDate` (null or
 an ISO timestamp). SearXNG has no parameter for the number of results, so the list is cut here.
+News is the same endpoint with `categories=news` and `time_range` (`day`, `month` or `year`), which
+only the engines that support a time range honour: the caller checks the dates.
 No key: the address is the configuration, and it usually points at the operator's own network.
 """
 
 from __future__ import annotations
 
 from worker.sources.base import HTTPSearchBackend, SearchError, SearchResult, results_list, text_field
+from worker.sources.dates import normalise_date
+
+#: SearXNG's `time_range` values, each with the days it covers; a longer window gets none.
+TIME_RANGES = ((1, "day"), (31, "month"), (365, "year"))
 
 
 class SearXNGSearch(HTTPSearchBackend):
@@ -29,7 +35,15 @@ class SearXNGSearch(HTTPSearchBackend):
         return super().status_error(status, detail)
 
     def search(self, query: str, *, max_results: int) -> list[SearchResult]:
-        payload = self.request_json("GET", "/search", params={"q": query, "format": "json"})
+        return self._search({"q": query, "format": "json"}, max_results)
+
+    def news(self, query: str, *, max_results: int, days: int) -> list[SearchResult]:
+        params = {"q": query, "format": "json", "categories": "news"}
+        window = next((name for limit, name in TIME_RANGES if days <= limit), None)
+        return self._search(params | {"time_range": window} if window else params, max_results)
+
+    def _search(self, params: dict[str, str], max_results: int) -> list[SearchResult]:
+        payload = self.request_json("GET", "/search", params=params)
         items = results_list(payload, "results")
         if items is None:
             raise self.malformed("no results list")
@@ -38,7 +52,7 @@ class SearXNGSearch(HTTPSearchBackend):
                 title=text_field(item, "title") or text_field(item, "url"),
                 url=text_field(item, "url"),
                 snippet=text_field(item, "content"),
-                published=text_field(item, "publishedDate") or None,
+                published=normalise_date(text_field(item, "publishedDate")),
             )
             for item in items
         ]

@@ -1,12 +1,17 @@
 """Tavily's Search API: `POST {base}/search` with a JSON body, the key as a bearer token.
 
-The answer is `{"query": …, "results": [{"title", "url", "content", "score", "published_date"?}]}`;
-`published_date` comes only with `topic: "news"`, so it is read when present and not asked for.
+The answer is `{"query": …, "results": [{"title", "url", "content", "score", "published_date"?}]}`.
+News is the same endpoint with `topic: "news"` and `days` (how far back, counted from today);
+`published_date` (RFC 2822, "Thu, 05 Dec 2024 15:01:15 GMT") comes with news results only, so it is
+read when present and not asked for.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from worker.sources.base import HTTPSearchBackend, SearchResult, results_list, text_field
+from worker.sources.dates import normalise_date
 
 DEFAULT_BASE_URL = "https://api.tavily.com"
 #: Tavily's own ceiling on `max_results`.
@@ -23,6 +28,12 @@ class TavilySearch(HTTPSearchBackend):
         self.api_key = api_key
 
     def search(self, query: str, *, max_results: int) -> list[SearchResult]:
+        return self._search(query, max_results, topic="general")
+
+    def news(self, query: str, *, max_results: int, days: int) -> list[SearchResult]:
+        return self._search(query, max_results, topic="news", days=max(1, days))
+
+    def _search(self, query: str, max_results: int, **options: Any) -> list[SearchResult]:
         count = max(1, min(max_results, MAX_RESULTS))
         payload = self.request_json(
             "POST",
@@ -32,7 +43,7 @@ class TavilySearch(HTTPSearchBackend):
                 "max_results": count,
                 # "basic" costs one credit a search; the pages themselves are fetched by us.
                 "search_depth": "basic",
-                "topic": "general",
+                **options,
                 "include_answer": False,
                 "include_raw_content": False,
                 "include_images": False,
@@ -47,7 +58,7 @@ class TavilySearch(HTTPSearchBackend):
                 title=text_field(item, "title") or text_field(item, "url"),
                 url=text_field(item, "url"),
                 snippet=text_field(item, "content"),
-                published=text_field(item, "published_date") or None,
+                published=normalise_date(text_field(item, "published_date")),
             )
             for item in items
         ]
