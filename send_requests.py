@@ -29,8 +29,12 @@ TOKEN = ""
 
 
 def is_finished(status: int, body: dict) -> bool:
-    """Whether waiting on this job is over: a terminal state, or a job that no longer exists."""
+    """Whether waiting on this job is over: a terminal state, a job that no longer exists, or one
+    that asks which company its name means (a server with API_ON_AMBIGUOUS=ask): only a person
+    can answer that, at the job's choose_url."""
     if status == 404:
+        return True
+    if status == 200 and body.get("state") == "NEEDS_INPUT":
         return True
     return status == 200 and bool(body.get("finished", body.get("state") in FINISHED))
 
@@ -87,6 +91,9 @@ def main() -> int:
             status, body = call("GET", f"{base}/status/{job_id}")
             if is_finished(status, body):
                 final[job_id] = body if status == 200 else {"state": "GONE", "error": body.get("error", "")}
+                if body.get("candidates"):
+                    websites = ", ".join(c["website"] for c in body["candidates"])
+                    final[job_id]["error"] = f"which company? {websites}: POST a website to {body['choose_url']}"
         done = sum(1 for b in final.values() if b["state"] == "SUCCESS")
         print(f"\r{len(final)}/{len(jobs)} finished ({done} succeeded)", end="", flush=True)
         if len(final) < len(jobs):

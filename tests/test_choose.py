@@ -134,3 +134,12 @@ def test_the_dashboard_always_asks(app: Flask) -> None:
     assert client.post("/jobs", data={"startups": "Acme Robotics"}, headers=HX).status_code == 200
     [job] = store_of(app).recent_jobs(5)
     assert job.on_ambiguous == "ask"
+
+
+def test_the_bulk_sender_stops_waiting_on_a_job_that_asks() -> None:
+    """send_requests.py cannot answer for the analyst: a job that asks ends its wait."""
+    import send_requests
+
+    asking_body = {"state": "NEEDS_INPUT", "finished": False, "candidates": CANDIDATES, "choose_url": "/jobs/x/choose"}
+    assert send_requests.is_finished(200, asking_body)
+    assert not send_requests.is_finished(200, {"state": "PROGRESS", "finished": False})

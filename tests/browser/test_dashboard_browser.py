@@ -10,7 +10,8 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PageWatch, log_in, screenshot
 from tests.fakes.pdf_builder import minimal_pdf
-from tests.fakes.search_server import PDF_SENTENCE
+from tests.fakes.search_server import PDF_SENTENCE, FakeSearchServer
+from tests.test_identity import two_companies
 from tests.test_pipeline import EXPECTED_HEADINGS
 from worker.store import JobStore
 
@@ -259,3 +260,30 @@ def test_material_for_one_startup_is_uploaded_with_the_form_and_listed_as_source
     expect(body.locator("li", has_text="acme-deck.pdf (provided by the analyst)")).to_have_count(1)
     expect(body.locator("li", has_text="acme-memo.pdf (provided by the analyst)")).to_have_count(1)
     expect(body.locator("li", has_text="Analyst's notes (provided by the analyst)")).to_have_count(1)
+
+
+def test_a_name_two_companies_share_asks_on_its_card_and_a_button_resumes_it(
+    page: Page, start_worker, api_server: str, web: FakeSearchServer
+) -> None:
+    two_companies(web)  # the fake SearXNG finds two companies called Acme Robotics
+    start_worker(OFFLINE_STEP_DELAY="0.05", SEARCH_BACKEND="searxng", SEARXNG_URL=web.url, FETCH_ALLOW_PRIVATE="true")
+    page.goto(api_server + "/")
+    page.evaluate("window.__sameDocument = true")
+    page.fill("#startups", "Acme Robotics")
+    page.click("#submit-form button[type=submit]")
+
+    watch_states(page, "Acme Robotics", "NEEDS_INPUT")
+    asking = card(page, "Acme Robotics")
+    expect(asking.locator(".card__status")).to_contain_text("Several companies are called Acme Robotics")
+    expect(asking.locator(".card__candidate button")).to_have_text(
+        ["Acme Robotics · acmerobotics.com", "Acme Robotics · acme-robotics.io"]
+    )
+    expect(asking.locator(".card__snippet").nth(1)).to_have_text("Robot vacuums for flats.")
+    screenshot(page, "dashboard-which-company.png")
+
+    asking.get_by_role("button", name="Acme Robotics · acme-robotics.io").click()
+    states = watch_states(page, "Acme Robotics", "SUCCESS")
+    assert states[0] in ("PENDING", "STARTED", "PROGRESS"), states  # the answer's card replaced the question
+    assert page.evaluate("window.__sameDocument") is True, "the answer reloaded the page"
+    card(page, "Acme Robotics").get_by_role("link", name="Open report").click()
+    expect(page.locator(".report__body")).to_contain_text("Company website: https://acme-robotics.io")
