@@ -76,6 +76,7 @@ def test_currencies_and_scales(text: str, value: int, currency: str) -> None:
         ("It has 45 employees", COUNT, 45, "staff"),
         ("with 45 full-time engineers", COUNT, 45, "staff"),
         ("a team of 25 in Austin", COUNT, 25, "staff"),
+        ("We are a team of 1,200.", COUNT, 1200, "staff"),
         ("Acme employs about 40 in Berlin", COUNT, 40, "staff"),
         ("a 30-person startup", COUNT, 30, "staff"),
         ("1,200 paying customers", COUNT, 1200, "customers"),

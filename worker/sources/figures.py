@@ -77,7 +77,7 @@ _COUNT = re.compile(
 )
 _ABOUT = r"(?:about|around|roughly|some|over|nearly|almost|more\sthan|fewer\sthan|at\sleast)?\s?"
 _STAFF_PHRASE = re.compile(
-    rf"(?:\b(?:team|headcount|staff|workforce)\sof|\bemploy(?:s|ed|ing)?)\s{_ABOUT}(?P<n>{_NUMBER})(?![\w.,%])"
+    rf"(?:\b(?:team|headcount|staff|workforce)\sof|\bemploy(?:s|ed|ing)?)\s{_ABOUT}(?P<n>{_NUMBER})(?![\w%]|[.,]\d)"
     rf"|(?<![\w.,])(?P<m>{_NUMBER})-(?:person|people|strong)\b",
     re.IGNORECASE,
 )
