@@ -29,7 +29,7 @@ from worker.migrate import (
     require_current,
     upgrade,
 )
-from worker.models import Base, JobState, JobStep, User
+from worker.models import Base, Job, JobState, JobStep, User
 from worker.pipeline import Checkpoint
 from worker.research import Document, Material
 from worker.store import JobStore
@@ -65,6 +65,14 @@ def add_user(engine: Engine, username: str, password: str) -> None:
         connection.execute(insert(users).values(row))
 
 
+def add_job(engine: Engine, job_id: str, startup: str, created_by: str, idempotency_key: str | None = None) -> None:
+    """A job as the schemas before revision 0005 stored one: the ORM would name the columns they
+    lack; a Core insert names those given and those with a default."""
+    row = {"id": job_id, "startup": startup, "startup_key": startup.casefold(), "created_by": created_by}
+    with engine.begin() as connection:
+        connection.execute(insert(Job.__table__).values(**row, idempotency_key=idempotency_key))
+
+
 @pytest.fixture
 def engine(empty_database_url: str) -> Engine:
     engine = create_engine(empty_database_url)
@@ -84,8 +92,8 @@ def test_the_schema_deployed_before_alembic_is_adopted_with_its_rows(engine: Eng
     url = engine.url.render_as_string(hide_password=False)
     run_sql_file(engine, "")
     store = JobStore(url)
-    job = store.create_job("Before Alembic GmbH", created_by="analyst")
-    store.save_checkpoint(job.id, Checkpoint("plan", "the plan", "offline", "demo"))
+    add_job(engine, "job-1", "Before Alembic GmbH", created_by="analyst")
+    store.save_checkpoint("job-1", Checkpoint("plan", "the plan", "offline", "demo"))
     add_user(engine, "analyst", "a long enough password")  # as that version did: no session version yet
     store.dispose()
     with pytest.raises(DatabaseNotCurrent, match="no schema revision"):
@@ -96,8 +104,8 @@ def test_the_schema_deployed_before_alembic_is_adopted_with_its_rows(engine: Eng
     assert revision_of(engine) == head_revision()
     assert differences(engine) == []
     store = JobStore(url)
-    assert store.get_job(job.id).startup == "Before Alembic GmbH"
-    assert list(store.load_checkpoints(job.id)) == ["plan"]
+    assert store.get_job("job-1").startup == "Before Alembic GmbH"
+    assert list(store.load_checkpoints("job-1")) == ["plan"]
     assert Accounts(store).authenticate("analyst", "a long enough password") is not None
     store.dispose()
 
@@ -266,10 +274,8 @@ def test_jobs_that_the_idempotency_race_doubled_keep_their_rows_and_the_oldest_k
     it stay, and only the oldest keeps the key, or the index could not be made."""
     url = engine.url.render_as_string(hide_password=False)
     command.upgrade(alembic_config(url), "0002")
-    store = JobStore(url)
     for job_id, user in (("job-old", "analyst"), ("job-new", "analyst"), ("job-other", "someone-else")):
-        store.create_job("Acme", user, "import/42", job_id=job_id)  # in this order: job-old is older
-    store.dispose()
+        add_job(engine, job_id, "Acme", user, "import/42")  # in this order: job-old is older
 
     command.upgrade(alembic_config(url), "head")
 
@@ -284,7 +290,7 @@ def test_documents_read_before_0004_keep_their_text_and_new_ones_keep_the_pdf(en
     url = engine.url.render_as_string(hide_password=False)
     command.upgrade(alembic_config(url), "0003")
     store = JobStore(url)
-    store.create_job("Acme", "analyst", job_id="job-old")  # no documents: the models name `data`
+    add_job(engine, "job-old", "Acme", "analyst")
     documents = table("job_documents", column("job_id"), column("filename"), column("text"))
     with engine.begin() as connection:
         connection.execute(insert(documents).values(job_id="job-old", filename="deck.pdf", text="Read in 2025."))

@@ -115,6 +115,10 @@ class Job(Base):
     website: Mapped[str | None] = mapped_column(String(MAX_WEBSITE_CHARS), nullable=True)
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     citations_removed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The report's figures looked up in the sources their sentences cite, and those not found
+    # there (marked in the report); None when the report had no sources to look them up in.
+    figures_checked: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    figures_unsupported: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     @property
     def down_providers(self) -> list[str]:
