@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from webapp.rendering import render_report
-from worker.sources.citations import Source, check_citations, cited_numbers, format_for_prompt, render_sources
+from worker.sources.citations import (
+    UNSUPPORTED_CLAIM,
+    Source,
+    check_citations,
+    cited_numbers,
+    format_for_prompt,
+    render_sources,
+)
 
 SOURCES = [
     Source(1, "Acme raises $12M", "https://news.example/acme-raises", "Acme raised $12M.", "web", "2024-03-05"),
@@ -32,16 +39,19 @@ def test_valid_citations_and_links_stay_exactly(text: str) -> None:
     assert check(text) == (text, 0)
 
 
+MARK = UNSUPPORTED_CLAIM
+
+
 @pytest.mark.parametrize(
     ("text", "expected", "removed"),
     [
-        ("Revenue tripled [7].", "Revenue tripled.", 1),
+        ("Revenue tripled [7].", f"Revenue tripled {MARK}.", 1),
         ("Revenue tripled[7] and churn fell [2].", "Revenue tripled and churn fell [2].", 1),
         ("Both [1, 7] and [9, 3, 12].", "Both [1] and [3].", 3),
         ("Adjacent [1][8][2].", "Adjacent [1][2].", 1),
         ("A range [2-5].", "A range [2, 3].", 2),
-        ("None valid [4, 5] here.", "None valid here.", 2),
-        ("[0] At the start.", " At the start.", 1),
+        ("None valid [4, 5] here.", f"None valid here {MARK}.", 2),
+        ("[0] At the start.", f"At the start {MARK}.", 1),
     ],
 )
 def test_invented_citations_are_removed(text: str, expected: str, removed: int) -> None:
@@ -51,11 +61,11 @@ def test_invented_citations_are_removed(text: str, expected: str, removed: int) 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("See [the report](https://invented.example/report) for more.", "See the report for more."),
-        ("![chart](https://invented.example/chart.png)", "chart"),
-        ("Source: https://invented.example/page.", "Source:."),
-        ("Source (https://invented.example/page) here.", "Source here."),
-        ("Source <https://invented.example/page> here.", "Source here."),
+        ("See [the report](https://invented.example/report) for more.", ""),
+        ("![chart](https://invented.example/chart.png)", f"chart {MARK}"),
+        ("Source: https://invented.example/page.", ""),
+        ("Source (https://invented.example/page) here.", f"Source here {MARK}."),
+        ("Source <https://invented.example/page> here.", f"Source here {MARK}."),
         ("A [valid](https://news.example/acme-raises) and [fake](https://news.example/other).", None),
     ],
 )
@@ -66,6 +76,44 @@ def test_invented_urls_are_removed_keeping_link_text(text: str, expected: str | 
     else:
         assert cleaned == expected
     assert removed == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The fake provider's made-up line: marked, and no "see." left pointing at nothing.
+        (
+            "- Churn is 2% a month [2].\n- A figure nobody published [97], see https://invented.example/r.\n",
+            f"- Churn is 2% a month [2].\n- A figure nobody published {MARK}.\n",
+        ),
+        # Only a pointer to sources that do not exist: the item goes, the list stays a list.
+        (
+            "- One [1].\n- See also [this analysis](https://invented.example/a) and [97].\n- Two [3].\n",
+            "- One [1].\n- Two [3].\n",
+        ),
+        (
+            "Revenue tripled [9]. See https://invented.example/x. Churn fell [2].",
+            f"Revenue tripled {MARK}. Churn fell [2].",
+        ),
+        # A sentence that keeps one valid citation keeps its standing; nothing dangles.
+        (
+            "See [the article](https://news.example/acme-raises) and https://invented.example/y.",
+            "See [the article](https://news.example/acme-raises).",
+        ),
+        ("Margins rose [8], [9] and [1].", "Margins rose [1]."),
+        ("Growth (see [9]) was strong [1].", "Growth was strong [1]."),
+        ("*Revenue tripled [9].* Next [1].", f"*Revenue tripled {MARK}.* Next [1]."),
+        (
+            "| Claim | Source |\n|---|---|\n| 900 customers | [6] |\n",
+            f"| Claim | Source |\n|---|---|\n| 900 customers | {MARK} |\n",
+        ),
+        ("## Heading [9]\n\nText [1].", "## Heading\n\nText [1]."),
+    ],
+)
+def test_a_claim_that_loses_its_citations_is_marked_and_reads_as_a_sentence(text: str, expected: str) -> None:
+    cleaned, _ = check(text)
+    assert cleaned == expected
+    assert "  " not in cleaned and " ." not in cleaned and " ," not in cleaned
 
 
 @pytest.mark.parametrize(
@@ -95,25 +143,25 @@ def test_fenced_code_blocks_are_untouched() -> None:
     )
     cleaned, removed = check(text)
     assert removed == 1
-    assert cleaned == text.replace("Intro [9].", "Intro.")
+    assert cleaned == text.replace("Intro [9].", f"Intro {MARK}.")
 
 
 def test_an_unclosed_fence_protects_the_rest() -> None:
     text = "Before [9].\n```\nafter [9] https://invented.example\n"
-    assert check(text) == (text.replace("Before [9].", "Before."), 1)
+    assert check(text) == (text.replace("Before [9].", f"Before {MARK}."), 1)
 
 
 def test_tables_keep_their_shape_with_citations_removed() -> None:
     text = "| Claim | Source |\n|---|---|\n| ARR $4M | [1] |\n| 900 customers | [6] |\n"
     cleaned, removed = check(text)
     assert removed == 1
-    assert cleaned == "| Claim | Source |\n|---|---|\n| ARR $4M | [1] |\n| 900 customers | |\n"
+    assert cleaned == f"| Claim | Source |\n|---|---|\n| ARR $4M | [1] |\n| 900 customers | {MARK} |\n"
     assert [line.count("|") for line in cleaned.splitlines()] == [3, 3, 3, 3]
 
 
 def test_no_sources_removes_every_citation_and_web_link() -> None:
     text = "Claim [1]. See https://news.example/acme-raises and [anchor](#a)."
-    assert check_citations(text, []) == ("Claim. See and [anchor](#a).", 2)
+    assert check_citations(text, []) == (f"Claim {MARK}. See [anchor](#a) {MARK}.", 2)
 
 
 # The sources list.

@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import provider_env, wait_for
 from tests.fakes.llm_server import FakeLLMServer, Reply
+from webapp.rendering import render_report
 from worker.celery_setup import ReportsCelery
 from worker.models import JobState
 from worker.pipeline import (
@@ -28,6 +29,7 @@ from worker.pipeline import (
     TOTAL_STEPS,
     Checkpoint,
     assemble_report,
+    demote_headings,
 )
 from worker.providers.base import FatalProviderError, TransientProviderError
 from worker.report_job import MAX_DELIVERIES, JobCancelled, JobFailed, remaining_stages, write_batch
@@ -365,3 +367,42 @@ def test_a_batch_that_keeps_killing_its_worker_fails_the_job(demo: ReportsCelery
         write_batch(job_id, (PLAN_STEP, "snapshot"), resources=demo, parallelism=5)
     job = store.get_job(job_id)
     assert job.state == JobState.FAILURE and "memory" in job.error and job.calls_sent in (0, None)
+
+
+def test_a_model_s_own_headings_stay_inside_its_section(
+    build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
+) -> None:
+    answer = "## Findings\n\nAcme sells robot arms.\n\n### Customers\n\nLogistics firms.\n\nRisks\n-----\n\nFew."
+
+    def snapshot(prompt: str) -> str | None:
+        return answer if "Now write the section “Snapshot”" in prompt else None
+
+    fake_llm.set_default("openai", Reply.answering(snapshot))
+    worker = with_fake_llm(build_worker, fake_llm)
+    job_id = worker.job_store.create_job("Acme").id
+    run_report(worker, job_id)
+    markdown = worker.job_store.get_job(job_id).report_md
+    assert headings(markdown) == ["Summary", *EXPECTED_HEADINGS]
+    body = markdown.split("## Snapshot\n\n", 1)[1].split("\n## ", 1)[0]
+    assert body.startswith("### Findings\n\nAcme sells robot arms.\n\n#### Customers\n\nLogistics firms.")
+    assert "### Risks" in body  # an underlined heading too
+    assert [entry.title for entry in render_report(markdown).toc] == ["Summary", *EXPECTED_HEADINGS]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("# Top\n\n## Next\n\n#### Deep", "### Top\n\n#### Next\n\n###### Deep"),
+        ("## A\n\n### B", "### A\n\n#### B"),
+        ("### Already under\n\n#### it", "### Already under\n\n#### it"),
+        ("#### Low\n\n##### Lower", "#### Low\n\n##### Lower"),
+        ("# A\n\n###### F", "### A\n\n###### F"),  # never deeper than six
+        ("No headings, a #hashtag and C# here.", "No headings, a #hashtag and C# here."),
+        ("Title\n=====\n\nText.", "### Title\n\n\nText."),
+        ("```\n## not a heading\n```\n\n## Real", "```\n## not a heading\n```\n\n### Real"),
+        ("| a | b |\n|---|---|\n| 1 | 2 |", "| a | b |\n|---|---|\n| 1 | 2 |"),
+        ("- item\n---\n\n## H", "- item\n---\n\n### H"),
+    ],
+)
+def test_demoted_headings_keep_their_relative_levels(text: str, expected: str) -> None:
+    assert demote_headings(text) == expected

@@ -12,9 +12,10 @@ import re
 from collections.abc import Callable, Iterator
 
 import pytest
+from flask.testing import FlaskClient
 
 from tests.conftest import DEMO
-from tests.fakes.llm_server import INVENTED_CITATION, INVENTED_URL, FakeLLMServer
+from tests.fakes.llm_server import INVENTED_CITATION, INVENTED_URL, FakeLLMServer, Reply
 from tests.fakes.pdf_builder import minimal_pdf, shared_stream_bomb
 from tests.fakes.search_server import NEWS, OLD_ARTICLE, PDF_SENTENCE, TODAY, FakeSearchServer, Hit, Script, days_ago
 from tests.test_pipeline import fake_llm_settings, run_report
@@ -22,9 +23,10 @@ from webapp.rendering import render_report
 from worker.celery_setup import ReportsCelery
 from worker.models import Job
 from worker.pipeline import NO_INFORMATION, NO_SEARCH_BANNER, TOTAL_STEPS
-from worker.providers.base import FatalProviderError
+from worker.providers.base import FatalProviderError, TransientProviderError
 from worker.recency import NEWS_NOT_SEARCHED, NEWS_UNAVAILABLE, NO_NEWS
-from worker.research import TOPIC_QUERIES, Document, Material, SearchUnavailable, funding_conflicts, gather_research
+from worker.research import TOPIC_QUERIES, Document, Material, SearchUnavailable, gather_research, has_article_text
+from worker.sources.conflicts import source_conflicts
 from worker.sources.fetch import Fetcher
 from worker.sources.searxng import SearXNGSearch
 
@@ -126,7 +128,7 @@ def test_disagreeing_funding_figures_become_an_open_question(
     job = written(worker, Material(notes=notes))
     research = worker.job_store.load_research(job.id)
     article = next(s for s in research.sources if "raises $12M" in s.title)
-    [conflict] = funding_conflicts(research.sources)
+    [conflict] = source_conflicts(research.sources)
     assert f"$12M [{article.number}]" in conflict and "$15M [1]" in conflict
 
     diligence = section(job.report_md, "Open diligence questions")
@@ -318,3 +320,160 @@ def test_a_failing_news_search_is_a_warning_and_the_report_is_still_written(
     assert "The news search failed: SearXNG had a server error (503)." in top
     assert section(job.report_md, "Recent news") == NEWS_UNAVAILABLE
     assert section(job.report_md, "Snapshot") != NO_INFORMATION  # the topics' pages were read as usual
+
+
+# Figures and claims, checked against the sources the report's sentences cite.
+
+NOTES = "Call with the CEO: Acme raised 12 million dollars and employs 45 people across two sites."
+
+
+def source_number(prompt: str, title: str) -> int:
+    """The number a prompt gives the source whose title starts with `title`."""
+    return int(re.search(rf'<source number="(\d+)">\nTitle: {re.escape(title)}', prompt).group(1))  # type: ignore[union-attr]
+
+
+def answering(**sections: Callable[[str], str]) -> Reply:
+    """The fake model's usual answers, except for the sections named (by title), which answer
+    with the text their function makes of the prompt."""
+
+    def answer(prompt: str) -> str | None:
+        for title, write in sections.items():
+            if f"Now write the section “{title}”" in prompt:
+                return write(prompt)
+        return None
+
+    return Reply.answering(answer)
+
+
+def test_figures_not_in_their_cited_source_are_marked_listed_and_counted(
+    build_worker: Callable[..., ReportsCelery], web: FakeSearchServer, fake_llm: FakeLLMServer, api_client: FlaskClient
+) -> None:
+    def snapshot(prompt: str) -> str:
+        article = source_number(prompt, "Acme Robotics raises")
+        return (
+            f"Acme Robotics raised a $15M Series A [{article}].\n\n"  # the article says $12 million
+            "The founders told us they raised $12M [1].\n\n"  # the notes say "12 million dollars"
+            "The company has 300 customers."  # a figure with no source at all
+        )
+
+    market = "We estimate the serviceable market at $2B, based on 40,000 warehouses paying $50k a year each."
+    fake_llm.set_default("openai", answering(Snapshot=snapshot, **{"Market size": lambda prompt: market}))
+    worker = searching(build_worker, web, **fake_llm_settings(fake_llm))
+    job = written(worker, Material(notes=NOTES))
+    markdown = job.report_md
+    article = next(s for s in worker.job_store.load_research(job.id).sources if "raises" in s.title).number
+
+    snapshot_text = section(markdown, "Snapshot")
+    assert f"Acme Robotics raised a $15M ⚠[^check-1] Series A [{article}]." in snapshot_text
+    assert "The founders told us they raised $12M [1]." in snapshot_text  # other notation: supported
+    assert "The company has 300 customers ⚠[^check-2]." in snapshot_text
+    assert section(markdown, "Market size") == market  # an estimate that says how it was made
+    assert f"[^check-1]: **$15M**: not found in the cited source [{article}]." in markdown
+    assert "[^check-2]: **300 customers**: not found in the cited source: the sentence cites no source." in markdown
+    assert section(markdown, "Figures to verify").splitlines() == [
+        f"- **$15M** in *Snapshot*: not found in the cited source (cited [{article}]).",
+        "- **300 customers** in *Snapshot*: not found in the cited source (no source cited).",
+    ]
+
+    # The counts: on the job, in the report's header, in /status and on the report page, and
+    # always those of the marks.
+    assert job.figures_unsupported == 2 == len(figure_notes(markdown))
+    supported = job.figures_checked - 2
+    assert supported > 0  # the fake's usual answers quote their sources, figures and all
+    header = markdown.split("## Summary")[0]
+    assert f"*Figures checked against their sources: {job.figures_checked}; {supported} found, 2 not found" in header
+    status = api_client.get(f"/status/{job.id}").get_json()
+    assert status["figures"] == {"checked": job.figures_checked, "supported": supported, "unsupported": 2}
+    page = api_client.get(f"/reports/{job.id}").get_data(as_text=True)
+    assert f"{job.figures_checked} checked against their sources" in page and "2 not found in the cited sources" in page
+    assert page.count('<sup id="fnref:check-') == markdown.count("⚠[^check-")
+
+
+def test_a_claim_whose_citations_were_all_invented_is_marked_and_reads_as_a_sentence(
+    build_worker: Callable[..., ReportsCelery], web: FakeSearchServer, fake_llm: FakeLLMServer
+) -> None:
+    """The fake model ends every sourced answer with "A figure nobody published [97], see
+    https://invented…": that line keeps its words, loses its dangling "see", and is marked."""
+    worker = searching(build_worker, web, **fake_llm_settings(fake_llm))
+    markdown = written(worker).report_md
+    lines = [line for line in markdown.splitlines() if line.startswith("- A figure nobody published")]
+    assert len(lines) == TOTAL_STEPS - 2  # every rendered step given sources: the sections, not the plan or summary
+    assert all(re.fullmatch(r"- A figure nobody published ⚠\[\^check-\d+\]\.", line) for line in lines), lines
+    assert "Unsupported: every source this sentence cited was one the pipeline never read." in markdown
+    assert ", see." not in markdown and " ." not in markdown and INVENTED_URL not in markdown
+
+
+def test_the_counts_of_a_resumed_report_are_those_of_its_marks(
+    build_worker: Callable[..., ReportsCelery], web: FakeSearchServer, fake_llm: FakeLLMServer
+) -> None:
+    """Steps written before a failure and after the retry are counted once each: the counts come
+    from the assembled report, not from adding up what each attempt saw."""
+    traction = "The company has 300 customers and grew 40% last quarter."
+    fake_llm.set_default("openai", answering(**{"Traction signals": lambda prompt: traction}))
+    fake_llm.script("openai", *[Reply.ok()] * 6, Reply.server_error(503))
+    worker = searching(build_worker, web, llm_max_retries=0, report_parallelism=1, **fake_llm_settings(fake_llm))
+    job_id = worker.job_store.create_job(STARTUP).id
+    with pytest.raises(TransientProviderError):
+        run_report(worker, job_id)
+    run_report(worker, job_id)
+    job = worker.job_store.get_job(job_id)
+    assert job.figures_unsupported == 2 == len(figure_notes(job.report_md))
+    assert f"*Figures checked against their sources: {job.figures_checked}; " in job.report_md
+
+
+def figure_notes(markdown: str) -> list[str]:
+    """The footnotes of figures not found in their sources."""
+    return re.findall(r"^\[\^check-\d+\]: \*\*.+\*\*: not found in the cited source", markdown, re.MULTILINE)
+
+
+def test_a_page_that_is_only_navigation_and_boilerplate_is_not_a_source(
+    web: FakeSearchServer, fetcher: Fetcher
+) -> None:
+    page = Hit("Acme Robotics | Careers", f"{web.url}/boilerplate", "Careers at Acme")
+    team = Hit("Inside Acme Robotics' engineering team", f"{web.url}/articles/acme-team", "45 people")
+    for topic in TOPIC_QUERIES:
+        web.script(query(topic), Script(hits=(page, team)))
+    research = gather_research(
+        STARTUP, Material(website=f"{web.url}/boilerplate"), SearXNGSearch(base_url=web.url), fetcher
+    )
+    assert "/boilerplate" in web.paths()  # read, and found to hold nothing to cite
+    assert [(s.number, s.url) for s in research.sources] == [(1, team.url)]
+    assert research.topics["company"] == (1,)
+    [warning] = research.warnings
+    assert "/boilerplate) has no article text to cite" in warning
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "article"),
+    [
+        ("Careers", "Home\n|\nAbout\n|\nJobs\nCareers\nWe use cookies. Accept all.", False),
+        ("Acme raises $12M", "Acme raises $12M", False),
+        ("", "", False),
+        ("Acme raises $12M", "Acme raises $12M\n" + "Acme Robotics has raised a round of funding. " * 4, True),
+    ],
+)
+def test_what_counts_as_article_text(title: str, text: str, article: bool) -> None:
+    assert has_article_text(title, text) is article
+
+
+def test_facts_the_deck_and_the_web_state_differently_become_open_questions(
+    build_worker: Callable[..., ReportsCelery], web: FakeSearchServer
+) -> None:
+    notes = (
+        "The deck says we have 40 employees. The company was founded in 2019 and is headquartered in Denver. "
+        "Annual recurring revenue is $6 million."
+    )
+    worker = searching(build_worker, web, **DEMO)
+    job = written(worker, Material(notes=notes))
+    sources = worker.job_store.load_research(job.id).sources
+    article = next(s for s in sources if "raises" in s.title).number
+    team = next(s for s in sources if "engineering team" in s.title).number
+    diligence = section(job.report_md, "Open diligence questions")
+    mine = "[1] (the analyst's material)"
+    for question in (
+        f"The sources disagree on head count: 40 {mine} or 45 [{team}].",
+        f"The sources disagree on the founding year: 2019 {mine} or 2021 [{article}].",
+        f"The sources disagree on where the company is headquartered: Denver {mine} or Austin [{team}].",
+        f"The sources disagree on revenue: $6M {mine} or $4M [{article}].",
+    ):
+        assert question in diligence

@@ -71,6 +71,13 @@ def job_summary(job: Job) -> dict[str, Any]:
     }
     if job.state == JobState.SUCCESS and job.citations_removed is not None:
         data["citations_removed"] = job.citations_removed
+    if job.state == JobState.SUCCESS and job.figures_checked is not None:
+        unsupported = job.figures_unsupported or 0
+        data["figures"] = {
+            "checked": job.figures_checked,
+            "supported": job.figures_checked - unsupported,
+            "unsupported": unsupported,
+        }
     if job.error:
         data["error"] = job.error
     if job.cancelled_by:

@@ -21,6 +21,9 @@ ALLOWED_TAGS = {
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
+    # Footnotes ("fn:check-1", "fnref:check-1"): the figure check's notes, and a model's own.
+    "sup": {"id"},
+    "li": {"id"},
     "th": {"align"},
     "td": {"align"},
     **{f"h{n}": {"id"} for n in range(1, 7)},
@@ -51,7 +54,7 @@ def render_report(text: str) -> RenderedReport:
     if lines and lines[0].startswith("# "):
         text = "\n".join(lines[1:])
     md = markdown.Markdown(
-        extensions=["tables", "sane_lists", "fenced_code", "toc"],
+        extensions=["tables", "sane_lists", "fenced_code", "toc", "footnotes"],
         extension_configs={"toc": {"slugify": _slug, "toc_depth": "2"}},
         output_format="html",
     )

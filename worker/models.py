@@ -126,6 +126,10 @@ class Job(Base):
     on_ambiguous: Mapped[str | None] = mapped_column(String(8), nullable=True)
     candidates: Mapped[str | None] = mapped_column(Text, nullable=True)
     asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The report's figures looked up in the sources their sentences cite, and those not found
+    # there (marked in the report); None when the report had no sources to look them up in.
+    figures_checked: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    figures_unsupported: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     @property
     def candidate_list(self) -> list[dict[str, str]]:

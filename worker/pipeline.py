@@ -9,14 +9,23 @@ stopped and never pays twice for a call that already succeeded.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from worker.providers.base import AttemptCallback, Completion, Prompt, Provider
 from worker.recency import NEWS_TITLE, note_old_sources, render_recent_news
-from worker.research import EXCERPT_CHARS, PROVIDED_EXCERPT_CHARS, Research, funding_conflicts
-from worker.sources.citations import check_citations, escape_markdown, format_for_prompt, render_sources
+from worker.research import EXCERPT_CHARS, PROVIDED_EXCERPT_CHARS, Research
+from worker.sources.citations import (
+    check_citations,
+    escape_markdown,
+    format_for_prompt,
+    render_sources,
+    split_code_blocks,
+)
+from worker.sources.conflicts import source_conflicts
+from worker.sources.fact_check import FigureCheck, FigureCounts
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,9 @@ SECTIONS: tuple[Section, ...] = (
     ),
 )
 
+# Sections of judgement rather than fact: a figure there needs no source, unless it cites one.
+OPINION_SECTIONS = frozenset({"thesis", "diligence"})
+
 PLAN_STEP = "plan"
 SYNTHESIS_STEP = "synthesis"
 TOTAL_STEPS = len(SECTIONS) + 2
@@ -139,6 +151,8 @@ class Report:
     markdown: str
     providers: list[str] = field(default_factory=list)
     citations_removed: int = 0
+    #: None when the report had no sources to check figures against.
+    figures: FigureCounts | None = None
 
     @property
     def provider_label(self) -> str:
@@ -262,6 +276,40 @@ def _strip_heading(text: str, title: str) -> str:
     return "\n".join(lines).strip()
 
 
+_ATX_HEADING = re.compile(r"^( {0,3})(#{1,6})(?=[ \t]|$)", re.MULTILINE)
+_SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_NOT_A_PARAGRAPH = re.compile(r"\s*(?:$|#|\||>|[-*+]\s|\d{1,9}[.)]\s|(?:[-*_]\s*){3,}$)")
+
+
+def demote_headings(text: str, below: int = 2) -> str:
+    """A section's text with its headings moved under the section's own `##`: the highest becomes
+    `###`, the others keep their distance from it (at most `######`). A model's `## Findings`
+    would otherwise stand beside the report's sections and in its table of contents. Setext
+    headings (a line underlined with `===` or `---`) become ATX headings first."""
+    pieces = [(is_code, text if is_code else _setext_to_atx(text)) for is_code, text in split_code_blocks(text)]
+    levels = [len(m.group(2)) for is_code, piece in pieces if not is_code for m in _ATX_HEADING.finditer(piece)]
+    if not levels or min(levels) > below:  # (a setext heading is of level 1 or 2)
+        return text
+    shift = below + 1 - min(levels)
+
+    def demote(match: re.Match[str]) -> str:
+        return match.group(1) + "#" * min(6, len(match.group(2)) + shift)
+
+    return "".join(piece if is_code else _ATX_HEADING.sub(demote, piece) for is_code, piece in pieces)
+
+
+def _setext_to_atx(prose: str) -> str:
+    lines = prose.split("\n")
+    for index in range(1, len(lines)):
+        underline = _SETEXT_UNDERLINE.match(lines[index])
+        previous = lines[index - 1]
+        if underline and previous.strip() and not _NOT_A_PARAGRAPH.match(previous):
+            if index < 2 or not lines[index - 2].strip() or _NOT_A_PARAGRAPH.match(lines[index - 2]):
+                level = "#" if underline.group(1)[0] == "=" else "##"
+                lines[index - 1], lines[index] = f"{level} {previous.strip()}", ""
+    return "\n".join(lines)
+
+
 Stage = list[tuple[str, ...]]
 
 
@@ -371,8 +419,13 @@ def assemble_report(
     steps = [plan, *sections, summary]
     providers = sorted({f"{c.provider}/{c.model}" for c in steps if c.paid})
     removed = sum(c.citations_removed for c in steps)
-    markdown = render_markdown(startup, plan, sections, summary, is_demo, providers, generated_at, research, removed)
-    return Report(startup=startup, markdown=markdown, providers=providers, citations_removed=removed)
+    # From the stored steps, every time: a retried or resumed job's figures are counted once.
+    check = FigureCheck(research.sources, check_figures=bool(research.sources)) if research is not None else None
+    markdown = render_markdown(
+        startup, plan, sections, summary, is_demo, providers, generated_at, research, removed, check
+    )
+    figures = check.counts if check is not None else None
+    return Report(startup=startup, markdown=markdown, providers=providers, citations_removed=removed, figures=figures)
 
 
 def render_markdown(
@@ -385,7 +438,18 @@ def render_markdown(
     generated_at: datetime,
     research: Research | None = None,
     citations_removed: int = 0,
+    check: FigureCheck | None = None,
 ) -> str:
+    """The memo's Markdown. With `check`, each section's figures are looked up in the sources its
+    sentences cite (in the order a reader meets them, so the footnotes are numbered that way)."""
+
+    def body_of(checkpoint: Checkpoint, title: str, factual: bool = True) -> str:
+        body = demote_headings(_strip_heading(checkpoint.text, title))
+        return check.check(body, section=title, factual=factual) if check is not None else body
+
+    summary_body = body_of(summary, "Summary")
+    bodies = [body_of(c, s.title, s.key not in OPINION_SECTIONS) for s, c in zip(SECTIONS, sections, strict=True)]
+
     parts = [f"# {startup}: investment memo"]
     if is_demo:
         parts.append(DEMO_BANNER)
@@ -399,16 +463,20 @@ def render_markdown(
         parts.append(f"Company website: {escape_markdown(research.company_website)}")
     by = ", ".join(providers) if providers else "no model"
     parts.append(f"*Generated {generated_at:%Y-%m-%d %H:%M} UTC by {by}.*")
-    parts.append(f"## Summary\n\n{_strip_heading(summary.text, 'Summary')}")
-    conflicts = funding_conflicts(research.sources) if research is not None else []
-    for section, checkpoint in zip(SECTIONS, sections, strict=True):
-        body = _strip_heading(checkpoint.text, section.title)
+    counts = check.counts if check is not None else None
+    if counts is not None:
+        parts.append(_figures_line(counts))
+    parts.append(f"## Summary\n\n{summary_body}")
+    conflicts = source_conflicts(research.sources) if research is not None else []
+    for section, body in zip(SECTIONS, bodies, strict=True):
         if section.key == "diligence" and conflicts:
             body += "\n\n**Where the sources disagree**\n\n" + "\n".join(f"- {c}" for c in conflicts)
         if research is not None:
             body = note_old_sources(body, research.sources, research.max_age_days)
         parts.append(f"## {section.title}\n\n{body}")
     parts.append(f"## {NEWS_TITLE}\n\n{render_recent_news(research)}")
+    if check is not None and check.appendix():
+        parts.append(check.appendix())
     if research is not None and research.sources:
         parts.append(render_sources(research.sources).strip())
     written_by = "\n".join(
@@ -420,4 +488,15 @@ def render_markdown(
         plural = "s" if citations_removed != 1 else ""
         footer += f"\n\n*Citations checked: {citations_removed} unsupported citation{plural} removed.*"
     parts.append(footer)
+    if check is not None and check.notes:
+        parts.append(check.footnotes())
     return "\n\n".join(parts) + "\n"
+
+
+def _figures_line(counts: FigureCounts) -> str:
+    """The report's header line on its figures."""
+    line = (
+        f"*Figures checked against their sources: {counts.checked}; {counts.supported} found, "
+        f"{counts.unsupported} not found"
+    )
+    return line + (" (see Figures to verify).*" if counts.unsupported else ".*")

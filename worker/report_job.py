@@ -185,8 +185,13 @@ def write_batch(
             job.startup, done, is_demo=provider.is_demo, generated_at=datetime.now(UTC), research=research
         )
         report_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done"))
-        markdown, removed = report.markdown, report.citations_removed
-        store.mark_succeeded(job_id, report_md=markdown, provider=report.provider_label, citations_removed=removed)
+        store.mark_succeeded(
+            job_id,
+            report_md=report.markdown,
+            provider=report.provider_label,
+            citations_removed=report.citations_removed,
+            figures=report.figures,
+        )
 
 
 def _research_the_company(resources: WorkerResources, job: Job) -> Research:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -56,6 +55,9 @@ PROVIDED_EXCERPT_CHARS = 6000
 MAX_SOURCES_PER_STEP = 10
 #: SOURCE_MAX_AGE_DAYS's default: a source published longer than this before it was read is old.
 SOURCE_MAX_AGE_DAYS = 540
+# A page whose text, its title aside, is shorter than this is navigation or boilerplate (a cookie
+# notice, a footer, "Home | About | Jobs"), not an article: nothing in it could be cited.
+MIN_ARTICLE_WORDS = 25
 
 
 class SearchUnavailable(TransientProviderError):
@@ -142,9 +144,10 @@ def gather_research(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Research:
     """Number the analyst's material, then (with a search backend) search each topic, read the
-    best pages and number them too. Pages that cannot be read are left out: a source is only ever
-    something the pipeline actually read, or, for recent news, a dated result the news search
-    returned. A news search that fails is a warning: the report is written without news.
+    best pages and number them too. Pages that cannot be read, and pages with no article text
+    (`has_article_text`), are left out: a source is only ever something the pipeline actually read
+    and could cite, or, for recent news, a dated result the news search returned. A news search
+    that fails is a warning: the report is written without news.
 
     The company search comes first and decides which company the name means: the analyst's
     website if given, else the one candidate that matches best. When several match equally well
@@ -175,7 +178,10 @@ def gather_research(
     if material.website and fetcher is not None:
         try:
             page = fetcher.fetch(material.website)
-            add(page.title or material.website, page.final_url, page.text, "provided", page.published)
+            if has_article_text(page.title, page.text):
+                add(page.title or material.website, page.final_url, page.text, "provided", page.published)
+            else:
+                warnings.append(f"The website given with this job ({material.website}) has no article text to cite.")
         except FetchError as exc:
             warnings.append(f"The website given with this job ({material.website}) could not be read: {exc}")
     elif material.website:
@@ -244,7 +250,7 @@ def gather_research(
     numbers: dict[str, int] = {}
     for key, result in seen.items():
         page = pages.get(result.url)
-        if page is not None and page.text.strip() and not _about_another(page.text, identity):
+        if page is not None and has_article_text(page.title, page.text) and not _about_another(page.text, identity):
             numbers[key] = add(
                 page.title or result.title, page.final_url, page.text, "web", page.published or result.published
             )
@@ -281,6 +287,14 @@ def _about_another(text: str, identity: Identity) -> bool:
     return any(other.domain in lowered for other in identity.others)
 
 
+def has_article_text(title: str, text: str) -> bool:
+    """Whether a page's text holds more than its title and boilerplate: `MIN_ARTICLE_WORDS` words
+    or more once every line that repeats the title is left out."""
+    title_key = " ".join(title.split()).casefold()
+    lines = [line for line in text.splitlines() if " ".join(line.split()).casefold() != title_key]
+    return len(" ".join(lines).split()) >= MIN_ARTICLE_WORDS
+
+
 def _fetch_all(fetcher: Fetcher, results: Sequence[SearchResult]) -> dict[str, object]:
     def fetch(result: SearchResult) -> tuple[str, object | None]:
         try:
@@ -291,38 +305,3 @@ def _fetch_all(fetcher: Fetcher, results: Sequence[SearchResult]) -> dict[str, o
 
     with ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="fetch") as pool:
         return {url: page for url, page in pool.map(fetch, results) if page is not None}
-
-
-# "raised $12 million", "a $15M Series A", "funding of €3.5 million": an amount near a funding word.
-_AMOUNT = r"[$€£]\s?(\d+(?:[.,]\d+)?)\s?(billion|bn|b|million|mn|m)\b"
-_FUNDING_WORD = r"(?:rais\w*|fund\w*|round|series [a-e]|seed)"
-_FUNDING = re.compile(
-    rf"{_FUNDING_WORD}[^.\n]{{0,80}}?{_AMOUNT}|{_AMOUNT}[^.\n]{{0,40}}?{_FUNDING_WORD}",
-    re.IGNORECASE,
-)
-
-
-def _millions(number: str, unit: str) -> float:
-    value = float(number.replace(",", "."))
-    return value * 1000 if unit.lower() in ("billion", "bn", "b") else value
-
-
-def funding_conflicts(sources: Sequence[Source]) -> list[str]:
-    """Open questions for sources that state different funding amounts, each amount with the
-    sources that state it, e.g. "$12M [1] or $15M [3]". Empty when they agree or say nothing."""
-    amounts: dict[float, list[int]] = {}
-    for source in sources:
-        stated: set[float] = set()
-        for match in _FUNDING.finditer(source.excerpt):
-            number, unit = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
-            stated.add(round(_millions(number, unit), 3))
-        for value in stated:
-            amounts.setdefault(value, []).append(source.number)
-    if len(amounts) < 2:
-        return []
-    options = " or ".join(
-        f"${value:g}M {''.join(f'[{n}]' for n in numbers)}" for value, numbers in sorted(amounts.items())
-    )
-    return [
-        f"The sources disagree on funding amounts: {options}. Which figures are right, and are they different rounds?"
-    ]

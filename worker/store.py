@@ -52,6 +52,7 @@ from worker.models import (
 )
 from worker.pipeline import Checkpoint, Progress
 from worker.research import Document, Material, Research
+from worker.sources.fact_check import FigureCounts
 
 logger = logging.getLogger(__name__)
 
@@ -469,13 +470,24 @@ class JobStore:
     def mark_retry(self, job_id: str, *, error: str, retry_at: datetime) -> None:
         self._update(job_id, Job.state.not_in(FINISHED_STATES), state=JobState.RETRY, error=error, retry_at=retry_at)
 
-    def mark_succeeded(self, job_id: str, *, report_md: str, provider: str, citations_removed: int = 0) -> bool:
-        """Store the report, unless the job was cancelled meanwhile; True if it was stored."""
+    def mark_succeeded(
+        self,
+        job_id: str,
+        *,
+        report_md: str,
+        provider: str,
+        citations_removed: int = 0,
+        figures: FigureCounts | None = None,
+    ) -> bool:
+        """Store the report, unless the job was cancelled meanwhile; True if it was stored. The
+        counts are the report's own (set, never added to), so a report stored twice counts once."""
         return self._update(
             job_id,
             Job.state.not_in(FINISHED_STATES),
             state=JobState.SUCCESS,
             citations_removed=citations_removed,
+            figures_checked=figures.checked if figures else None,
+            figures_unsupported=figures.unsupported if figures else None,
             report_md=report_md,
             provider=provider[:200],
             error=None,

@@ -195,7 +195,7 @@ def test_the_form_works_without_javascript(browser, api_server: str, settings) -
     expect(page.locator("article.card")).to_have_count(2)
     page.fill("#startups", "x" * 201)
     page.click("#submit-form button[type=submit]")
-    expect(page.locator(".notice--error")).to_contain_text("line 1 is longer than 200 characters")
+    expect(page.locator(".notice--error")).to_contain_text("Nothing was queued. Line 1 is longer than 200 characters")
     expect(page.locator("#startups")).to_have_value("x" * 201)
     context.close()
 
@@ -282,8 +282,7 @@ def test_a_name_two_companies_share_asks_on_its_card_and_a_button_resumes_it(
     screenshot(page, "dashboard-which-company.png")
 
     asking.get_by_role("button", name="Acme Robotics · acme-robotics.io").click()
-    states = watch_states(page, "Acme Robotics", "SUCCESS")
-    assert states[0] in ("PENDING", "STARTED", "PROGRESS"), states  # the answer's card replaced the question
+    watch_states(page, "Acme Robotics", "SUCCESS")
     assert page.evaluate("window.__sameDocument") is True, "the answer reloaded the page"
     card(page, "Acme Robotics").get_by_role("link", name="Open report").click()
     expect(page.locator(".report__body")).to_contain_text("Company website: https://acme-robotics.io")

@@ -18,6 +18,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,10 +38,17 @@ class Reply:
     hang: bool = False
     malformed: bool = False
     refusal: bool = False
+    #: The answer's text for a prompt, or None for the usual answer (`_answer_text`).
+    answer: Callable[[str], str | None] | None = None
 
     @classmethod
     def ok(cls, delay: float = 0.0) -> Reply:
         return cls(delay=delay)
+
+    @classmethod
+    def answering(cls, answer: Callable[[str], str | None]) -> Reply:
+        """Answer as `answer` says: a test's own text for the steps it cares about."""
+        return cls(answer=answer)
 
     @classmethod
     def rate_limited(cls, retry_after: float | None = None, *, ms: bool = False) -> Reply:
@@ -238,9 +246,9 @@ class FakeLLMServer:
                 elif reply.status != 200:
                     self._send(reply.status, _error_body(api, reply), reply.headers)
                 elif api == "anthropic":
-                    self._send(200, _anthropic_answer(body, prompt, reply.refusal))
+                    self._send(200, _anthropic_answer(body, prompt, reply))
                 else:
-                    self._send(200, _openai_answer(body, prompt, reply.refusal))
+                    self._send(200, _openai_answer(body, prompt, reply))
 
             def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
                 self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)
@@ -300,8 +308,14 @@ def _usage(prompt: str, text: str) -> tuple[int, int]:
     return max(1, len(prompt.split()) * 4 // 3), max(1, len(text.split()) * 4 // 3)
 
 
-def _openai_answer(body: dict, prompt: str, refusal: bool) -> dict:
-    text = _answer_text(prompt)
+def _text_of(prompt: str, reply: Reply) -> str:
+    answer = reply.answer(prompt) if reply.answer else None
+    return _answer_text(prompt) if answer is None else answer
+
+
+def _openai_answer(body: dict, prompt: str, reply: Reply) -> dict:
+    refusal = reply.refusal
+    text = _text_of(prompt, reply)
     prompt_tokens, completion_tokens = _usage(prompt, text)
     message: dict[str, Any] = {"role": "assistant", "content": None if refusal else text}
     if refusal:
@@ -320,8 +334,9 @@ def _openai_answer(body: dict, prompt: str, refusal: bool) -> dict:
     }
 
 
-def _anthropic_answer(body: dict, prompt: str, refusal: bool) -> dict:
-    text = "" if refusal else _answer_text(prompt)
+def _anthropic_answer(body: dict, prompt: str, reply: Reply) -> dict:
+    refusal = reply.refusal
+    text = "" if refusal else _text_of(prompt, reply)
     input_tokens, output_tokens = _usage(prompt, text)
     return {
         "id": f"msg_{time.monotonic_ns()}",

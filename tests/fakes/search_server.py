@@ -25,7 +25,8 @@ no particular order.
 Pages: articles with a title and a date, robots.txt (disallowing /private/, or answering a status
 `set_robots` gives), redirects (to 169.254.169.254, to another loopback address, in a loop, to
 ftp), bodies that are too large (with and without Content-Length), an image, JSON, plain text,
-a PDF, a page without a Content-Type, a slow page, and error statuses. Every request is recorded.
+a PDF, a page without a Content-Type, a slow page, a page of navigation and boilerplate only, and
+error statuses. Every request is recorded.
 """
 
 from __future__ import annotations
@@ -186,6 +187,15 @@ NEWS = {
     "/news/acme-undated": ("Acme Robotics in the press", None, "An undated press mention."),
     "/news/acme-award": ("Acme Robotics wins a logistics award", days_ago(200), "Acme won an award."),
 }
+
+# A page with no article: its title, navigation, a cookie notice and a footer (what trafilatura
+# keeps of it is those few words).
+BOILERPLATE_HTML = (
+    b"<!doctype html><html><head><meta charset='utf-8'><title>Acme Robotics | Careers</title></head>"
+    b"<body><nav><a href='/'>Home</a> | <a href='/about'>About</a> | <a href='/jobs'>Jobs</a></nav>"
+    b"<article><h1>Acme Robotics | Careers</h1></article><div>We use cookies. Accept all.</div>"
+    b"<footer>Copyright Acme Robotics 2024. All rights reserved.</footer></body></html>"
+)
 
 
 def article_html(title: str, published: str | None, paragraphs: list[str]) -> bytes:
@@ -469,6 +479,8 @@ class FakeSearchServer:
                     self._send(200, article_html(*ARTICLES["/articles/acme-team"]), "")
                 elif path == "/empty":
                     self._send(200, b"<html><head><title>Nothing</title></head><body></body></html>", "text/html")
+                elif path == "/boilerplate":
+                    self._send(200, BOILERPLATE_HTML, "text/html; charset=utf-8")
                 elif path == "/slow":
                     time.sleep(2)
                     self._send(200, article_html(*ARTICLES["/articles/undated"]), "text/html")

@@ -2,8 +2,11 @@
 
 A model given sources 1–5 may still cite [7] or link a URL it made up. `check_citations` removes
 those, and only those: Markdown that is not a citation (checkboxes, footnotes, anchors, code,
-tables) stays exactly as it was. The sources list and the prompt excerpts are built here too, so
-the numbers a model sees, the numbers it cites and the numbers a reader looks up are the same.
+tables) stays exactly as it was. A sentence that loses every citation it had is no longer a sourced
+claim: it is marked `UNSUPPORTED_CLAIM` (or dropped, when it was nothing but a pointer to a
+source), and what is left around a removal reads as a sentence. The sources list and the prompt
+excerpts are built here too, so the numbers a model sees, the numbers it cites and the numbers a
+reader looks up are the same.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from worker.sources.base import cap_text, normalise_url
+from worker.sources.sentences import HEADING, TABLE, split_units
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,22 @@ _URL_TRAILERS = ".,;:!?*_~'\""
 # A range wider than this is not a citation anyone wrote on purpose; its ends are checked alone.
 _LONGEST_RANGE = 50
 
+#: What a sentence whose citations were all removed carries instead: a footnote reference that
+#: the report's assembly (`worker.sources.fact_check`) numbers and explains.
+UNSUPPORTED_CLAIM = "⚠[^unsupported]"
+# Where something was removed, until the sentence around it is settled.
+_REMOVED = "\x00"
+# Words left pointing at nothing once what followed them is gone: "…, see [removed]." or "and [removed].".
+_DANGLING = re.compile(
+    r"[,;:]?[ \t]*\b(?:see\s+also|see|also|and|or|at|via|from|per|cf\.?|in|on|here|as|sources?|according\s+to)"
+    rf"\b[ \t]*:?[ \t]*{_REMOVED}(?=[ \t]*(?:[.,;:!?)]|{_REMOVED}|$))",
+    re.IGNORECASE,
+)
+# What joined a removed citation to the next one: "[8], [9] and [1]".
+_JOINER = re.compile(rf"{_REMOVED}[ \t]*(?:,|;|and\b|or\b)[ \t]*(?={_REMOVED}|\[\d)", re.IGNORECASE)
+# A sentence that was only a pointer to a source ("See https://….", "Source: [9].").
+_POINTER = re.compile(r"(?:see\b|sources?\s*:|for\s+more\b|more\s+at\b|read\s+more\b)", re.IGNORECASE)
+
 
 def url_key(url: str) -> str:
     """What two URLs must share to count as the same source: `normalise_url`, ignoring http versus
@@ -79,7 +99,7 @@ def _cited_numbers(group: str) -> list[int]:
     return numbers
 
 
-def _split_code_blocks(markdown: str) -> list[tuple[bool, str]]:
+def split_code_blocks(markdown: str) -> list[tuple[bool, str]]:
     """The document as (is_code, text) pieces, fenced code blocks apart from prose."""
     pieces: list[tuple[bool, str]] = []
     prose: list[str] = []
@@ -119,6 +139,10 @@ def check_citations(markdown: str, sources: Sequence[Source]) -> tuple[str, int]
     - `[text](https://invented)` becomes `text`; `<https://invented>`, `(https://invented)` and a
       bare `https://invented` go. Links that are not absolute http(s) URLs (`#anchor`, `/path`,
       `mailto:`) are not web sources and stay.
+    - A sentence (or table row) left with none of its citations gets `UNSUPPORTED_CLAIM` before
+      its full stop (in a row: where the citation was); one that was only a pointer ("See
+      https://invented.") goes. Words left dangling ("…, see." "… and.") and the spaces around
+      a removal go too.
     - Fenced code blocks and code spans are not touched; nor is anything else.
     """
     numbers = {source.number for source in sources}
@@ -138,13 +162,13 @@ def check_citations(markdown: str, sources: Sequence[Source]) -> tuple[str, int]
             if not href.lower().startswith(("http://", "https://", "//")) or known(href.removeprefix("//")):
                 return match.group(0)
             removed += 1
-            return lead + match.group("text")
+            return lead + match.group("text") + _REMOVED
         url = match.group("autolink") or match.group("parenthesised")
         if url is not None:
             if known(url):
                 return match.group(0)
             removed += 1
-            return ""
+            return _REMOVED
         bare = match.group("bare")
         if bare is not None:
             trailer = bare[len(bare.rstrip(_URL_TRAILERS)) :]
@@ -152,27 +176,116 @@ def check_citations(markdown: str, sources: Sequence[Source]) -> tuple[str, int]
             if known(url):
                 return match.group(0)
             removed += 1
-            return trailer
+            return _REMOVED + trailer
         cited = _cited_numbers(match.group("numbers"))
         valid = [number for number in cited if number in numbers]
         if len(valid) == len(cited):
             return match.group(0)
         removed += len(cited) - len(valid)
-        return f"{lead}[{', '.join(str(number) for number in valid)}]" if valid else ""
+        return f"{lead}[{', '.join(str(number) for number in valid)}]" if valid else _REMOVED
 
-    cleaned = [text if is_code else _TOKEN.sub(replace, text) for is_code, text in _split_code_blocks(markdown)]
+    cleaned = [text if is_code else _settle(_TOKEN.sub(replace, text)) for is_code, text in split_code_blocks(markdown)]
     return "".join(cleaned), removed
 
 
 def cited_numbers(markdown: str) -> set[int]:
     """The source numbers `markdown` cites as `[n]`, outside code: what a checked text rests on."""
     cited: set[int] = set()
-    for is_code, text in _split_code_blocks(markdown):
+    for is_code, text in split_code_blocks(markdown):
         if not is_code:
             for match in _TOKEN.finditer(text):
                 if match.group("numbers") is not None:
                     cited.update(_cited_numbers(match.group("numbers")))
     return cited
+
+
+def _settle(prose: str) -> str:
+    """`prose` with the places where citations were removed settled: each sentence, row or heading
+    that lost something is tidied, and marked or dropped when nothing cites it any more."""
+    if _REMOVED not in prose:
+        return prose
+    for unit in reversed(split_units(prose)):
+        text = prose[unit.start : unit.end]
+        if _REMOVED not in text:
+            continue
+        start, end = unit.start, unit.end
+        settled = _settle_unit(text, unit.kind)
+        if settled is None:  # the whole line goes when the sentence was all of it
+            line_start = prose.rfind("\n", 0, start) + 1
+            line_end = prose.find("\n", end)
+            line_end = len(prose) if line_end < 0 else line_end
+            if not prose[end:line_end].strip() and _is_list_marker(prose[line_start:start]):
+                start, end, settled = line_start, min(line_end + 1, len(prose)), ""
+            else:
+                settled = ""
+                while end < len(prose) and prose[end] in " \t":
+                    end += 1
+        prose = prose[:start] + settled + prose[end:]
+    return prose.replace(_REMOVED, "")
+
+
+def _is_list_marker(text: str) -> bool:
+    return not text.strip() or bool(re.fullmatch(r"\s*(?:[-*+]|\d{1,9}[.)]|>)\s*", text))
+
+
+def _settle_unit(text: str, kind: str) -> str | None:
+    """One unit that lost citations: tidied, marked, or None when it should go."""
+    while (tidier := _JOINER.sub(_REMOVED, _DANGLING.sub(_REMOVED, text))) != text:
+        text = tidier
+    text = re.sub(rf"\b(see(?:\s+also)?)[ \t]*{_REMOVED}[ \t]+(?:and|or)\b", rf"\1{_REMOVED}", text, flags=re.I)
+    text = re.sub(rf"\(\s*(?:{_REMOVED}\s*)+\)", _REMOVED, text)
+    if kind == HEADING or cited_sources(text.replace(_REMOVED, " "), None):
+        return _tidy(text)
+    if kind == TABLE:
+        at = text.rfind(_REMOVED)
+        return _tidy(text[:at] + " " + UNSUPPORTED_CLAIM + text[at:])
+    text = _tidy(text)
+    if not re.search(r"[^\W_]", text) or _POINTER.match(text.lstrip("*_ ")) and "](" not in text:
+        return None
+    end = re.search(r"[.!?]?[\"'”’)*_]*$", text)
+    return f"{text[: end.start()]} {UNSUPPORTED_CLAIM}{text[end.start() :]}"
+
+
+def _tidy(text: str) -> str:
+    """The removal marks gone, with the spaces around them: none before punctuation, one between words."""
+    text = re.sub(rf"^[ \t]*(?:{_REMOVED}[ \t]*)+|(?<=\]){_REMOVED}+(?=\[)", "", text)
+    text = re.sub(rf"[ \t]*(?:{_REMOVED}[ \t]*)+(?=[.,;:!?)\]]|$)", "", text)
+    text = re.sub(rf"(?<=\S)[ \t]*(?:{_REMOVED}[ \t]*)+(?=\S)", " ", text)
+    return text.replace(_REMOVED, "")
+
+
+def cited_sources(text: str, sources: Sequence[Source] | None) -> list[int]:
+    """The numbers of the sources `text` cites, by number or by a link to their page, in order and
+    once each. With `sources` None, any number cited and any web link (as `-1`) count."""
+    numbers = None if sources is None else {source.number for source in sources}
+    by_url = {} if sources is None else {url_key(s.url): s.number for s in sources if s.url}
+    cited: list[int] = []
+    for match in _TOKEN.finditer(text):
+        if match.group("numbers") is not None:
+            found = _cited_numbers(match.group("numbers"))
+            cited.extend(n for n in found if numbers is None or n in numbers)
+            continue
+        url = match.group("href") or match.group("autolink") or match.group("parenthesised") or match.group("bare")
+        if url and url.lower().startswith(("http://", "https://")):
+            number = -1 if sources is None else by_url.get(url_key(url.rstrip(_URL_TRAILERS)))
+            if number is not None:
+                cited.append(number)
+    return list(dict.fromkeys(cited))
+
+
+def mask_citations(text: str) -> str:
+    """`text` with its citations, code spans and URLs blanked out (same length, so positions hold),
+    and link texts kept: what is left is the prose a reader reads."""
+
+    def blank(match: re.Match[str]) -> str:
+        if match.group("link") is not None:
+            start = match.start("text") - match.start()
+            kept = match.group("text")
+            whole = match.group(0)
+            return " " * start + kept + " " * (len(whole) - start - len(kept))
+        return " " * len(match.group(0))
+
+    return _TOKEN.sub(blank, text)
 
 
 def escape_markdown(text: str) -> str:
