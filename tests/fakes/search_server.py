@@ -142,7 +142,8 @@ ARTICLES = {
         "2024-06-01",
         [
             "Acme Robotics builds autonomous picking arms for warehouses and logistics operators. "
-            "Find us at acmerobotics.com or at our Austin headquarters.",
+            "Find us at acmerobotics.com or at our Austin headquarters, where forty engineers design "
+            "the grippers, the vision system and the software that plans each grasp.",
         ],
     ),
     "/companies/cleaning": (
@@ -150,7 +151,8 @@ ARTICLES = {
         "2024-06-02",
         [
             "Acme Robotics makes robot vacuums and window cleaners for small flats, sold online at "
-            "acme-robotics.io in twelve European countries.",
+            "acme-robotics.io in twelve European countries, with a two-year warranty and spare "
+            "brushes delivered every three months.",
         ],
     ),
     "/articles/vacuum-review": (
