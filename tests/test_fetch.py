@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.fakes.search_server import PDF_SENTENCE, FakeSearchServer
-from worker.sources.base import SearchResult, drop_duplicates, normalise_url
+from worker.sources.base import SearchResult, canonical_url, drop_duplicates, normalise_url
 from worker.sources.fetch import Fetcher, FetchError, FetchRefused
 from worker.sources.ssrf import is_public_address
 
@@ -340,8 +340,22 @@ def test_duplicate_results_are_dropped_keeping_the_first() -> None:
         ("https://Example.COM/Path/", "https://example.com/Path"),
         ("http://example.com:80/", "http://example.com"),
         ("https://example.com:8443/x", "https://example.com:8443/x"),
-        ("https://example.com/x?b=2&utm_campaign=z&a=1#top", "https://example.com/x?b=2&a=1"),
+        ("https://example.com/x?b=2&utm_campaign=z&a=1#top", "https://example.com/x?a=1&b=2"),
+        ("https://example.com/a/?fbclid=1&gclid=2&mc_cid=3&mc_eid=4&ref_src=twsrc&id=7", "https://example.com/a?id=7"),
+        ("https://example.com/a?id=1#:~:text=founders", "https://example.com/a?id=1"),
     ],
 )
 def test_normalised_urls(url: str, normal: str) -> None:
     assert normalise_url(url) == normal
+
+
+@pytest.mark.parametrize(
+    ("url", "listed"),
+    [
+        ("https://Example.com/a/?utm_source=news&utm_medium=email#top", "https://example.com/a/"),
+        ("https://example.com/post?fbclid=IwAR0&p=12", "https://example.com/post?p=12"),
+        ("https://example.com/report.pdf", "https://example.com/report.pdf"),
+    ],
+)
+def test_the_canonical_url_has_no_tracking_parameters_or_fragment(url: str, listed: str) -> None:
+    assert canonical_url(url) == listed

@@ -26,6 +26,7 @@ from worker.pipeline import NO_INFORMATION, NO_SEARCH_BANNER, TOTAL_STEPS
 from worker.providers.base import FatalProviderError, TransientProviderError
 from worker.recency import NEWS_NOT_SEARCHED, NEWS_UNAVAILABLE, NO_NEWS
 from worker.research import TOPIC_QUERIES, Document, Material, SearchUnavailable, gather_research, has_article_text
+from worker.sources.citations import render_sources
 from worker.sources.conflicts import source_conflicts
 from worker.sources.fetch import Fetcher
 from worker.sources.searxng import SearXNGSearch
@@ -441,6 +442,28 @@ def test_a_page_that_is_only_navigation_and_boilerplate_is_not_a_source(
     assert research.topics["company"] == (1,)
     [warning] = research.warnings
     assert "/boilerplate) has no article text to cite" in warning
+
+
+def test_one_page_under_tracking_parameters_is_one_source_listed_without_them(
+    web: FakeSearchServer, fetcher: Fetcher
+) -> None:
+    """A search that finds the same article three times, with `utm_*`, `fbclid` and a fragment:
+    read once, listed under its plain address, numbered once in the topic."""
+    team, raises = f"{web.url}/articles/acme-team", f"{web.url}/articles/acme-raises"
+    hits = (
+        Hit("Team", f"{team}?utm_source=newsletter&utm_medium=email", "45 people"),
+        Hit("Team", f"{team}?fbclid=IwAR0abc", "45 people"),
+        Hit("Team", f"{team}#founders", "45 people"),
+        Hit("Raise", f"{raises}?ref_src=twsrc%5Etfw&gclid=xyz", "$12M"),
+    )
+    web.script(query("founders"), Script(hits=hits))
+    research = gather_research(STARTUP, Material(), SearXNGSearch(base_url=web.url), fetcher)
+    numbers = research.topics["founders"]
+    assert len(numbers) == len(set(numbers)) == 2
+    by_number = {source.number: source.url for source in research.sources}
+    assert [by_number[n] for n in numbers] == [team, raises]
+    assert sum("/articles/acme-team" in path for path in web.paths()) == 1
+    assert "utm_source" not in render_sources(research.sources)
 
 
 @pytest.mark.parametrize(

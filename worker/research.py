@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from worker.providers.base import TransientProviderError
 from worker.recency import find_recent_news, is_old
-from worker.sources.base import SearchBackend, SearchError, SearchResult, normalise_url
+from worker.sources.base import SearchBackend, SearchError, SearchResult, canonical_url, normalise_url
 from worker.sources.citations import Source
 from worker.sources.documents import read_pdf
 from worker.sources.fetch import Fetcher, FetchError
@@ -161,6 +161,7 @@ def gather_research(
     def add(title: str, url: str | None, text: str, kind: str, published: str | None = None) -> int:
         number = len(sources) + 1
         old = is_old(published, today, max_age_days)
+        url = canonical_url(url) if url else url  # listed without tracking parameters or fragment
         sources.append(Source(number, title, url, text, kind, published, today, old))
         return number
 
@@ -242,7 +243,9 @@ def gather_research(
             if registrable_domain(result.url) in other_domains:
                 continue
             key = normalise_url(result.url)
-            if len(wanted.setdefault(topic, [])) >= PAGES_PER_TOPIC:
+            if key in wanted.setdefault(topic, []):
+                continue
+            if len(wanted[topic]) >= PAGES_PER_TOPIC:
                 break
             seen.setdefault(key, result)
             wanted[topic].append(key)
@@ -251,10 +254,15 @@ def gather_research(
     for key, result in seen.items():
         page = pages.get(result.url)
         if page is not None and has_article_text(page.title, page.text) and not _about_another(page.text, identity):
-            numbers[key] = add(
+            # Two addresses that redirect to one page are one source.
+            landed = normalise_url(page.final_url)
+            if landed in numbers:
+                numbers[key] = numbers[landed]
+                continue
+            numbers[key] = numbers[landed] = add(
                 page.title or result.title, page.final_url, page.text, "web", page.published or result.published
             )
-    topics = {topic: tuple(numbers[k] for k in wanted.get(topic, []) if k in numbers) for topic in found}
+    topics = {topic: tuple(dict.fromkeys(numbers[k] for k in wanted.get(topic, []) if k in numbers)) for topic in found}
     news: tuple[int, ...] | None = None
     if recent is not None:
         cited: list[int] = []

@@ -14,11 +14,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
+import courlan
 import httpx2
-
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -179,22 +178,24 @@ def cap_text(text: str, max_chars: int) -> str:
     return (cut[:space] if space > 0 else cut).rstrip() + " …"
 
 
-def normalise_url(url: str) -> str:
-    """One spelling per page: scheme and host in lower case, no default port, no fragment, no
-    trailing slash, no `utm_*` tracking parameters. Used to spot duplicates and to match a cited
-    URL against the sources, so that `https://Example.com/a/?utm_source=x` is `https://example.com/a`."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
+def canonical_url(url: str) -> str:
+    """The address a page is listed under: courlan's normalisation (scheme and host in lower case,
+    no default port, query sorted, tracking parameters such as `utm_*`, `fbclid`, `gclid`,
+    `mc_cid`, `ref_src` dropped) and no fragment. Non-strict, because strict mode keeps only
+    courlan's short list of allowed parameters and would merge `?id=1` with `?id=2`."""
     try:
-        port = parts.port
+        normal = courlan.normalize_url(url.strip())
     except ValueError:
-        port = None
-    netloc = host if port is None or DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
-    if parts.username or parts.password:
-        netloc = f"{parts.username or ''}{':' + parts.password if parts.password else ''}@{netloc}"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.lower().startswith("utm_")]
-    return urlunsplit((scheme, netloc, parts.path.rstrip("/"), urlencode(query), ""))
+        return url.strip()
+    return urlunsplit(urlsplit(normal)._replace(fragment=""))
+
+
+def normalise_url(url: str) -> str:
+    """One spelling per page, to spot duplicates and to match a cited URL against the sources:
+    `canonical_url` without a trailing slash, so that `https://Example.com/a/?utm_source=x` is
+    `https://example.com/a`."""
+    parts = urlsplit(canonical_url(url))
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/")))
 
 
 def drop_duplicates(results: Iterable[SearchResult]) -> list[SearchResult]:
