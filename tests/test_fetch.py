@@ -47,6 +47,26 @@ def test_a_page_without_a_date_has_none(web: FakeSearchServer, fetcher: Fetcher)
     assert "Picking remains the hardest task" in page.text
 
 
+@pytest.mark.parametrize(
+    ("path", "published"),
+    [
+        # JSON-LD dates the article; the canonical address has no date; related articles' teasers do.
+        ("/saved/teaser-date", "2013-06-10"),
+        ("/saved/2013/06/10/teaser-date", "2013-06-10"),
+        # No metadata: the address it was read from, then the byline's text; never a teaser's date.
+        ("/saved/2013/06/10/url-date", "2013-06-10"),
+        ("/saved/text-date", "2013-06-10"),
+        ("/saved/url-date", None),
+    ],
+)
+def test_the_page_s_own_date_wins_over_related_articles_teasers(
+    web: FakeSearchServer, fetcher: Fetcher, path: str, published: str | None
+) -> None:
+    page = fetcher.fetch(f"{web.url}{path}")
+    assert "founded Acme Robotics in Austin" in page.text
+    assert page.published == published
+
+
 def test_text_is_capped_to_max_chars(web: FakeSearchServer) -> None:
     with Fetcher(trusted_networks=LOOPBACK, max_chars=120) as short:
         page = short.fetch(f"{web.url}/articles/acme-raises")

@@ -25,8 +25,8 @@ no particular order.
 Pages: articles with a title and a date, robots.txt (disallowing /private/, or answering a status
 `set_robots` gives), redirects (to 169.254.169.254, to another loopback address, in a loop, to
 ftp), bodies that are too large (with and without Content-Length), an image, JSON, plain text,
-a PDF, a page without a Content-Type, a slow page, a page of navigation and boilerplate only, and
-error statuses. Every request is recorded.
+a PDF, a page without a Content-Type, a slow page, a page of navigation and boilerplate only, the
+saved pages of tests/fixtures/pages under /saved/, and error statuses. Every request is recorded.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -50,6 +51,9 @@ BIG_BODY_BYTES = 3 * 1024 * 1024
 PDF_SENTENCE = "Acme Robotics signed a pilot with Northwind Logistics in May 2024."
 ROBOTS_TXT = "User-agent: *\nDisallow: /private/\n\nUser-agent: BlockedBot\nDisallow: /\n"
 TODAY = datetime.now(UTC).date()
+#: Saved pages (tests/fixtures/pages/NAME.html), served at any path under /saved/ that ends in NAME,
+#: so that a test can give one a dated address (/saved/2013/06/10/NAME).
+SAVED_PAGES = Path(__file__).resolve().parent.parent / "fixtures" / "pages"
 
 
 def days_ago(days: int) -> str:
@@ -486,6 +490,8 @@ class FakeSearchServer:
                 elif path == "/slow":
                     time.sleep(2)
                     self._send(200, article_html(*ARTICLES["/articles/undated"]), "text/html")
+                elif path.startswith("/saved/") and (SAVED_PAGES / f"{path.rsplit('/', 1)[1]}.html").is_file():
+                    self._send(200, (SAVED_PAGES / f"{path.rsplit('/', 1)[1]}.html").read_bytes(), "text/html")
                 elif path.startswith("/status/"):
                     self._send(int(path.rsplit("/", 1)[1]), b"error page", "text/html")
                 else:

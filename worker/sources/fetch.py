@@ -4,7 +4,8 @@
 checks the scheme, asks the site's robots.txt, connects only through the SSRF guard (ssrf.py:
 private addresses refused after DNS resolution, the connection pinned to the vetted address),
 refuses content types it cannot read before downloading, and stops reading past `max_bytes`.
-HTML goes through trafilatura for the article's text, title and date; plain text is kept as it
+HTML goes through trafilatura for the article's text and title, and htmldate for its date
+(`published_date`); plain text is kept as it
 is; a PDF goes to documents.read_pdf.
 
 robots.txt, one fetch per origin and Fetcher (cached, thread-safe), through the same guarded
@@ -23,8 +24,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib import robotparser
 
+import htmldate
 import httpx2
 import trafilatura
+from htmldate.utils import load_html
+from lxml.etree import XPath
 
 from worker.sources.base import cap_text
 from worker.sources.documents import Limits, read_pdf
@@ -149,12 +153,10 @@ class Fetcher:
             with_metadata=True,
             include_comments=False,
             include_tables=True,
-            # Only a date the page states: never a guess such as the day it was fetched.
-            date_extraction_params={"extensive_search": False, "original_date": True},
         )
         text = (getattr(document, "text", None) or "").strip() if document is not None else ""
         title = (getattr(document, "title", None) or "").strip() if document is not None else ""
-        published = getattr(document, "date", None) if document is not None else None
+        published = published_date(body, final_url)
         return self._page(url, final_url, title=title or _last_segment(final_url), text=text, published=published)
 
     def allowed_by_robots(self, url: str) -> bool:
@@ -258,6 +260,35 @@ class Fetcher:
             return rules
         rules.parse(body.decode("utf-8", errors="replace").splitlines())
         return rules
+
+
+# What holds other articles' teasers and the site's chrome, whose dates are not the page's.
+_NOT_THE_ARTICLE = XPath(
+    "//aside | //nav | //footer"
+    " | //*[re:test(@class, 'related|teaser|recommend|more-stories|sidebar|popular', 'i')]"
+    " | //*[re:test(@id, 'related|teaser|recommend|more-stories|sidebar|popular', 'i')]",
+    namespaces={"re": "http://exslt.org/regular-expressions"},
+)
+
+
+def published_date(html: bytes | str, url: str) -> str | None:
+    """The date the page says it was published, as an ISO date, or None: never a guess such as
+    the day it was fetched.
+
+    htmldate (trafilatura's date library) does the reading, configured for this order: the page's
+    own metadata (`article:published_time`, JSON-LD `datePublished`, `og:` and `<time
+    itemprop=datePublished>`), then a date in the address it was fetched from (`/2013/06/10/`),
+    then the body's text. Trafilatura's own call gives htmldate the page's canonical or `og:url`
+    address instead (often without the date) and the whole page, so a related article's teaser
+    could date the page; here the teasers' boxes are cut out first.
+    """
+    tree = load_html(html)
+    if tree is None:
+        return None
+    for element in _NOT_THE_ARTICLE(tree):
+        if element.getparent() is not None:
+            element.drop_tree()
+    return htmldate.find_date(tree, url=url, extensive_search=False, original_date=True, deferred_url_extractor=True)
 
 
 def _last_segment(url: str) -> str:
