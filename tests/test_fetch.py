@@ -67,6 +67,17 @@ def test_the_page_s_own_date_wins_over_related_articles_teasers(
     assert page.published == published
 
 
+def test_a_page_the_main_text_extraction_finds_nothing_in_is_read_the_plainer_way(
+    web: FakeSearchServer, fetcher: Fetcher
+) -> None:
+    """A forum thread: every post sits in a box called "comment", which trafilatura's main-text
+    extraction leaves out, keeping only the heading."""
+    page = fetcher.fetch(f"{web.url}/saved/forum-thread")
+    assert "We rent them per pick with a monthly minimum" in page.text
+    assert "More than eight hundred hours on the latest design" in page.text
+    assert page.title.startswith("AMA: we are the founders of Acme Robotics")
+
+
 def test_text_is_capped_to_max_chars(web: FakeSearchServer) -> None:
     with Fetcher(trusted_networks=LOOPBACK, max_chars=120) as short:
         page = short.fetch(f"{web.url}/articles/acme-raises")

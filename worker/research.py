@@ -21,7 +21,7 @@ from worker.recency import find_recent_news, is_old
 from worker.sources.base import SearchBackend, SearchError, SearchResult, canonical_url, normalise_url
 from worker.sources.citations import Source
 from worker.sources.documents import read_pdf
-from worker.sources.fetch import Fetcher, FetchError
+from worker.sources.fetch import MIN_ARTICLE_WORDS, Fetcher, FetchError
 from worker.sources.identity import Identity, identify_company, registrable_domain
 
 logger = logging.getLogger(__name__)
@@ -55,9 +55,6 @@ PROVIDED_EXCERPT_CHARS = 6000
 MAX_SOURCES_PER_STEP = 10
 #: SOURCE_MAX_AGE_DAYS's default: a source published longer than this before it was read is old.
 SOURCE_MAX_AGE_DAYS = 540
-# A page whose text, its title aside, is shorter than this is navigation or boilerplate (a cookie
-# notice, a footer, "Home | About | Jobs"), not an article: nothing in it could be cited.
-MIN_ARTICLE_WORDS = 25
 
 
 class SearchUnavailable(TransientProviderError):

@@ -44,6 +44,9 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 TEXT_TYPES = frozenset({"text/plain", "text/markdown"})
 PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
+#: A page whose text, its title aside, is shorter than this is navigation or boilerplate (a cookie
+#: notice, a footer, "Home | About | Jobs"), not an article: nothing in it could be cited.
+MIN_ARTICLE_WORDS = 25
 #: RFC 9309 asks crawlers to read at least 500 KiB of a robots.txt; more is not worth holding.
 ROBOTS_MAX_BYTES = 512 * 1024
 
@@ -156,6 +159,14 @@ class Fetcher:
         )
         text = (getattr(document, "text", None) or "").strip() if document is not None else ""
         title = (getattr(document, "title", None) or "").strip() if document is not None else ""
+        if len(text.split()) < MIN_ARTICLE_WORDS:
+            # The main-text extraction found next to nothing (a thread of posts whose boxes are
+            # called "comments", say): trafilatura's plainer baseline before giving the page up.
+            _, plainer, _ = trafilatura.baseline(body)
+            if len(plainer.split()) > len(text.split()):
+                text = plainer.strip()
+            if not title:
+                title = (trafilatura.extract_metadata(body, default_url=final_url).title or "").strip()
         published = published_date(body, final_url)
         return self._page(url, final_url, title=title or _last_segment(final_url), text=text, published=published)
 
