@@ -7,6 +7,7 @@ Nothing here leaves 127.0.0.1: every refused address is refused before a connect
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import make_settings
-from tests.fakes.search_server import PDF_SENTENCE, FakeSearchServer
+from tests.fakes.search_server import PDF_SENTENCE, SAVED_PAGES, FakeSearchServer
 from worker.sources.base import SearchResult, canonical_url, drop_duplicates, normalise_url
 from worker.sources.fetch import Fetcher, FetchError, FetchRefused
 from worker.sources.ssrf import is_public_address
@@ -76,6 +77,21 @@ def test_a_page_the_main_text_extraction_finds_nothing_in_is_read_the_plainer_wa
     assert "We rent them per pick with a monthly minimum" in page.text
     assert "More than eight hundred hours on the latest design" in page.text
     assert page.title.startswith("AMA: we are the founders of Acme Robotics")
+
+
+EXPECTED = json.loads((SAVED_PAGES / "expectations.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_saved_pages_keep_their_article_and_drop_the_boilerplate(
+    web: FakeSearchServer, fetcher: Fetcher, name: str
+) -> None:
+    """The settings bench/extraction.py chose, on pages with other posts' teasers, editors'
+    recommendations, a newsletter box, a wiki's navbox and categories ("not_yet_dropped" lists
+    what no trafilatura setting removes)."""
+    text = fetcher.fetch(f"{web.url}/saved/{name}").text
+    assert [sentence for sentence in EXPECTED[name]["keep"] if sentence not in text] == []
+    assert [phrase for phrase in EXPECTED[name]["drop"] if phrase in text] == []
 
 
 def test_text_is_capped_to_max_chars(web: FakeSearchServer) -> None:

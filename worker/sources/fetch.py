@@ -150,23 +150,7 @@ class Fetcher:
         if kind in TEXT_TYPES:
             text = body.decode(encoding or "utf-8", errors="replace")
             return self._page(url, final_url, title=_last_segment(final_url), text=text, published=None)
-        document = trafilatura.bare_extraction(
-            body,
-            url=final_url,
-            with_metadata=True,
-            include_comments=False,
-            include_tables=True,
-        )
-        text = (getattr(document, "text", None) or "").strip() if document is not None else ""
-        title = (getattr(document, "title", None) or "").strip() if document is not None else ""
-        if len(text.split()) < MIN_ARTICLE_WORDS:
-            # The main-text extraction found next to nothing (a thread of posts whose boxes are
-            # called "comments", say): trafilatura's plainer baseline before giving the page up.
-            _, plainer, _ = trafilatura.baseline(body)
-            if len(plainer.split()) > len(text.split()):
-                text = plainer.strip()
-            if not title:
-                title = (trafilatura.extract_metadata(body, default_url=final_url).title or "").strip()
+        title, text = extract_text(body, final_url)
         published = published_date(body, final_url)
         return self._page(url, final_url, title=title or _last_segment(final_url), text=text, published=published)
 
@@ -271,6 +255,29 @@ class Fetcher:
             return rules
         rules.parse(body.decode("utf-8", errors="replace").splitlines())
         return rules
+
+
+#: trafilatura's settings for a page's main text, chosen by bench/extraction.py on the saved pages
+#: of tests/fixtures/pages (figures in the README, "Sources and citations").
+EXTRACTION_SETTINGS: dict[str, bool] = {"include_comments": False, "include_tables": True, "favor_precision": True}
+
+
+def extract_text(html: bytes | str, url: str, settings: dict[str, bool] | None = None) -> tuple[str, str]:
+    """The page's title and main text. When the main-text extraction finds next to nothing (a
+    thread of posts whose boxes are called "comment", say), trafilatura's plainer baseline is
+    tried before the page is given up."""
+    document = trafilatura.bare_extraction(
+        html, url=url, with_metadata=True, **(EXTRACTION_SETTINGS if settings is None else settings)
+    )
+    text = (getattr(document, "text", None) or "").strip() if document is not None else ""
+    title = (getattr(document, "title", None) or "").strip() if document is not None else ""
+    if len(text.split()) < MIN_ARTICLE_WORDS:
+        _, plainer, _ = trafilatura.baseline(html)
+        if len(plainer.split()) > len(text.split()):
+            text = plainer.strip()
+        if not title:
+            title = (trafilatura.extract_metadata(html, default_url=url).title or "").strip()
+    return title, text
 
 
 # What holds other articles' teasers and the site's chrome, whose dates are not the page's.
