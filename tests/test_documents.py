@@ -14,10 +14,9 @@ from worker.sources.documents import MB, Limits, Reading, read_pdf
 SENTENCE = "Acme Robotics reached 4 million dollars of annual recurring revenue in 2024."
 
 
-def encrypted(data: bytes, *, user_password: str) -> bytes:
+def encrypted(data: bytes, *, user_password: str, algorithm: str = "RC4-128") -> bytes:
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
-    # RC4, which pypdf handles without the optional cryptography package.
-    writer.encrypt(user_password=user_password, owner_password="owner-secret", algorithm="RC4-128")
+    writer.encrypt(user_password=user_password, owner_password="owner-secret", algorithm=algorithm)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
@@ -67,10 +66,18 @@ def test_a_pdf_that_needs_a_password_is_refused() -> None:
     assert read_pdf(data) == Reading("", "The PDF is encrypted: upload a copy without a password.")
 
 
-def test_a_pdf_with_only_an_owner_password_is_read() -> None:
-    """Restrictions on printing or copying do not stop reading: the user password is empty."""
-    data = encrypted(minimal_pdf([[SENTENCE]]), user_password="")
-    assert SENTENCE in read_pdf(data).text
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-128", "AES-256"])
+def test_a_pdf_with_only_an_owner_password_is_read(algorithm: str) -> None:
+    """Restrictions on printing or copying do not stop reading: the user password is empty. AES
+    needs the cryptography package (requirements.in)."""
+    data = encrypted(minimal_pdf([[SENTENCE]]), user_password="", algorithm=algorithm)
+    assert read_pdf(data) == Reading(SENTENCE)
+
+
+@pytest.mark.parametrize("algorithm", ["AES-128", "AES-256"])
+def test_an_aes_pdf_that_needs_a_password_is_refused_as_one(algorithm: str) -> None:
+    data = encrypted(minimal_pdf([[SENTENCE]]), user_password="open-sesame", algorithm=algorithm)
+    assert read_pdf(data) == Reading("", "The PDF is encrypted: upload a copy without a password.")
 
 
 BOMB_PAGES = 16
