@@ -4,6 +4,7 @@ tests/fakes/pdf_builder.py (each test starts the real child)."""
 from __future__ import annotations
 
 import io
+import logging
 
 import pytest
 from pypdf import PdfReader, PdfWriter
@@ -114,3 +115,40 @@ def test_a_reading_past_its_memory_stops_with_the_pages_read() -> None:
     reading = read_pdf(bomb(3), Limits(memory_bytes=100 * MB))
     assert reading.text == SENTENCE
     assert reading.problem == "needed more than 100 MB of memory to read, so only its first page is used."
+
+
+def test_the_text_is_cleaned_of_control_and_private_use_characters_and_ligatures_are_letters() -> None:
+    """As a LaTeX PDF's text layer comes out: NUL bytes, ligature glyphs, a symbol font's
+    private-use code point."""
+    line = "The mis\x80ts of Acme\x00 sell \x81robots\x07 to the o\x82ce."
+    data = minimal_pdf([[line]], glyphs={0x80: "fi", 0x81: "uniE000", 0x82: "ffi"})
+    assert read_pdf(data) == Reading("The misfits of Acme sell robots to the office.")
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["... --- ... *** ,,, ;;; ___ ... ---", "\x95 " * 10],  # \x95: WinAnsi bullets
+        ["Confidential Confidential Confidential", "Confidential Confidential"],
+        ["Draft draft DRAFT 1 2 3 4 5 6"],
+    ],
+)
+def test_a_text_layer_that_is_not_words_is_no_extractable_text(lines: list[str]) -> None:
+    reading = read_pdf(minimal_pdf([lines]))
+    assert reading.text == "" and "no extractable text" in reading.problem
+
+
+@pytest.mark.parametrize(
+    "line", ["Acme sells robots.", "Revenue 2023 2024 | 1,200,000 | 4,000,000 | Gross margin 38% 41%"]
+)
+def test_a_short_sentence_or_a_table_of_figures_is_text(line: str) -> None:
+    assert read_pdf(minimal_pdf([[line]])) == Reading(line)
+
+
+def test_pypdf_warnings_are_logged_once_per_document_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
+    """A damaged cross-reference makes pypdf warn as it repairs it; the child counts its warnings."""
+    data = minimal_pdf([[SENTENCE]]).replace(b"startxref\n", b"startxref\n9")
+    with caplog.at_level(logging.INFO, logger="worker.sources.documents"):
+        assert read_pdf(data) == Reading(SENTENCE)
+    [record] = [r for r in caplog.records if r.name == "worker.sources.documents"]
+    assert record.getMessage().startswith("reading a PDF: 2 warnings, the first: pypdf._reader: incorrect startxref")
