@@ -4,6 +4,7 @@ tests/fakes/pdf_builder.py (each test starts the real child)."""
 from __future__ import annotations
 
 import io
+import logging
 
 import pytest
 from pypdf import PdfReader, PdfWriter
@@ -14,10 +15,9 @@ from worker.sources.documents import MB, Limits, Reading, read_pdf
 SENTENCE = "Acme Robotics reached 4 million dollars of annual recurring revenue in 2024."
 
 
-def encrypted(data: bytes, *, user_password: str) -> bytes:
+def encrypted(data: bytes, *, user_password: str, algorithm: str = "RC4-128") -> bytes:
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
-    # RC4, which pypdf handles without the optional cryptography package.
-    writer.encrypt(user_password=user_password, owner_password="owner-secret", algorithm="RC4-128")
+    writer.encrypt(user_password=user_password, owner_password="owner-secret", algorithm=algorithm)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
@@ -67,10 +67,18 @@ def test_a_pdf_that_needs_a_password_is_refused() -> None:
     assert read_pdf(data) == Reading("", "The PDF is encrypted: upload a copy without a password.")
 
 
-def test_a_pdf_with_only_an_owner_password_is_read() -> None:
-    """Restrictions on printing or copying do not stop reading: the user password is empty."""
-    data = encrypted(minimal_pdf([[SENTENCE]]), user_password="")
-    assert SENTENCE in read_pdf(data).text
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-128", "AES-256"])
+def test_a_pdf_with_only_an_owner_password_is_read(algorithm: str) -> None:
+    """Restrictions on printing or copying do not stop reading: the user password is empty. AES
+    needs the cryptography package (requirements.in)."""
+    data = encrypted(minimal_pdf([[SENTENCE]]), user_password="", algorithm=algorithm)
+    assert read_pdf(data) == Reading(SENTENCE)
+
+
+@pytest.mark.parametrize("algorithm", ["AES-128", "AES-256"])
+def test_an_aes_pdf_that_needs_a_password_is_refused_as_one(algorithm: str) -> None:
+    data = encrypted(minimal_pdf([[SENTENCE]]), user_password="open-sesame", algorithm=algorithm)
+    assert read_pdf(data) == Reading("", "The PDF is encrypted: upload a copy without a password.")
 
 
 BOMB_PAGES = 16
@@ -107,3 +115,40 @@ def test_a_reading_past_its_memory_stops_with_the_pages_read() -> None:
     reading = read_pdf(bomb(3), Limits(memory_bytes=100 * MB))
     assert reading.text == SENTENCE
     assert reading.problem == "needed more than 100 MB of memory to read, so only its first page is used."
+
+
+def test_the_text_is_cleaned_of_control_and_private_use_characters_and_ligatures_are_letters() -> None:
+    """As a LaTeX PDF's text layer comes out: NUL bytes, ligature glyphs, a symbol font's
+    private-use code point."""
+    line = "The mis\x80ts of Acme\x00 sell \x81robots\x07 to the o\x82ce."
+    data = minimal_pdf([[line]], glyphs={0x80: "fi", 0x81: "uniE000", 0x82: "ffi"})
+    assert read_pdf(data) == Reading("The misfits of Acme sell robots to the office.")
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["... --- ... *** ,,, ;;; ___ ... ---", "\x95 " * 10],  # \x95: WinAnsi bullets
+        ["Confidential Confidential Confidential", "Confidential Confidential"],
+        ["Draft draft DRAFT 1 2 3 4 5 6"],
+    ],
+)
+def test_a_text_layer_that_is_not_words_is_no_extractable_text(lines: list[str]) -> None:
+    reading = read_pdf(minimal_pdf([lines]))
+    assert reading.text == "" and "no extractable text" in reading.problem
+
+
+@pytest.mark.parametrize(
+    "line", ["Acme sells robots.", "Revenue 2023 2024 | 1,200,000 | 4,000,000 | Gross margin 38% 41%"]
+)
+def test_a_short_sentence_or_a_table_of_figures_is_text(line: str) -> None:
+    assert read_pdf(minimal_pdf([[line]])) == Reading(line)
+
+
+def test_pypdf_warnings_are_logged_once_per_document_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
+    """A damaged cross-reference makes pypdf warn as it repairs it; the child counts its warnings."""
+    data = minimal_pdf([[SENTENCE]]).replace(b"startxref\n", b"startxref\n9")
+    with caplog.at_level(logging.INFO, logger="worker.sources.documents"):
+        assert read_pdf(data) == Reading(SENTENCE)
+    [record] = [r for r in caplog.records if r.name == "worker.sources.documents"]
+    assert record.getMessage().startswith("reading a PDF: 2 warnings, the first: pypdf._reader: incorrect startxref")

@@ -17,7 +17,17 @@ from flask.testing import FlaskClient
 from tests.conftest import DEMO
 from tests.fakes.llm_server import INVENTED_CITATION, INVENTED_URL, FakeLLMServer, Reply
 from tests.fakes.pdf_builder import minimal_pdf, shared_stream_bomb
-from tests.fakes.search_server import NEWS, OLD_ARTICLE, PDF_SENTENCE, TODAY, FakeSearchServer, Hit, Script, days_ago
+from tests.fakes.search_server import (
+    LATEX_NOTES,
+    NEWS,
+    OLD_ARTICLE,
+    PDF_SENTENCE,
+    TODAY,
+    FakeSearchServer,
+    Hit,
+    Script,
+    days_ago,
+)
 from tests.test_pipeline import fake_llm_settings, run_report
 from webapp.rendering import render_report
 from worker.celery_setup import ReportsCelery
@@ -30,6 +40,7 @@ from worker.sources.citations import render_sources
 from worker.sources.conflicts import source_conflicts
 from worker.sources.fetch import Fetcher
 from worker.sources.searxng import SearXNGSearch
+from worker.sources.text import clean_text
 
 STARTUP = "Acme Robotics"
 NEWS_QUERY = f'"{STARTUP}"'
@@ -500,3 +511,14 @@ def test_facts_the_deck_and_the_web_state_differently_become_open_questions(
         f"The sources disagree on revenue: $6M {mine} or $4M [{article}].",
     ):
         assert question in diligence
+
+
+def test_a_source_s_text_is_stored_clean(web: FakeSearchServer, build_worker: Callable[..., ReportsCelery]) -> None:
+    """NUL bytes (which PostgreSQL's text columns refuse), control characters and ligatures are
+    cleaned before the source is stored or prompted: run with TEST_DATABASE_URL for PostgreSQL."""
+    worker = build_worker(fetch_allow_private=True)  # the fake web is on 127.0.0.1
+    job = written(worker, Material(website=f"{web.url}/latex-notes.txt"))
+    assert job.state == "SUCCESS"
+    [source] = worker.job_store.load_research(job.id).sources
+    assert source.excerpt == clean_text(LATEX_NOTES).strip()
+    assert "\x00" not in source.excerpt and "first fleet" in source.excerpt and "office" in source.excerpt

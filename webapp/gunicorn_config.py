@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from typing import Any
 
 from config import Settings
@@ -17,6 +18,16 @@ if not Settings().trust_proxy:
     forwarded_allow_ips = ""
     secure_scheme_headers: dict[str, str] = {}
     forwarder_headers = ""
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Before the app is loaded: its own log lines (the webapp's, the worker modules' it imports)
+    go through gunicorn's error log handler, with its timestamp and pid. Without a handler on the
+    root logger they reach only Python's last-resort handler: warnings only, without a time."""
+    root = logging.getLogger()
+    for handler in worker.log.error_log.handlers:
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
 
 
 def post_worker_init(worker: Any) -> None:

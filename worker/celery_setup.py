@@ -6,10 +6,11 @@ from `worker.celery_app`. Every setting that matters for not losing a report say
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from celery import Celery, signals
+from celery import Celery, current_task, signals
 from celery.app.amqp import AMQP
 from celery.backends.redis import RedisBackend
 from kombu import Connection
@@ -36,6 +37,26 @@ def step_task_id(job_id: str, first_key: str) -> str:
 def job_of_task(task_id: str) -> str:
     """The job a task belongs to: the report's own task has the job's id, its steps `<job id>:<key>`."""
     return task_id.split(":", 1)[0]
+
+
+#: The worker's log lines: Celery's default format, with the job a line is about (`JobOfTask`).
+WORKER_LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s]%(job)s %(message)s"
+
+
+class JobOfTask(logging.Filter):
+    """Gives every record `job`: " job <id>" while a task of that job runs in this thread (so each
+    worker module's lines say which report they are about), else ""."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        task_id = current_task.request.id if current_task else None
+        record.job = f" job {job_of_task(task_id)}" if task_id else ""
+        return True
+
+
+@signals.after_setup_logger.connect
+def _name_the_job_in_each_line(logger: logging.Logger | None = None, **_: object) -> None:
+    for handler in logger.handlers if logger is not None else ():
+        handler.addFilter(JobOfTask())
 
 
 class PollingRedisBackend(RedisBackend):
@@ -201,5 +222,6 @@ def create_celery(settings: Settings) -> ReportsCelery:
         # Keep the task's name and arguments with its state: Flower and debugging read them.
         result_extended=True,
         worker_hijack_root_logger=False,
+        worker_log_format=WORKER_LOG_FORMAT,
     )
     return app

@@ -23,6 +23,7 @@ from worker.sources.citations import Source
 from worker.sources.documents import read_pdf
 from worker.sources.fetch import MIN_ARTICLE_WORDS, Fetcher, FetchError
 from worker.sources.identity import Identity, identify_company, registrable_domain
+from worker.sources.text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -156,10 +157,12 @@ def gather_research(
     warnings: list[str] = []
 
     def add(title: str, url: str | None, text: str, kind: str, published: str | None = None) -> int:
+        """Every source passes here, so here its title and text are cleaned, once, before they are
+        stored or reach a prompt (no NUL for PostgreSQL, no ligatures or private-use glyphs)."""
         number = len(sources) + 1
         old = is_old(published, today, max_age_days)
         url = canonical_url(url) if url else url  # listed without tracking parameters or fragment
-        sources.append(Source(number, title, url, text, kind, published, today, old))
+        sources.append(Source(number, clean_text(title), url, clean_text(text), kind, published, today, old))
         return number
 
     if material.notes:

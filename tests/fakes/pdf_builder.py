@@ -13,14 +13,20 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def minimal_pdf(pages: list[list[str]], *, title: str = "") -> bytes:
-    """A PDF with one page per item of `pages`, each showing its lines of text (ASCII)."""
+def minimal_pdf(pages: list[list[str]], *, title: str = "", glyphs: dict[int, str] | None = None) -> bytes:
+    """A PDF with one page per item of `pages`, each showing its lines of text (Latin-1, each
+    character one byte of the font's encoding). `glyphs` renames the glyphs of some of those bytes
+    (`{0x80: "fi"}`: byte 0x80 shows the ligature ﬁ), as the encodings of embedded fonts do."""
     objects: list[bytes] = []
     page_ids = [4 + 2 * index for index in range(len(pages))]
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
     kids = " ".join(f"{page_id} 0 R" for page_id in page_ids)
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    encoding = "/WinAnsiEncoding"
+    if glyphs:
+        differences = " ".join(f"{code} /{name}" for code, name in sorted(glyphs.items()))
+        encoding = f"<< /BaseEncoding /WinAnsiEncoding /Differences [{differences}] >>"
+    objects.append(f"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding {encoding} >>".encode())
     for page_id, lines in zip(page_ids, pages, strict=True):
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "

@@ -49,6 +49,12 @@ TAVILY_KEY = "tvly-test-key-0123456789"
 BRAVE_KEY = "brave-test-key-0123456789"
 BIG_BODY_BYTES = 3 * 1024 * 1024
 PDF_SENTENCE = "Acme Robotics signed a pilot with Northwind Logistics in May 2024."
+#: Notes with what LaTeX PDFs put in their text: NUL bytes, a control character, ligature glyphs.
+LATEX_NOTES = (
+    "Acme Robotics\x00 builds warehouse robots for mid-sized retailers. Its \ufb01rst \ufb02eet went to "
+    "Northwind Logistics in 2024,\x07 and the o\ufb03ce in Lyon now employs twelve engineers who "
+    "maintain the navigation so\ufb00ware.\n"
+)
 ROBOTS_TXT = "User-agent: *\nDisallow: /private/\n\nUser-agent: BlockedBot\nDisallow: /\n"
 TODAY = datetime.now(UTC).date()
 #: Saved pages (tests/fixtures/pages/NAME.html), served at any path under /saved/ that ends in NAME,
@@ -479,6 +485,8 @@ class FakeSearchServer:
                     self._json(200, {"not": "a page"})
                 elif path == "/notes.txt":
                     self._send(200, b"Plain notes about Acme Robotics: churn is 2% a month.\n", "text/plain")
+                elif path == "/latex-notes.txt":  # as text copied out of a LaTeX PDF comes
+                    self._send(200, LATEX_NOTES.encode(), "text/plain")
                 elif path == "/deck.pdf":
                     self._send(200, minimal_pdf([[PDF_SENTENCE]], title="Acme deck"), "application/pdf")
                 elif path == "/no-type":

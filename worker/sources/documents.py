@@ -9,6 +9,10 @@ read in the process that asked: `read_pdf` runs `python -m worker.sources.docume
 wall-clock limit, an address-space limit and caps on the decompressed content per page and per
 document. The child writes each page's text as it goes, so whatever limit ends it, the pages
 read before it are kept, and the reading says which limit stopped it and where.
+
+The text is cleaned (`worker.sources.text.clean_text`) and must read as words (`reads_as_words`):
+a text layer of symbols or of one repeated word is "no extractable text", like a scan. pypdf's
+warnings (a damaged font can yield hundreds) are counted in the child and logged once per document.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import resource
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from worker.sources.text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +36,15 @@ HEADER_WINDOW = 1024
 MB = 1024 * 1024
 #: Where `python -m worker.sources.documents` finds the `worker` package.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: A PDF's text reads as words when letters and digits are at least this share of its non-space
+#: characters (a table of figures passes, a page of dots and dashes does not)...
+MIN_ALPHANUMERIC_SHARE = 0.5
+#: ...and it holds at least this many different words of two letters or more ("Acme sells robots."
+#: does; "Draft Draft Draft Draft", a watermark, does not).
+MIN_DISTINCT_WORDS = 3
+_WORD = re.compile(r"[^\W\d_]{2,}")
+NO_TEXT = "The PDF has no extractable text (a scan without a text layer?)."
+NOT_WORDS = "The PDF has no extractable text: what its text layer holds is not words (symbols, or one word repeated)."
 
 
 @dataclass(frozen=True)
@@ -75,16 +91,30 @@ def read_pdf(data: bytes, limits: Limits = Limits()) -> Reading:  # noqa: B008 (
             child.kill()
             out, err = child.communicate()
             timed_out = True
-    pages, problem = _parse(out)
+    pages, problem, warnings = _parse(out)
+    if warnings:
+        logger.info("reading a PDF: %s", warnings)
     if timed_out:
         problem = f"took more than {limits.seconds:g} s to read, " + _so_far(len(pages))
     elif problem is None and child.returncode != 0:
-        logger.warning("reading a PDF ended with exit status %s: %s", child.returncode, err.decode(errors="replace"))
+        ending = err.decode(errors="replace")[-2000:]  # the traceback's end says what went wrong
+        logger.warning("reading a PDF ended with exit status %s: %s", child.returncode, ending)
         problem = "could not be read to the end, " + _so_far(len(pages))
-    text = "\n\n".join(page for page in pages if page).strip()[: limits.max_chars].rstrip()
+    text = clean_text("\n\n".join(page for page in pages if page)).strip()[: limits.max_chars].rstrip()
+    if text and not reads_as_words(text):
+        text, problem = "", problem or NOT_WORDS
     if not text and problem is None:
-        problem = "The PDF has no extractable text (a scan without a text layer?)."
+        problem = NO_TEXT
     return Reading(text, problem)
+
+
+def reads_as_words(text: str) -> bool:
+    """Whether `text` is words rather than symbols or one word repeated: `MIN_ALPHANUMERIC_SHARE`
+    and `MIN_DISTINCT_WORDS`."""
+    characters = "".join(text.split())
+    alphanumeric = sum(char.isalnum() for char in characters)
+    words = {word.casefold() for word in _WORD.findall(text)}
+    return alphanumeric >= MIN_ALPHANUMERIC_SHARE * len(characters) and len(words) >= MIN_DISTINCT_WORDS
 
 
 def _pages(count: int) -> str:
@@ -97,10 +127,11 @@ def _so_far(pages: int) -> str:
     return "so only its first page is used." if pages == 1 else f"so only its first {pages} pages are used."
 
 
-def _parse(out: bytes) -> tuple[list[str], str | None]:
-    """The child's lines: `{"page": text}` for each page read, then at most one `{"problem": …}`."""
+def _parse(out: bytes) -> tuple[list[str], str | None, str | None]:
+    """The child's lines: `{"page": text}` for each page read, then at most one `{"problem": …}`
+    and at most one `{"warnings": summary}`."""
     pages: list[str] = []
-    problem = None
+    problem = warnings = None
     for line in out.splitlines():
         try:
             message = json.loads(line)
@@ -110,7 +141,9 @@ def _parse(out: bytes) -> tuple[list[str], str | None]:
             pages.append(message["page"])
         elif "problem" in message:
             problem = message["problem"]
-    return pages, problem
+        elif "warnings" in message:
+            warnings = message["warnings"]
+    return pages, problem, warnings
 
 
 # The child's side: everything below runs in `python -m worker.sources.documents`.
@@ -170,10 +203,38 @@ def _read(data: bytes, limits: Limits) -> None:
         _emit(problem=f"{damaged}; " + _so_far(pages) if pages else f"{damaged}.")
 
 
+class WarningSummary(logging.Handler):
+    """Counts the warnings logged while a document is read (pypdf's, and Python warnings through
+    `logging.captureWarnings`) and keeps the first, instead of printing each."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+        self.first = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.count:
+            self.first = f"{record.name}: {record.getMessage()}"[:300]
+        self.count += 1
+
+    def summary(self) -> str | None:
+        if not self.count:
+            return None
+        counted = "1 warning" if self.count == 1 else f"{self.count} warnings"
+        return f"{counted}, the first: {self.first}"
+
+
 def main() -> None:
     limits = Limits(**json.loads(sys.argv[1]))
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    _read(sys.stdin.buffer.read(), limits)
+    warnings = WarningSummary()
+    logging.basicConfig(level=logging.WARNING, handlers=[warnings])
+    logging.captureWarnings(True)
+    try:
+        _read(sys.stdin.buffer.read(), limits)
+    finally:
+        if summary := warnings.summary():
+            _emit(warnings=summary)
 
 
 if __name__ == "__main__":
