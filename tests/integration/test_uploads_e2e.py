@@ -19,8 +19,15 @@ pytestmark = pytest.mark.integration
 def test_the_api_stays_fast_while_a_worker_reads_pdf_bombs(start_worker, api_server: str) -> None:
     # Two files of ~15 KB whose second page inflates to 3.9 MB of text operators (just under the
     # 4 MB page cap), which pypdf takes seconds to extract; one whose pages inflate to 70 MB each.
-    bombs = [shared_stream_bomb(16, inflated_bytes=int(3.9 * MB), first_page=f"Deck {n}.") for n in range(2)]
-    bombs.append(shared_stream_bomb(16, inflated_bytes=70 * MB, first_page="Deck 2."))
+    bombs = [
+        shared_stream_bomb(
+            16, inflated_bytes=int(3.9 * MB), first_page=f"Deck {n}: Bomb Co sells rockets to hobbyists."
+        )
+        for n in range(2)
+    ]
+    bombs.append(
+        shared_stream_bomb(16, inflated_bytes=70 * MB, first_page="Deck 2: Bomb Co sells rockets to hobbyists.")
+    )
     start_worker(OFFLINE_STEP_DELAY="0")
     started = time.monotonic()
     response = requests.post(
