@@ -9,6 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 from celery import Celery
+from flask import Flask
+from flask.testing import FlaskClient
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
@@ -53,3 +55,47 @@ def test_the_api_s_own_lines_go_through_gunicorn_s_timestamped_error_log(
     logging.getLogger("webapp").info("Startup Reports ready")
     line = capsys.readouterr().err.strip()
     assert TIMESTAMP.match(line) and line.endswith("[INFO] Startup Reports ready")
+
+
+def test_the_research_step_s_fetch_threads_name_the_job(caplog: pytest.LogCaptureFixture) -> None:
+    """No task runs in a fetch thread: the job comes from the context `write_batch` sets, copied
+    into each fetch."""
+    from worker.log_context import JobFilter, working_on
+    from worker.research import _fetch_all
+
+    class Failing:
+        def fetch(self, url: str) -> None:
+            logging.getLogger("worker.research").warning("fetching %s", url)
+            raise FetchError("refused")
+
+    from worker.sources.base import SearchResult
+    from worker.sources.fetch import FetchError
+
+    caplog.handler.addFilter(JobFilter())
+    caplog.set_level(logging.INFO)
+    results = [SearchResult("a", "https://a.example/", ""), SearchResult("b", "https://b.example/", "")]
+    with working_on("job-42"):
+        assert _fetch_all(Failing(), results) == {}
+    fetch_lines = [r for r in caplog.records if r.getMessage().startswith("fetching")]
+    assert len(fetch_lines) == 2 and {r.threadName.split("_")[0] for r in fetch_lines} == {"fetch"}
+    assert all(r.job == " job job-42" for r in caplog.records)
+
+
+def test_an_api_line_about_a_job_names_it(
+    root_logger: logging.Logger, capsys: pytest.CaptureFixture[str], api_client: FlaskClient, app: Flask
+) -> None:
+    @app.get("/test-only/<job_id>/log")  # a route whose one job is `job_id`, as /status/<job_id>
+    def log_about(job_id: str) -> str:
+        logging.getLogger("webapp").warning("looked at it")
+        return ""
+
+    worker = SimpleNamespace(log=Logger(Config()))
+    post_fork(None, worker)
+    job_id = api_client.post("/generate", json={"startup": "Acme"}).get_json()["job_id"]
+    capsys.readouterr()
+    api_client.get(f"/test-only/{job_id}/log")
+    api_client.get("/healthz")
+    logging.getLogger("webapp").warning("about no job")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert any(TIMESTAMP.match(line) and line.endswith(f"[WARNING] job {job_id} looked at it") for line in lines)
+    assert lines[-1].endswith("[WARNING] about no job")

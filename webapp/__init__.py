@@ -26,6 +26,7 @@ from webapp.accounts import Accounts
 from webapp.extensions import csrf, login_manager
 from worker.celery_setup import create_celery
 from worker.jobs import JobService
+from worker.log_context import current_job
 from worker.migrate import require_current
 from worker.store import JobStore
 
@@ -94,6 +95,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.context_processor
     def page_globals() -> dict[str, object]:
         return {"flower_url": settings.flower_link, "upload_max_files": settings.upload_max_files}
+
+    @app.before_request
+    def name_the_job() -> None:
+        """A request about one job names it in every log line it writes (`worker.log_context`),
+        until the request ends: the thread serves other requests next."""
+        job_id = (request.view_args or {}).get("job_id")
+        if job_id:
+            g.job_log_token = current_job.set(str(job_id)[:36])
+
+    @app.teardown_request
+    def forget_the_job(_: BaseException | None) -> None:
+        token = g.pop("job_log_token", None)
+        if token is not None:
+            current_job.reset(token)
 
     @app.before_request
     def allow_uploads() -> None:

@@ -9,6 +9,10 @@ import logging
 from typing import Any
 
 from config import Settings
+from worker.log_context import JobFilter
+
+#: gunicorn's error log format, with the job a line is about (" job <id>", or nothing).
+API_LOG_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s]%(job)s %(message)s"
 
 # gunicorn believes X-Forwarded-Proto (and the other scheme and forwarder headers) from loopback
 # and from any UNIX-socket client by default, so anyone on this machine could make a plain-HTTP
@@ -26,6 +30,11 @@ def post_fork(server: Any, worker: Any) -> None:
     root logger they reach only Python's last-resort handler: warnings only, without a time."""
     root = logging.getLogger()
     for handler in worker.log.error_log.handlers:
+        # gunicorn's own format, and the job a line is about, if any (`worker.log_context`).
+        handler.addFilter(JobFilter())
+        handler.setFormatter(
+            logging.Formatter(API_LOG_FORMAT, handler.formatter.datefmt if handler.formatter else None)
+        )
         root.addHandler(handler)
     root.setLevel(logging.INFO)
 

@@ -16,6 +16,7 @@ from celery.backends.redis import RedisBackend
 from kombu import Connection
 
 from config import Settings
+from worker.log_context import JobFilter
 from worker.migrate import DatabaseNotCurrent, require_current
 from worker.store import JobStore
 
@@ -43,13 +44,15 @@ def job_of_task(task_id: str) -> str:
 WORKER_LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s]%(job)s %(message)s"
 
 
-class JobOfTask(logging.Filter):
-    """Gives every record `job`: " job <id>" while a task of that job runs in this thread (so each
-    worker module's lines say which report they are about), else ""."""
+class JobOfTask(JobFilter):
+    """`JobFilter`, and in a task that has not said which job it works on (`working_on`), the
+    task's own job, so each line of a worker says which report it is about."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        super().filter(record)
         task_id = current_task.request.id if current_task else None
-        record.job = f" job {job_of_task(task_id)}" if task_id else ""
+        if not record.job and task_id:
+            record.job = f" job {job_of_task(task_id)}"
         return True
 
 

@@ -16,6 +16,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from worker.log_context import working_on
 from worker.pipeline import (
     RESEARCH_LABEL,
     SYNTHESIS_STEP,
@@ -114,6 +115,20 @@ def write_batch(
     Raises `JobCancelled` when the job finished meanwhile, `JobFailed` once the row says why,
     `TimeLimitReached`, and the providers' errors (their failed attempts counted on the job), for
     the caller to retry or fail. `attempt` is this delivery's retry number, from 1."""
+    with working_on(job_id):  # every line it and its threads log names the job
+        _write_batch(job_id, keys, resources=resources, parallelism=parallelism, worker=worker, attempt=attempt)
+
+
+def _write_batch(
+    job_id: str,
+    keys: Sequence[str],
+    *,
+    resources: WorkerResources,
+    parallelism: int = 1,
+    worker: str = "",
+    attempt: int = 1,
+) -> None:
+    """`write_batch`'s work."""
     store, settings = resources.job_store, resources.settings
     job = store.get_job(job_id)
     if job is None:

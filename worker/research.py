@@ -9,6 +9,7 @@ letting the model guess.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -312,4 +313,6 @@ def _fetch_all(fetcher: Fetcher, results: Sequence[SearchResult]) -> dict[str, o
             return result.url, None
 
     with ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="fetch") as pool:
-        return {url: page for url, page in pool.map(fetch, results) if page is not None}
+        # Each fetch in a copy of this thread's context, so its log lines name the job too.
+        futures = [pool.submit(contextvars.copy_context().run, fetch, result) for result in results]
+        return {url: page for url, page in (future.result() for future in futures) if page is not None}
