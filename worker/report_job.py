@@ -116,97 +116,86 @@ def write_batch(
     `TimeLimitReached`, and the providers' errors (their failed attempts counted on the job), for
     the caller to retry or fail. `attempt` is this delivery's retry number, from 1."""
     with working_on(job_id):  # every line it and its threads log names the job
-        _write_batch(job_id, keys, resources=resources, parallelism=parallelism, worker=worker, attempt=attempt)
+        store, settings = resources.job_store, resources.settings
+        job = store.get_job(job_id)
+        if job is None:
+            logger.warning("job %s has no row; nothing to do", job_id)
+            return
+        if job.is_finished:
+            # Cancelled, failed by another batch, or a duplicate delivery: never pay for it twice.
+            logger.info("job %s is already %s; skipping %s", job_id, job.state, list(keys))
+            return
 
+        deliveries = store.mark_started(job_id, worker=worker, attempt=attempt, task_key=keys[0])
+        if deliveries > MAX_DELIVERIES:
+            raise fail_job(
+                store,
+                job_id,
+                f"This report stopped its worker process {deliveries - 1} times, so it was not tried again. "
+                "The worker may be running out of memory: check the worker's log and memory, then retry.",
+            )
 
-def _write_batch(
-    job_id: str,
-    keys: Sequence[str],
-    *,
-    resources: WorkerResources,
-    parallelism: int = 1,
-    worker: str = "",
-    attempt: int = 1,
-) -> None:
-    """`write_batch`'s work."""
-    store, settings = resources.job_store, resources.settings
-    job = store.get_job(job_id)
-    if job is None:
-        logger.warning("job %s has no row; nothing to do", job_id)
-        return
-    if job.is_finished:
-        # Cancelled, failed by another batch, or a duplicate delivery: never pay for it twice.
-        logger.info("job %s is already %s; skipping %s", job_id, job.state, list(keys))
-        return
+        # The threads pool enforces no Celery time limit, so the batch keeps its own: checked before
+        # every step, while each step is bounded by the providers' timeouts and retries.
+        deadline = time.monotonic() + settings.task_soft_time_limit
 
-    deliveries = store.mark_started(job_id, worker=worker, attempt=attempt, task_key=keys[0])
-    if deliveries > MAX_DELIVERIES:
-        raise fail_job(
-            store,
-            job_id,
-            f"This report stopped its worker process {deliveries - 1} times, so it was not tried again. "
-            "The worker may be running out of memory: check the worker's log and memory, then retry.",
-        )
+        def report_progress(progress: Progress) -> None:
+            if not store.mark_progress(job_id, progress):
+                raise JobCancelled(job_id)
+            if time.monotonic() > deadline and progress.label != "Done":
+                raise TimeLimitReached(job_id)
 
-    # The threads pool enforces no Celery time limit, so the batch keeps its own: checked before
-    # every step, while each step is bounded by the providers' timeouts and retries.
-    deadline = time.monotonic() + settings.task_soft_time_limit
+        def count_attempt(provider: Provider, prompt: Prompt) -> None:
+            # Before it is sent: a call in flight at a crash is still on the books. And the last
+            # moment to stop spending on a job that was cancelled while this batch waited its turn.
+            if not store.count_call_sent(job_id):
+                raise JobCancelled(job_id)
 
-    def report_progress(progress: Progress) -> None:
-        if not store.mark_progress(job_id, progress):
-            raise JobCancelled(job_id)
-        if time.monotonic() > deadline and progress.label != "Done":
-            raise TimeLimitReached(job_id)
+        def save_checkpoint(checkpoint: Checkpoint) -> None:
+            cost = estimate_cost(
+                settings.llm_prices, checkpoint.model, checkpoint.input_tokens, checkpoint.output_tokens
+            )
+            store.save_checkpoint(job_id, checkpoint, cost)
 
-    def count_attempt(provider: Provider, prompt: Prompt) -> None:
-        # Before it is sent: a call in flight at a crash is still on the books. And the last
-        # moment to stop spending on a job that was cancelled while this batch waited its turn.
-        if not store.count_call_sent(job_id):
-            raise JobCancelled(job_id)
-
-    def save_checkpoint(checkpoint: Checkpoint) -> None:
-        cost = estimate_cost(settings.llm_prices, checkpoint.model, checkpoint.input_tokens, checkpoint.output_tokens)
-        store.save_checkpoint(job_id, checkpoint, cost)
-
-    try:
-        provider = build_provider(
-            settings,
-            down=job.down_providers,
-            on_down=lambda entry: store.add_provider_down(job_id, entry),
-            cache=resources.providers,
-        )
-        done = store.load_checkpoints(job_id)
-        research = store.load_research(job_id)
-        if research is None:  # the job's first batch: read the sources every step rests on
-            report_progress(Progress(step=1, total=TOTAL_STEPS, label=RESEARCH_LABEL))
-            research = _research_the_company(resources, job)
-            store.save_research(job_id, research)
-        done = write_steps(
-            job.startup,
-            keys,
-            provider,
-            done,
-            parallelism=parallelism,
-            research=research,
-            on_progress=report_progress,
-            on_checkpoint=save_checkpoint,
-            on_attempt=count_attempt,
-        )
-    except ProviderError as exc:
-        store.add_failed_attempts(job_id, exc.failed_attempts)
-        raise
-    if SYNTHESIS_STEP in keys:
-        report = assemble_report(
-            job.startup, done, is_demo=provider.is_demo, generated_at=datetime.now(UTC), research=research
-        )
-        report_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done"))
-        store.mark_succeeded(
-            job_id,
-            report_md=report.markdown,
-            provider=report.provider_label,
-            citations_removed=report.citations_removed,
-            figures=report.figures,
-        )
+        try:
+            provider = build_provider(
+                settings,
+                down=job.down_providers,
+                on_down=lambda entry: store.add_provider_down(job_id, entry),
+                cache=resources.providers,
+            )
+            done = store.load_checkpoints(job_id)
+            research = store.load_research(job_id)
+            if research is None:  # the job's first batch: read the sources every step rests on
+                report_progress(Progress(step=1, total=TOTAL_STEPS, label=RESEARCH_LABEL))
+                research = _research_the_company(resources, job)
+                store.save_research(job_id, research)
+            done = write_steps(
+                job.startup,
+                keys,
+                provider,
+                done,
+                parallelism=parallelism,
+                research=research,
+                on_progress=report_progress,
+                on_checkpoint=save_checkpoint,
+                on_attempt=count_attempt,
+            )
+        except ProviderError as exc:
+            store.add_failed_attempts(job_id, exc.failed_attempts)
+            raise
+        if SYNTHESIS_STEP in keys:
+            report = assemble_report(
+                job.startup, done, is_demo=provider.is_demo, generated_at=datetime.now(UTC), research=research
+            )
+            report_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done"))
+            store.mark_succeeded(
+                job_id,
+                report_md=report.markdown,
+                provider=report.provider_label,
+                citations_removed=report.citations_removed,
+                figures=report.figures,
+            )
 
 
 def _research_the_company(resources: WorkerResources, job: Job) -> Research:
