@@ -185,6 +185,25 @@ def missing_card(job_id: str) -> tuple[str, int]:
     return render_template("errors/_card_missing.html", job_id=job_id), status
 
 
+#: What an action on a job (cancel, retry, choose) answers when it is refused, by the reason.
+REFUSAL_STATUS: dict[type[Exception], int] = {
+    ValidationError: 400,
+    NotAllowed: 403,
+    NoSuchJob: 404,
+    NotCancellable: 409,
+    NotRetryable: 409,
+    NotAsking: 409,
+    QueueUnavailable: 503,
+}
+ACTION_REFUSALS = tuple(REFUSAL_STATUS)
+
+
+def refusal(exc: Exception) -> tuple[str, int]:
+    """The sentence and the status for a refused action."""
+    message = QUEUE_DOWN if isinstance(exc, QueueUnavailable) else str(exc)
+    return message, next(status for kind, status in REFUSAL_STATUS.items() if isinstance(exc, kind))
+
+
 def refused_action(job_id: str, message: str, status: int) -> tuple[str, int]:
     """An action on a card that was not done: with htmx, the card stays where it is with the
     reason (htmx swaps no 4xx answer, and an empty swap would make it vanish), or becomes the
@@ -211,12 +230,8 @@ def cancel(job_id: str) -> Response | tuple[str, int]:
     """Cancel a queued or running job from its card (its owner or an admin)."""
     try:
         job = jobs().cancel(job_id, current_user)
-    except NoSuchJob as exc:
-        return refused_action(job_id, str(exc), 404)
-    except NotAllowed as exc:
-        return refused_action(job_id, str(exc), 403)
-    except NotCancellable as exc:
-        return refused_action(job_id, str(exc), 409)
+    except ACTION_REFUSALS as exc:
+        return refused_action(job_id, *refusal(exc))
     if htmx_request.htmx:
         return render_template("jobs/_card.html", card=card_for(job)), 200
     flash(f"Cancelled the report on {job.startup}.")
@@ -231,24 +246,14 @@ def choose(job_id: str) -> Response | tuple[str, int] | tuple[Response, int]:
     as_json = request.is_json
     fields = request.get_json(silent=True) if as_json else request.form
 
-    def refused(message: str, status: int) -> tuple[str, int] | tuple[Response, int]:
-        return error_response(status, message) if as_json else refused_action(job_id, message, status)
-
     try:
         website = validate_website(fields.get("website") if isinstance(fields, Mapping) else None)
         if website is None:
             raise ValidationError("Choose one of the companies, or give the website of the one you mean.")
         job = jobs().choose_company(job_id, website, current_user)
-    except ValidationError as exc:
-        return refused(str(exc), 400)
-    except NoSuchJob as exc:
-        return refused(str(exc), 404)
-    except NotAllowed as exc:
-        return refused(str(exc), 403)
-    except NotAsking as exc:
-        return refused(str(exc), 409)
-    except QueueUnavailable:
-        return refused(QUEUE_DOWN, 503)
+    except ACTION_REFUSALS as exc:
+        message, status = refusal(exc)
+        return error_response(status, message) if as_json else refused_action(job_id, message, status)
     if as_json:
         return jsonify(job_summary(job)), 202
     if htmx_request.htmx:
@@ -263,14 +268,8 @@ def retry(job_id: str) -> Response | tuple[str, int]:
     owner or an admin)."""
     try:
         new_job = jobs().retry(job_id, current_user)
-    except NoSuchJob as exc:
-        return refused_action(job_id, str(exc), 404)
-    except NotAllowed as exc:
-        return refused_action(job_id, str(exc), 403)
-    except NotRetryable as exc:
-        return refused_action(job_id, str(exc), 409)
-    except QueueUnavailable:
-        return refused_action(job_id, QUEUE_DOWN, 503)
+    except ACTION_REFUSALS as exc:
+        return refused_action(job_id, *refusal(exc))
     if htmx_request.htmx:
         return render_template("jobs/_card.html", card=card_for(new_job)), 200
     flash(f"Queued {new_job.startup} again.")
