@@ -212,6 +212,27 @@ class Settings(BaseSettings):
     # How long Celery keeps task states in Redis. The SQL row outlives them.
     result_expires: int = Field(default=7 * 24 * 3600, ge=60)
 
+    # Following companies. A watch's cadence ("daily", "weekly", "monthly", or seconds) may not be
+    # shorter than `watch_min_interval`; beat asks which companies are due every `watch_tick_seconds`.
+    watch_min_interval: int = Field(default=3600, ge=1)
+    watch_tick_seconds: float = Field(default=60.0, gt=0)
+    # A section whose text changed by more than this share (1 - difflib's ratio) counts as a
+    # material change, which watchers are told about.
+    change_threshold: float = Field(default=0.2, gt=0, le=1)
+    # Where watchers are told: e-mail through `smtp_url` (smtp://user:password@host:port, or
+    # smtps:// for TLS from the start; starttls=true in the query to upgrade), from `mail_from`;
+    # and the deployment's own webhook, besides each user's. Every webhook body is signed with
+    # HMAC-SHA256 under `webhook_secret` (X-Signature-256: sha256=<hex>).
+    smtp_url: SecretStr | None = None
+    mail_from: str = "startup-reports@localhost"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    # Deliveries that fail are tried again with exponential backoff, up to this many attempts
+    # (by default about 80 minutes in all).
+    delivery_max_attempts: int = Field(default=12, ge=1, le=50)
+    delivery_backoff_base: float = Field(default=5.0, gt=0)
+    delivery_backoff_max: int = Field(default=900, ge=1)
+
     def __init__(self, **values: Any) -> None:
         """Read `.env` at the project root, or the file STARTUP_REPORTS_ENV_FILE names (the tests
         name none), as each `Settings()` is built; `_env_file=` chooses for one call."""

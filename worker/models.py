@@ -1,5 +1,6 @@
 """Every table of Startup Reports, declared in one place: the jobs and what their tasks store,
-and the analysts' accounts. The migrations (`migrations/`) and every process import this module,
+the companies that reports are versions of (with their watches and what watchers were told), and
+the analysts' accounts. The migrations (`migrations/`) and every process import this module,
 so which tables exist never depends on what a process happened to import first.
 """
 
@@ -130,6 +131,12 @@ class Job(Base):
     # there (marked in the report); None when the report had no sources to look them up in.
     figures_checked: Mapped[int | None] = mapped_column(Integer, nullable=True)
     figures_unsupported: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The company the finished report is a version of (set when it succeeds), the version a re-run
+    # builds on (its unchanged sections are kept without a model call), and "watch" for a re-run
+    # queued by a watch's schedule rather than by an analyst.
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"), nullable=True, index=True)
+    previous_job_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    trigger: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
     @property
     def candidate_list(self) -> list[dict[str, str]]:
@@ -163,6 +170,91 @@ class Job(Base):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+class Company(Base):
+    """A company as reports know it: a name and, once a report fixed it, its website. Every
+    finished report is a version of one; `key` says which (the website's registrable domain when
+    known, else the name case-folded), so two names for one website are one company.
+
+    The re-run schedule lives here, not in Celery beat's own schedule: beat's periodic task only
+    asks which companies are due (`next_run_at`), so adding a watch needs no restart, and moving
+    `next_run_at` on by compare-and-set queues at most one re-run per period whatever the number
+    of beats."""
+
+    __tablename__ = "companies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(MAX_STARTUP_CHARS * 4), unique=True)
+    name: Mapped[str] = mapped_column(String(MAX_STARTUP_CHARS * 4))
+    website: Mapped[str | None] = mapped_column(String(MAX_WEBSITE_CHARS), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The shortest cadence among the company's watches (None when nobody watches it), and when
+    # the next re-run is due.
+    every_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+
+
+class Watch(Base):
+    """A user following a company: a re-run every `every_seconds` (0: off, kept so the watchlist
+    remembers it), and a message when a new version changed materially."""
+
+    __tablename__ = "watches"
+    __table_args__ = (Index("uq_watches_user_company", "user_id", "company_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    every_seconds: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Change(Base):
+    """What a new version of a company changed against the one before (`summary`, JSON), and
+    whether that is material, which is what watchers are told about."""
+
+    __tablename__ = "changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), unique=True)
+    previous_job_id: Mapped[str] = mapped_column(String(36))
+    material: Mapped[bool] = mapped_column(Boolean)
+    summary: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Notification(Base):
+    """A material change shown to one watcher on the dashboard until they read it."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("uq_notifications_user_change", "user_id", "change_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Delivery(Base):
+    """One message about a change on its way to one place: an e-mail to a watcher, a webhook of a
+    watcher's, or the deployment's webhook (`user_id` None). Every attempt updates the row, which
+    the company page shows."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
+    channel: Mapped[str] = mapped_column(String(16))  # "email" or "webhook"
+    target: Mapped[str] = mapped_column(String(MAX_WEBSITE_CHARS))
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class JobStep(Base):
@@ -227,6 +319,11 @@ class User(Base):
     # Part of every log-in session's user id: log-out and a password change bump it, which ends
     # every session signed with the old one (webapp.accounts.Analyst.get_id).
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Where this user is told about material changes of the companies they watch (account page):
+    # an address for e-mail, a URL for a webhook, and "slack" for a Slack-compatible body.
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    webhook_url: Mapped[str | None] = mapped_column(String(MAX_WEBSITE_CHARS), nullable=True)
+    webhook_format: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
 
 class ApiToken(Base):
