@@ -27,6 +27,10 @@ from worker.sources.citations import (
 from worker.sources.conflicts import source_conflicts
 from worker.sources.fact_check import FigureCheck, FigureCounts
 
+#: The labelled lines the Snapshot's "Key facts" list begins with, in this order: what a new
+#: version of a report is compared on (`worker.changes`), so their labels never vary.
+KEY_FACTS: tuple[str, ...] = ("Stage", "Total raised", "Last round", "Head count", "Headquarters")
+
 
 @dataclass(frozen=True)
 class Section:
@@ -40,7 +44,11 @@ SECTIONS: tuple[Section, ...] = (
         "snapshot",
         "Snapshot",
         "What the company does, where it is based, when it was founded, its stage and the "
-        "funding raised to date (rounds, amounts, lead investors).",
+        "funding raised to date (rounds, amounts, lead investors). Begin with a list headed "
+        "**Key facts** of exactly these lines, in this order, each with its citation: "
+        + "; ".join(f"`- **{label}:** …`" for label in KEY_FACTS)
+        + ' (the last round as its name, amount and date). Write "Unknown" for a fact the sources '
+        "do not state.",
     ),
     Section(
         "problem",

@@ -282,6 +282,26 @@ INVENTED_CITATION = "[97]"
 INVENTED_URL = "https://invented.example/made-up-report"
 
 
+# What the fake reads from its sources for the Snapshot's Key facts (`worker.pipeline.KEY_FACTS`),
+# so that a page changed between two runs changes the facts, as it would a model's.
+KEY_FACT_PATTERNS = {
+    "Stage": re.compile(r"\b(Pre-seed|Seed|Series [A-H])\b"),
+    "Total raised": re.compile(r"\braise[sd]? (?:a |an )?(\$[\d.]+ ?(?:million|billion|M|B))"),
+    "Last round": re.compile(r"\braise[sd]? (?:a |an )?(\$[\d.]+ ?(?:million|billion|M|B) Series [A-H])"),
+    "Head count": re.compile(r"\bemploys ([\d,]+ people)"),
+    "Headquarters": re.compile(r"\bheadquarters in ([A-Z][a-z]+)"),
+}
+
+
+def _key_facts(sources: list[tuple[str, str]]) -> str:
+    """The Key facts list, each fact the first its sources state, with its citation, else Unknown."""
+    lines = ["**Key facts**", ""]
+    for label, pattern in KEY_FACT_PATTERNS.items():
+        found = next(((m.group(1), n) for n, text in sources if (m := pattern.search(" ".join(text.split())))), None)
+        lines.append(f"- **{label}:** {found[0]} [{found[1]}]" if found else f"- **{label}:** Unknown")
+    return "\n".join(lines) + "\n\n"
+
+
 def _answer_text(prompt: str) -> str:
     """A short Markdown answer that names what was asked, so tests can tell the steps apart.
 
@@ -297,8 +317,11 @@ def _answer_text(prompt: str) -> str:
         cited.append(f"- {first} [{number}].\n")
     if cited:
         cited.append(f"- A figure nobody published {INVENTED_CITATION}, see {INVENTED_URL}.\n")
+    facts = ""
+    if "Now write the section “Snapshot”" in prompt:
+        facts = _key_facts(SOURCE_BLOCK.findall(prompt))
     return (
-        f"Fake analysis for: {asked}\n\n" + "".join(cited) + f"- The prompt had {words} words.\n"
+        f"Fake analysis for: {asked}\n\n" + facts + "".join(cited) + f"- The prompt had {words} words.\n"
         "- Figures here come from the fake provider server.\n\n"
         "| Metric | Value |\n|---|---|\n| Confidence | Low |"
     )

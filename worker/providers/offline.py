@@ -70,6 +70,7 @@ class _Facts:
         self.growth = rng.randint(8, 25)
         self.price = rng.choice((49, 99, 249, 499, 1500))
         self.competitors = rng.sample(COMPETITOR_NAMES, 3)
+        self.head_count = rng.randint(5, 120)
 
     def write_plan(self) -> str:
         return (
@@ -78,13 +79,16 @@ class _Facts:
         )
 
     def write_snapshot(self) -> str:
+        # The Key facts list the Snapshot's brief asks for (`worker.pipeline.KEY_FACTS`).
         return (
-            f"- **What:** {self.name} builds workflow software for mid-sized industrial firms "
-            "(illustrative).\n"
-            f"- **Where:** {self.city}\n"
-            f"- **Founded:** {self.founded}\n"
+            "**Key facts**\n\n"
             f"- **Stage:** {self.stage}\n"
-            f"- **Funding to date:** about ${self.raised}M (demo figure)"
+            f"- **Total raised:** about ${self.raised}M (demo figure)\n"
+            f"- **Last round:** {self.stage}, ${self.raised}M (demo figure)\n"
+            f"- **Head count:** {self.head_count} (demo figure)\n"
+            f"- **Headquarters:** {self.city}\n\n"
+            f"{self.name} builds workflow software for mid-sized industrial firms (illustrative). "
+            f"It was founded in {self.founded}."
         )
 
     def write_problem(self) -> str:
