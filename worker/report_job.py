@@ -16,6 +16,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from worker.companies import attach_company, record_change
 from worker.log_context import working_on
 from worker.pipeline import (
     RESEARCH_LABEL,
@@ -189,13 +190,18 @@ def write_batch(
                 job.startup, done, is_demo=provider.is_demo, generated_at=datetime.now(UTC), research=research
             )
             report_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done"))
-            store.mark_succeeded(
+            attach_company(store, job_id, job.startup, research.company_website if research else job.website)
+            stored = store.mark_succeeded(
                 job_id,
                 report_md=report.markdown,
                 provider=report.provider_label,
                 citations_removed=report.citations_removed,
                 figures=report.figures,
             )
+            change = record_change(store, job_id, threshold=settings.change_threshold) if stored else None
+            if change is not None and change.material:
+                # alerts: queue deliveries for a material change here
+                logger.info("job %s changed its company materially: %s", job_id, change.summary[:200])
 
 
 def _research_the_company(resources: WorkerResources, job: Job) -> Research:
