@@ -10,6 +10,7 @@ import unicodedata
 from flask import Blueprint, Response, abort, render_template, request
 from flask_login import current_user
 
+from webapp.companies import history_of
 from webapp.errors import error_response
 from webapp.extensions import jobs
 from webapp.job_views import card_for, format_duration
@@ -58,7 +59,8 @@ def show(job_id: str) -> tuple[str, int]:
         return render_template("reports/pending.html", job=job, card=card_for(job)), 200
     rendered = render_report(job.report_md)
     duration = format_duration(job.duration_seconds) if job.duration_seconds is not None else "—"
-    return render_template("reports/show.html", job=job, report=rendered, duration=duration), 200
+    history = history_of(job, request.args.get("against"))
+    return render_template("reports/show.html", job=job, report=rendered, duration=duration, history=history), 200
 
 
 @bp.get("/reports/<job_id>.md")

@@ -24,6 +24,10 @@ from worker.store import JobStore
 
 logger = logging.getLogger(__name__)
 
+#: Company ids are SQL integers: a larger number from a URL names no company (and SQLite would
+#: refuse to compare with it).
+MAX_COMPANY_ID = 2**31 - 1
+
 
 def company_key(startup: str, website: str | None) -> str:
     """Which company a report is about: "domain:<registrable domain>" when its website is known
@@ -81,6 +85,8 @@ def _versions_query(company_id: int, owner: str | None) -> Any:
 
 
 def get_company(store: JobStore, company_id: int) -> Company | None:
+    if not 0 < company_id <= MAX_COMPANY_ID:
+        return None
     with store.session() as session:
         return session.get(Company, company_id)
 
@@ -169,3 +175,29 @@ def record_change(store: JobStore, job_id: str, *, threshold: float) -> Change |
     except IntegrityError:  # stored already: a re-delivered summary task
         return get_change(store, job_id)
     return change
+
+
+def changes_between(store: JobStore, job: Job, previous: Job, *, threshold: float) -> dict[str, Any]:
+    """What `job` changed against `previous`, an earlier version of its company: the stored
+    summary when it was recorded against that version, else computed now."""
+    stored = get_change(store, job.id)
+    if stored is not None and stored.previous_job_id == previous.id:
+        return json.loads(stored.summary)
+    company = get_company(store, job.company_id) if job.company_id is not None else None
+    if company is None:
+        raise LookupError(f"job {job.id} belongs to no company")
+    return change_summary(company, job, previous, threshold=threshold)
+
+
+def material_versions(store: JobStore, company_id: int) -> dict[str, bool]:
+    """For each of the company's versions with a recorded change: whether it was material."""
+    with store.session() as session:
+        rows = session.execute(select(Change.job_id, Change.material).where(Change.company_id == company_id))
+        return {job_id: material for job_id, material in rows}
+
+
+def is_earlier(version: Job, than: Job) -> bool:
+    """Did `version` come before `than` in their company's history (the order of `versions`)?"""
+    if version.finished_at is None or than.finished_at is None:
+        return False
+    return (version.finished_at, version.id) < (than.finished_at, than.id)

@@ -190,6 +190,11 @@ class JobService:
         """The owner a list is narrowed to (in SQL, so that pages stay whole), or None for all."""
         return requester.username if self.private_reports and not requester.is_admin else None
 
+    def readable_owner(self, requester: Requester) -> str | None:
+        """Whose reports `requester` may read, for lists made elsewhere (a company's versions):
+        one owner's, or None for everyone's."""
+        return self._owner_filter(requester)
+
     def warm_up(self, connections: int = 1) -> None:
         """Do once, before the first request, what the first request would otherwise pay for
         (ten times what the next ones pay): the database connection and its compiled
