@@ -194,3 +194,10 @@ def test_the_same_figure_in_another_notation_is_no_change() -> None:
     assert not same_value("$12M", "$30M")
     assert not same_value("40", "55")
     assert not same_value(None, "Series B") and same_value(None, None)
+
+
+def test_a_version_without_key_facts_has_no_figures_to_compare() -> None:
+    before = report(FACTS_V1, SOURCES_V1).replace("- **", "- ").replace(":** ", ": ")
+    changes = compare_reports(before, report(FACTS_V1, SOURCES_V1), threshold=0.99)
+    assert changes.figures == ()
+    assert parse_report(before).facts["Stage"].value is None

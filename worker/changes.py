@@ -285,6 +285,10 @@ def _url_key(source: SourceEntry) -> str:
     return (source.url or f"provided:{source.title}").rstrip("/")
 
 
+def _has_key_facts(report: ParsedReport) -> bool:
+    return bool(_KEY_FACT.search(report.sections.get(SECTIONS[0].title, "")))
+
+
 def compare_reports(before_md: str, after_md: str, *, threshold: float) -> ReportChanges:
     """The changes from `before_md` to `after_md`. Material when a key fact changed, a funding
     round appeared, Recent news lists a page the earlier version did not, or a section changed by
@@ -293,10 +297,13 @@ def compare_reports(before_md: str, after_md: str, *, threshold: float) -> Repor
     section_changes = [compare_section(s.key, s.title, before, after) for s in SECTIONS]
     changed_sections = tuple(c for c in section_changes if c.added or c.removed)
 
+    # A version without the list (written before it was asked for, or by a model that ignored
+    # it) has no key figures to compare: all of them "changing" from unknown would be noise.
+    comparable = _has_key_facts(before) and _has_key_facts(after)
     figures = tuple(
         FigureChange(label, before.facts[label], after.facts[label])
         for label in KEY_FACTS
-        if not same_value(before.facts[label].value, after.facts[label].value)
+        if comparable and not same_value(before.facts[label].value, after.facts[label].value)
     )
     known = {_url_key(s) for s in before.sources.values()}
     new_sources = tuple(s for s in after.sources.values() if _url_key(s) not in known)
