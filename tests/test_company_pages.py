@@ -97,6 +97,10 @@ def test_the_changes_of_a_version_with_cited_figures(app: Flask, client: FlaskCl
     against_first = client.get(f"/api/reports/{third.id}/changes?against={first.id}").get_json()
     assert against_first["previous_job_id"] == first.id and against_first["reasons"] == ["Head count: 40 → 55"]
 
+    status = client.get(f"/status/{second.id}").get_json()
+    assert status["company_url"] == f"/api/companies/{second.company_id}"
+    assert status["changes_url"] == f"/api/reports/{second.id}/changes"
+
     first_version = client.get(f"/api/reports/{first.id}/changes").get_json()
     assert first_version["previous_job_id"] is None and "first version" in first_version["message"]
 

@@ -85,6 +85,9 @@ def job_summary(job: Job) -> dict[str, Any]:
     if job.state == JobState.SUCCESS:
         data["report_url"] = url_for("reports.show", job_id=job.id)
         data["download_url"] = url_for("reports.download", job_id=job.id)
+        if job.company_id is not None:  # a version of its company (worker.companies)
+            data["company_url"] = url_for("company_api.company", company_id=job.company_id)
+            data["changes_url"] = url_for("company_api.report_changes", job_id=job.id)
     if job.state == JobState.NEEDS_INPUT:
         data["candidates"] = job.candidate_list
         data["choose_url"] = url_for("dashboard.choose", job_id=job.id)
