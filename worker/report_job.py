@@ -201,7 +201,7 @@ def write_batch(
             change = record_change(store, job_id, threshold=settings.change_threshold) if stored else None
             if change is not None and change.material:
                 # alerts: queue deliveries for a material change here
-                logger.info("job %s changed its company materially: %s", job_id, change.summary[:200])
+                logger.info("job %s changed company %s materially", job_id, change.company_id)
 
 
 def _research_the_company(resources: WorkerResources, job: Job) -> Research:
