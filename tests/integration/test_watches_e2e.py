@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,8 +33,20 @@ PERIOD = 30
 TICK = "0.5"
 
 
-def start_beat(settings: Settings, tmp_path: Path, name: str, *args: str) -> Process:
-    return Process(name, ["./run_beat.sh", *args], worker_env(settings, WATCH_TICK_SECONDS=TICK), tmp_path)
+@pytest.fixture
+def start_beat(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    """Start beat with `./run_beat.sh` and a short tick; every beat is stopped at the end, also
+    when the test fails (while Redis is still up: a beat without its Redis ignores SIGTERM)."""
+    started: list[Process] = []
+
+    def start(name: str, *args: str) -> Process:
+        beat = Process(name, ["./run_beat.sh", *args], worker_env(settings, WATCH_TICK_SECONDS=TICK), tmp_path)
+        started.append(beat)
+        return beat
+
+    yield start
+    for beat in started:
+        beat.stop()
 
 
 def ticks_sent(beat: Process) -> int:
@@ -45,7 +58,7 @@ def ticks_done(worker: Process) -> int:
 
 
 def test_beat_restarted_mid_period_and_a_second_beat_queue_one_rerun_per_period(
-    app: Flask, settings: Settings, start_worker, tmp_path: Path
+    app: Flask, settings: Settings, start_worker, start_beat, tmp_path: Path
 ) -> None:
     store: JobStore = app.extensions["jobs"].store
     company_id = make_company(store)
@@ -57,7 +70,7 @@ def test_beat_restarted_mid_period_and_a_second_beat_queue_one_rerun_per_period(
     with store.session() as session:
         session.get(Company, company_id).next_run_at = first_due
 
-    beat = start_beat(settings, tmp_path, "beat-1")
+    beat = start_beat("beat-1")
     wait_for(lambda: watch_jobs(store), 20, "the first re-run")
     first = watch_jobs(store)[0]
     assert (first.trigger, first.previous_job_id, first.created_by) == ("watch", version, "admin")
@@ -65,8 +78,8 @@ def test_beat_restarted_mid_period_and_a_second_beat_queue_one_rerun_per_period(
     # Mid-period: beat restarts, and a second beat (its own schedule file) starts by mistake.
     beat.stop()
     ticks_run = ticks_done(worker)
-    beat = start_beat(settings, tmp_path, "beat-1-again")
-    second_beat = start_beat(settings, tmp_path, "beat-2", f"--schedule={tmp_path / 'second-schedule'}")
+    beat = start_beat("beat-1-again")
+    second_beat = start_beat("beat-2", f"--schedule={tmp_path / 'second-schedule'}")
     wait_for(lambda: ticks_sent(beat) >= 3 and ticks_sent(second_beat) >= 3, 20, "both beats to tick")
     wait_for(lambda: ticks_done(worker) >= ticks_run + 6, 20, "the worker to run the new beats' ticks")
     assert utcnow() < first_due + timedelta(seconds=PERIOD - 1), "too slow to test within one period"
