@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     # The web app (gunicorn) and Flower. SECRET_KEY signs session cookies; unset, a random key is
     # made once and kept in the data directory, so every gunicorn process shares it.
     bind: str = "127.0.0.1:8000"
+    # Where people reach the dashboard (https://reports.example.com), for the absolute links in
+    # alert e-mails and webhooks. Unset: http://<BIND>.
+    public_url: str | None = None
     secret_key: str | None = None
     # Accounts: the first user, `admin`, gets ADMIN_PASSWORD (or a random one that run.sh prints
     # once); API_TOKEN is a bearer token for admin read at start, for scripts.
@@ -281,6 +284,11 @@ class Settings(BaseSettings):
     def task_soft_time_limit(self) -> int:
         """A little below the hard limit, so the task can record a clear failure before it is killed."""
         return max(5, self.task_time_limit - max(5, self.task_time_limit // 20))
+
+    @property
+    def public_link(self) -> str:
+        """The dashboard's base URL, without a trailing slash, for links sent out of the app."""
+        return (self.public_url or f"http://{self.bind}").rstrip("/")
 
     @property
     def flower_link(self) -> str:

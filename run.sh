@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The one command: installs into .venv, starts Redis (unless REDIS_URL is set), the worker, the
-# API under gunicorn and Flower, prints where each one is, and stops them all on Ctrl-C.
+# The one command: installs into .venv, starts Redis (unless REDIS_URL is set), the worker, beat
+# (the watches' schedule), the API under gunicorn and Flower, prints where each one is, and stops
+# them all on Ctrl-C.
 # With no API key in the environment or .env, reports come from the offline demo provider.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -38,6 +39,7 @@ import sys
 
 ENTRY_MODULES = {
     "the worker": ["worker.celery_setup", "worker.tasks", "celery.concurrency.thread", "celery.concurrency.prefork",
+                   "worker.watch_tasks", "celery.apps.beat",
                    "kombu.transport.redis", "celery.backends.redis", "worker.providers.openai_chat",
                    "worker.providers.anthropic_messages", "psycopg"],
     "the API": ["webapp", "gunicorn.app.wsgiapp", "gunicorn.workers.gthread"],
@@ -172,6 +174,7 @@ else
 fi
 
 start worker ./run_worker.sh
+start beat ./run_beat.sh
 start api ./run_api.sh
 start flower ./run_flower.sh
 
@@ -212,7 +215,7 @@ cat <<EOF
   Redis              $REDIS_URL ($redis_note)
   Database           $("$PY" -c 'from config import Settings; from sqlalchemy.engine import make_url; print(make_url(Settings().database_url))')
   LLM provider       $provider_note
-  Logs               $LOG_DIR/{worker,api,flower${REDIS_PORT:+,redis}}.log
+  Logs               $LOG_DIR/{worker,beat,api,flower${REDIS_PORT:+,redis}}.log
 
   Scripts need a token: set API_TOKEN, or create one on the account page (or with
   .venv/bin/flask --app webapp create-token admin), then:

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 TASK_NAME = "worker.tasks.generate_report"
 STEPS_TASK_NAME = "worker.tasks.write_steps"
 LOST_TASK_NAME = "worker.tasks.task_lost"
+WATCH_TICK_TASK_NAME = "worker.watch_tasks.tick"
+WATCH_TICK_ENTRY = "queue-due-reruns"
+DELIVER_TASK_NAME = "worker.watch_tasks.deliver"
 
 
 def step_task_id(job_id: str, first_key: str) -> str:
@@ -162,7 +165,7 @@ def create_celery(settings: Settings) -> ReportsCelery:
         main="startup_reports",
         broker=settings.broker_url,
         backend=_backend_spec(settings.result_backend_url),
-        include=["worker.tasks"],
+        include=["worker.tasks", "worker.watch_tasks"],
     )
     app.conf.update(
         task_serializer="json",
@@ -226,5 +229,16 @@ def create_celery(settings: Settings) -> ReportsCelery:
         result_extended=True,
         worker_hijack_root_logger=False,
         worker_log_format=WORKER_LOG_FORMAT,
+        # Celery beat (run_beat.sh, one per deployment) sends one task: the tick that queues the
+        # re-runs of watched companies that are due. The schedule itself is in the database.
+        beat_schedule={
+            WATCH_TICK_ENTRY: {
+                "task": WATCH_TICK_TASK_NAME,
+                "schedule": settings.watch_tick_seconds,
+                # Ticks that waited for a worker longer than a tick are dropped: the next one does it all.
+                "options": {"expires": settings.watch_tick_seconds},
+            }
+        },
+        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )
     return app

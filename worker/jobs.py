@@ -268,9 +268,22 @@ class JobService:
         material: Material | None = None,
         job_id: str | None = None,
         on_ambiguous: str = "ask",
+        *,
+        trigger: str | None = None,
+        previous_job_id: str | None = None,
     ) -> Job:
-        """Record a job and queue its task; raise `QueueUnavailable` (storing nothing) on failure."""
-        job = self.store.create_job(startup, created_by, idempotency_key, material, job_id, on_ambiguous)
+        """Record a job and queue its task; raise `QueueUnavailable` (storing nothing) on failure.
+        `trigger` "watch" and `previous_job_id` mark a re-run queued by a watch's schedule."""
+        job = self.store.create_job(
+            startup,
+            created_by,
+            idempotency_key,
+            material,
+            job_id,
+            on_ambiguous,
+            trigger=trigger,
+            previous_job_id=previous_job_id,
+        )
         try:
             self._queue(job.id)
         except QueueUnavailable:

@@ -16,6 +16,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from worker.alerts import alert_watchers
 from worker.companies import attach_company, record_change
 from worker.log_context import working_on
 from worker.pipeline import (
@@ -200,8 +201,8 @@ def write_batch(
             )
             change = record_change(store, job_id, threshold=settings.change_threshold) if stored else None
             if change is not None and change.material:
-                # alerts: queue deliveries for a material change here
                 logger.info("job %s changed company %s materially", job_id, change.company_id)
+                alert_watchers(resources, change.id)
 
 
 def _research_the_company(resources: WorkerResources, job: Job) -> Research:

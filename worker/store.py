@@ -170,6 +170,9 @@ class JobStore:
         material: Material | None = None,
         job_id: str | None = None,
         on_ambiguous: str | None = None,
+        *,
+        trigger: str | None = None,
+        previous_job_id: str | None = None,
     ) -> Job:
         material = material or Material()
         job = Job(
@@ -183,6 +186,8 @@ class JobStore:
             website=material.website,
             notes=material.notes,
             on_ambiguous=on_ambiguous,
+            trigger=trigger,
+            previous_job_id=previous_job_id,
         )
         try:
             with self.session() as session:
