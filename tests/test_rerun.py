@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.conftest import DEMO
 from tests.fakes.llm_server import FakeLLMServer
 from tests.fakes.search_server import ARTICLES, FakeSearchServer, Hit, Script
 from tests.test_pipeline import fake_llm_settings, run_report, step_of
@@ -36,12 +37,17 @@ TOPIC_PAGES = {
 SEE_THE_TEAM_PAGE = {PLAN_STEP, "team", "risks", "thesis", "diligence", SYNTHESIS_STEP}
 
 
+def find(web: FakeSearchServer, topic: str, paths: tuple[str, ...]) -> None:
+    """Make the search of `topic` find the articles at `paths`, in that order."""
+    hits = tuple(Hit(ARTICLES[p][0], f"{web.url}{p}", ARTICLES[p][2][0][:160], ARTICLES[p][1]) for p in paths)
+    web.script(TOPIC_QUERIES[topic].format(name=f'"{STARTUP}"'), Script(hits=hits))
+
+
 @pytest.fixture
 def worker(build_worker: Callable[..., ReportsCelery], web: FakeSearchServer, fake_llm: FakeLLMServer) -> ReportsCelery:
     """A worker as shipped (its page cache in the job database), searching the fake SearXNG."""
     for topic, paths in TOPIC_PAGES.items():
-        hits = tuple(Hit(ARTICLES[p][0], f"{web.url}{p}", ARTICLES[p][2][0][:160], ARTICLES[p][1]) for p in paths)
-        web.script(TOPIC_QUERIES[topic].format(name=f'"{STARTUP}"'), Script(hits=hits))
+        find(web, topic, paths)
     settings = {"search_backend": "searxng", "searxng_url": web.url, "fetch_allow_private": True}
     return build_worker(**settings, **fake_llm_settings(fake_llm))
 
@@ -152,6 +158,38 @@ def test_a_page_served_without_validators_but_with_the_same_body_is_not_extracte
 
     assert extractions == [] and web.not_modified == []
     assert second.calls == 0
+
+
+def test_the_same_pages_found_in_another_order_keep_their_text_citing_them_by_their_new_numbers(
+    worker: ReportsCelery, web: FakeSearchServer, fake_llm: FakeLLMServer
+) -> None:
+    first = first_run(worker)
+    fake_llm.reset()
+    find(web, "company", tuple(reversed(TOPIC_PAGES["company"])))  # read first, so numbered first
+
+    second = run_again(worker, first)
+
+    assert len(fake_llm.successes()) == 0
+    before, now = (worker.job_store.load_research(job.id) for job in (first, second))
+    number = {(s.url, version): s.number for version, r in (("before", before), ("now", now)) for s in r.sources}
+    raises, undated = f"{web.url}/articles/acme-raises", f"{web.url}/articles/undated"
+    assert (number[raises, "before"], number[undated, "before"]) == (number[undated, "now"], number[raises, "now"])
+    was = worker.job_store.load_checkpoints(first.id)["snapshot"].text
+    kept = worker.job_store.load_checkpoints(second.id)["snapshot"].text
+    swapped = {f"[{number[u, 'before']}]": f"[{number[u, 'now']}]" for u in (raises, undated)}
+    assert kept == re.sub(r"\[\d+\]", lambda m: swapped.get(m.group(0), m.group(0)), was) != was
+
+
+def test_what_the_offline_demo_wrote_is_never_kept(
+    build_worker: Callable[..., ReportsCelery], web: FakeSearchServer
+) -> None:
+    for topic, paths in TOPIC_PAGES.items():
+        find(web, topic, paths)
+    demo = build_worker(search_backend="searxng", searxng_url=web.url, fetch_allow_private=True, **DEMO)
+    first = first_run(demo)
+    second = run_again(demo, first)
+    assert second.calls == first.calls == len(SECTIONS) + 2
+    assert "Unchanged since" not in second.report_md
 
 
 def test_a_kept_step_keeps_the_date_it_was_written_through_later_reruns(

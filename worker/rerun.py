@@ -2,9 +2,10 @@
 version before) pays only for the steps whose sources changed.
 
 Right after a re-run's sources are gathered, every step whose sources (`Research.for_step`: the
-same numbers, addresses, titles and texts) are those the version before rested on is stored as
-the version before's text, unpaid and marked `unchanged_since`; the canvas then skips it like
-any finished step. The summary is kept too when every section's sources are unchanged, since its
+same addresses, titles and texts) are those the version before rested on is stored as the version
+before's text, unpaid and marked `unchanged_since`; the canvas then skips it like any finished
+step. A search that returns the same pages in another order numbers them anew: the kept text's
+citations are renumbered to match. The summary is kept too when every section's sources are unchanged, since its
 prompt is only the sections. Pages come back cheaply too: the fetcher asks with the validators
 of its page cache (`worker.sources.page_cache`).
 
@@ -14,6 +15,7 @@ No Celery and no Flask here: `worker.report_job.write_batch` calls these with it
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -21,8 +23,9 @@ from typing import TYPE_CHECKING
 
 from worker.models import JobState
 from worker.pipeline import PLAN_STEP, SECTIONS, SYNTHESIS_STEP, Checkpoint
+from worker.providers.offline import OfflineProvider
 from worker.research import Material, Research
-from worker.sources.citations import Source
+from worker.sources.citations import Source, check_citations, cited_numbers, renumber_citations
 
 if TYPE_CHECKING:
     from worker.models import Job
@@ -72,40 +75,68 @@ def keep_unchanged_steps(
     """Store, as `job`'s own unpaid steps, the version before's steps whose sources are unchanged;
     returns `done` with them. A step with no sources at all is left to the pipeline, which writes
     it without a call; so is everything of a report that searched nothing (its sections rest on
-    the model's knowledge, which a re-run is meant to ask again)."""
+    the model's knowledge, which a re-run is meant to ask again), and a step the offline demo
+    wrote: its filler must not outlive a switch to a real provider, and costs nothing to write."""
     done = dict(done)
     found = previous_version(store, job)
     if found is None or not research.searched:
         return done
-    previous, before, steps = found
+    previous, before, written_before = found
     if not before.searched:
         return done
+    steps = {key: step for key, step in written_before.items() if step.provider != OfflineProvider.name}
     written = previous.finished_at or previous.created_at
+    numbers = renumbering(before.sources, research.sources)
     unchanged: dict[str, bool] = {}
+
+    def keep(key: str) -> None:
+        done[key] = _keep(store, job.id, steps[key], written, numbers, research)
+
     for key in (PLAN_STEP, *(section.key for section in SECTIONS)):
         sources = research.for_step(key)
-        unchanged[key] = key in steps and fingerprint(sources) == fingerprint(before.for_step(key))
+        unchanged[key] = key in steps and same_sources(before.for_step(key), sources)
         if unchanged[key] and sources and key not in done:
-            done[key] = _keep(store, job.id, steps[key], written)
+            keep(key)
     sections_unchanged = all(unchanged[section.key] for section in SECTIONS)
     if sections_unchanged and SYNTHESIS_STEP in steps and SYNTHESIS_STEP not in done:
-        done[SYNTHESIS_STEP] = _keep(store, job.id, steps[SYNTHESIS_STEP], written)
+        keep(SYNTHESIS_STEP)
     kept = [key for key, checkpoint in done.items() if checkpoint.unchanged_since is not None]
     logger.info("re-run of %s: %d steps kept without a model call: %s", previous.id, len(kept), kept)
     return done
 
 
-def fingerprint(sources: Sequence[Source]) -> tuple[tuple[object, ...], ...]:
-    """What a step's sources must share with the version before's for its text to be kept: the
-    numbers its citations use, and each source's address, title, kind and text (not the day it was
-    read, nor a date the search engine gave)."""
-    return tuple((s.number, s.url, s.title, s.kind, s.excerpt) for s in sources)
+def source_key(source: Source) -> tuple[str | None, str, str, str]:
+    """What makes two sources the same for a kept text: the address, title, kind and text (not the
+    number, the day it was read, nor a date the search engine gave)."""
+    return (source.url, source.title, source.kind, source.excerpt)
 
 
-def _keep(store: JobStore, job_id: str, before: Checkpoint, written: datetime) -> Checkpoint:
+def same_sources(before: Sequence[Source], now: Sequence[Source]) -> bool:
+    """Whether a step rests on the same sources as in the version before, whatever their numbers."""
+    return Counter(map(source_key, before)) == Counter(map(source_key, now))
+
+
+def renumbering(before: Sequence[Source], now: Sequence[Source]) -> dict[int, int]:
+    """The number each of the version before's sources has now (those still among the sources)."""
+    number_now = {source_key(source): source.number for source in now}
+    return {s.number: number_now[source_key(s)] for s in before if source_key(s) in number_now}
+
+
+def _keep(
+    store: JobStore,
+    job_id: str,
+    before: Checkpoint,
+    written: datetime,
+    numbers: Mapping[int, int],
+    research: Research,
+) -> Checkpoint:
+    text = before.text
+    if any(numbers.get(number) != number for number in cited_numbers(text)):
+        # Cited by its number now; a source no longer read is no longer cited.
+        text, _removed = check_citations(renumber_citations(text, numbers), research.sources)
     checkpoint = Checkpoint(
         key=before.key,
-        text=before.text,
+        text=text,
         provider=before.provider,
         model=before.model,
         citations_removed=before.citations_removed,
