@@ -26,6 +26,7 @@ import socket
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib import robotparser
 
@@ -35,7 +36,6 @@ import trafilatura
 from htmldate.utils import load_html
 from lxml.etree import XPath
 
-from worker.models import utcnow
 from worker.sources.base import cap_text
 from worker.sources.documents import Limits, read_pdf
 from worker.sources.page_cache import CachedPage, PageCache, content_hash
@@ -218,7 +218,7 @@ class Fetcher:
             return
         etag = response.headers.get("etag") or entry.etag
         modified = response.headers.get("last-modified") or entry.last_modified
-        self.cache.put(url, CachedPage(entry.page, digest, etag, modified, utcnow()))
+        self.cache.put(url, CachedPage(entry.page, digest, etag, modified, datetime.now(UTC)))
 
     def _open(self, url: str, *, obey_robots: bool, cached: CachedPage | None = None) -> httpx2.Response:
         """The streamed response at the end of the redirects, each hop checked; the caller closes it.
@@ -231,7 +231,9 @@ class Fetcher:
                 raise FetchRefused(f"{current}: {exc}") from None
             if obey_robots and not self.allowed_by_robots(current):
                 raise FetchRefused(f"{current} is disallowed by the site's robots.txt")
-            conditional = cached.validators() if cached is not None and current == cached.page.final_url else {}
+            conditional: dict[str, str] = {}
+            if cached is not None and str(httpx2.URL(current)) == cached.page.final_url:
+                conditional = cached.validators()
             response = self._send(current, conditional)
             location = response.headers.get("location")
             if response.status_code not in REDIRECT_STATUSES or not location:
