@@ -4,6 +4,7 @@ configuration and ours side by side.
     .venv/bin/python -m bench.run_bench                      # the default scenario
     .venv/bin/python -m bench.run_bench --scenario heavy     # 100 reports at 300 requests/min
     .venv/bin/python -m bench.run_bench --scenario pollers   # status and card reads (bench/pollers.py)
+    .venv/bin/python -m bench.run_bench --scenario rerun     # a re-run's calls against the first run's (bench/rerun.py)
     .venv/bin/python -m bench.run_bench --scenario all --write bench/RESULTS.md
 
 For each configuration it starts a fresh redis-server, a Celery worker (run_worker.sh) and the API
@@ -479,7 +480,7 @@ def table(results: list[Result]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", choices=[*SCENARIOS, "pollers", "all"], default="default")
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "pollers", "rerun", "all"], default="default")
     parser.add_argument("--only", nargs="+", choices=["seed", "ours", "ours-threads"], help="configurations to run")
     parser.add_argument("--write", type=Path, help="append the tables to this Markdown file")
     args = parser.parse_args()
@@ -508,6 +509,11 @@ def main() -> int:
 
         print("running pollers …", flush=True)
         output.append(pollers_table(run_pollers()))
+    if args.scenario in ("rerun", "all"):
+        from bench.rerun import rerun_table, run_reruns  # it imports this module
+
+        print("running rerun …", flush=True)
+        output.append(rerun_table(run_reruns()))
     memory = psutil.virtual_memory().total / 2**30
     machine = f"{os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, {platform.machine()}"
     command = " ".join([".venv/bin/python -m bench.run_bench", *sys.argv[1:]])

@@ -13,6 +13,7 @@ from worker.sources.citations import (
     cited_numbers,
     format_for_prompt,
     render_sources,
+    renumber_citations,
 )
 
 SOURCES = [
@@ -244,3 +245,13 @@ def test_the_sources_list_passes_its_own_check() -> None:
     """The pipeline may check the whole report, Sources included: nothing in the list is removed."""
     rendered = render_sources(SOURCES)
     assert check(rendered) == (rendered, 0)
+
+
+def test_a_kept_text_cites_its_sources_by_their_new_numbers_and_loses_those_gone() -> None:
+    text = "Acme raised $12M [1]. Churn is 2% [2, 3] or [1-2]; `[1]` in code, [2024] a year. A lost claim [4]."
+    renumbered = renumber_citations(text, {1: 3, 2: 1, 3: 2})
+    assert renumbered == (
+        "Acme raised $12M [3]. Churn is 2% [1, 2] or [3, 1]; `[1]` in code, [2024] a year. A lost claim [0]."
+    )
+    checked, removed = check(renumbered)
+    assert removed == 1 and "[0]" not in checked and UNSUPPORTED_CLAIM in checked

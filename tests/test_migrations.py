@@ -30,7 +30,6 @@ from worker.migrate import (
     upgrade,
 )
 from worker.models import Base, JobState, JobStep, User
-from worker.pipeline import Checkpoint
 from worker.research import Document, Material
 from worker.store import JobStore
 
@@ -76,6 +75,15 @@ def add_job(engine: Engine, job_id: str, *, created_at: str = "2026-11-28 10:00:
         connection.execute(insert(table("jobs", *map(column, row))), row)
 
 
+def add_step(engine: Engine, job_id: str, key: str, text_: str) -> None:
+    """A finished step as the schema before Alembic stored one (the models name a column it lacks,
+    `unchanged_since` of revision 0008)."""
+    row = {"job_id": job_id, "key": key, "text": text_, "provider": "offline", "model": "demo"}
+    row |= {"input_tokens": 0, "output_tokens": 0, "created_at": datetime.now(UTC), "paid": True}
+    with engine.begin() as connection:
+        connection.execute(insert(table("job_steps", *map(column, row))), row)
+
+
 @pytest.fixture
 def engine(empty_database_url: str) -> Engine:
     engine = create_engine(empty_database_url)
@@ -96,7 +104,7 @@ def test_the_schema_deployed_before_alembic_is_adopted_with_its_rows(engine: Eng
     run_sql_file(engine, "")
     store = JobStore(url)
     add_job(engine, "job-1", startup="Before Alembic GmbH", created_by="analyst")
-    store.save_checkpoint("job-1", Checkpoint("plan", "the plan", "offline", "demo"))
+    add_step(engine, "job-1", "plan", "the plan")
     add_user(engine, "analyst", "a long enough password")  # as that version did: no session version yet
     store.dispose()
     with pytest.raises(DatabaseNotCurrent, match="no schema revision"):

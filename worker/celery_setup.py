@@ -125,10 +125,12 @@ class ReportsCelery(Celery):
     @cached_property
     def fetcher(self) -> Fetcher:
         """One page fetcher per worker process, shared by its tasks: building its HTTPS client
-        (loading the CA bundle) costs about 0.1 s of CPU, too much to pay per job."""
+        (loading the CA bundle) costs about 0.1 s of CPU, too much to pay per job. Its page cache
+        is in the job database, so a re-run finds the pages the version before read."""
         from worker.sources.fetch import Fetcher
+        from worker.sources.page_cache import SqlPageCache
 
-        return Fetcher.from_settings(self.settings)
+        return Fetcher.from_settings(self.settings, cache=SqlPageCache(self.job_store.engine))
 
     @cached_property
     def search_backend(self) -> SearchBackend | None:

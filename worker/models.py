@@ -274,6 +274,26 @@ class JobStep(Base):
     citations_removed: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # False for a step written without a provider call ("No public information found").
     paid: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # Set on a re-run's step kept from the version before (its sources unchanged): when its text
+    # was written, which the report shows as "unchanged since".
+    unchanged_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PageCacheEntry(Base):
+    """A page as last fetched: its validators (ETag, Last-Modified) for a conditional request, a
+    hash of its body, and the page as extracted (JSON of `FetchedPage`), so that a page that did
+    not change is neither downloaded nor extracted again (`worker.sources.page_cache`)."""
+
+    __tablename__ = "page_cache"
+
+    # SHA-256 of the address as requested: addresses can be longer than an index allows.
+    url_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    last_modified: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    page: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class JobDocument(Base):

@@ -151,6 +151,9 @@ class Checkpoint:
     citations_removed: int = 0
     #: False for a step written without a provider call ("No public information found").
     paid: bool = True
+    #: For a re-run's step kept from the version before (same sources, `worker.rerun`): when its
+    #: text was written. The report says so under the section's heading.
+    unchanged_since: datetime | None = None
 
 
 @dataclass
@@ -425,7 +428,7 @@ def assemble_report(
     plan, summary = done[PLAN_STEP], done[SYNTHESIS_STEP]
     sections = [done[s.key] for s in SECTIONS]
     steps = [plan, *sections, summary]
-    providers = sorted({f"{c.provider}/{c.model}" for c in steps if c.paid})
+    providers = sorted({f"{c.provider}/{c.model}" for c in steps if c.paid or c.unchanged_since})
     removed = sum(c.citations_removed for c in steps)
     # From the stored steps, every time: a retried or resumed job's figures are counted once.
     check = FigureCheck(research.sources, check_figures=bool(research.sources)) if research is not None else None
@@ -453,7 +456,10 @@ def render_markdown(
 
     def body_of(checkpoint: Checkpoint, title: str, factual: bool = True) -> str:
         body = demote_headings(_strip_heading(checkpoint.text, title))
-        return check.check(body, section=title, factual=factual) if check is not None else body
+        body = check.check(body, section=title, factual=factual) if check is not None else body
+        if checkpoint.unchanged_since is not None:
+            body = f"*Unchanged since {checkpoint.unchanged_since:%Y-%m-%d}: its sources are the same.*\n\n{body}"
+        return body
 
     summary_body = body_of(summary, "Summary")
     bodies = [body_of(c, s.title, s.key not in OPINION_SECTIONS) for s, c in zip(SECTIONS, sections, strict=True)]
@@ -488,8 +494,7 @@ def render_markdown(
     if research is not None and research.sources:
         parts.append(render_sources(research.sources).strip())
     written_by = "\n".join(
-        f"| {_title_of(c.key)} | {c.provider if c.paid else '(no call)'} | {c.model or '—'} |"
-        for c in [plan, *sections, summary]
+        f"| {_title_of(c.key)} | {_written_by(c)} | {c.model or '—'} |" for c in [plan, *sections, summary]
     )
     footer = f"---\n\n**Written by**\n\n| Step | Provider | Model |\n|---|---|---|\n{written_by}"
     if research is not None:
@@ -499,6 +504,12 @@ def render_markdown(
     if check is not None and check.notes:
         parts.append(check.footnotes())
     return "\n\n".join(parts) + "\n"
+
+
+def _written_by(checkpoint: Checkpoint) -> str:
+    if checkpoint.unchanged_since is not None:
+        return f"{checkpoint.provider} (kept from {checkpoint.unchanged_since:%Y-%m-%d})"
+    return checkpoint.provider if checkpoint.paid else "(no call)"
 
 
 def _figures_line(counts: FigureCounts) -> str:

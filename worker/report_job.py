@@ -33,6 +33,7 @@ from worker.pipeline import (
 from worker.pricing import estimate_cost
 from worker.providers import build_provider
 from worker.providers.base import FatalProviderError, Prompt, Provider, ProviderError
+from worker.rerun import keep_unchanged_steps, material_and_anchor
 from worker.research import Material, Research, gather_research
 from worker.sources.base import SearchConfigError
 from worker.sources.identity import CompanyAmbiguous
@@ -172,6 +173,7 @@ def write_batch(
                 report_progress(Progress(step=1, total=TOTAL_STEPS, label=RESEARCH_LABEL))
                 research = _research_the_company(resources, job)
                 store.save_research(job_id, research)
+                done = keep_unchanged_steps(store, job, research, done)  # a re-run's unchanged steps
             done = write_steps(
                 job.startup,
                 keys,
@@ -211,7 +213,8 @@ def _research_the_company(resources: WorkerResources, job: Job) -> Research:
     store = resources.job_store
     take_best = job.on_ambiguous == "best"
     try:
-        return gather_sources(resources, job.startup, store.load_material(job.id), take_best=take_best)
+        material, anchor = material_and_anchor(store, job)
+        return gather_sources(resources, job.startup, material, take_best=take_best, anchor=anchor)
     except CompanyAmbiguous as exc:
         if job.on_ambiguous == "fail":
             raise fail_job(store, job.id, f'{exc} Submit it again with "website" set to the one you mean.') from None
@@ -220,7 +223,12 @@ def _research_the_company(resources: WorkerResources, job: Job) -> Research:
 
 
 def gather_sources(
-    resources: WorkerResources, startup: str, material: Material, *, take_best: bool = False
+    resources: WorkerResources,
+    startup: str,
+    material: Material,
+    *,
+    take_best: bool = False,
+    anchor: str | None = None,
 ) -> Research:
     """The job's sources, with the worker's search backend and fetcher (the fetcher only when
     there is something to fetch)."""
@@ -238,4 +246,5 @@ def gather_sources(
         results_per_query=settings.search_results_per_query,
         max_age_days=settings.source_max_age_days,
         take_best=take_best,
+        anchor=anchor,
     )

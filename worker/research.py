@@ -141,6 +141,7 @@ def gather_research(
     take_best: bool = False,
     max_age_days: int = SOURCE_MAX_AGE_DAYS,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    anchor: str | None = None,
 ) -> Research:
     """Number the analyst's material, then (with a search backend) search each topic, read the
     best pages and number them too. Pages that cannot be read, and pages with no article text
@@ -152,7 +153,9 @@ def gather_research(
     website if given, else the one candidate that matches best. When several match equally well
     it raises `CompanyAmbiguous` (nothing read, nothing paid) unless `take_best`, which takes the
     search's first and says so in the warnings. Later searches name the company's domain, and no
-    page of another same-name company's domain, or naming only that domain, becomes a source."""
+    page of another same-name company's domain, or naming only that domain, becomes a source.
+    `anchor`, a website known from an earlier version, says which company it is as a website given
+    by the analyst does, without being read as the analyst's material (`worker.rerun`)."""
     today = now().date().isoformat()
     sources: list[Source] = []
     warnings: list[str] = []
@@ -195,7 +198,7 @@ def gather_research(
             searched=False,
             warnings=tuple(warnings),
             max_age_days=max_age_days,
-            company_website=material.website,
+            company_website=material.website or anchor,
         )
 
     found: dict[str, list[SearchResult]] = {}
@@ -211,7 +214,8 @@ def gather_research(
     # The company's own search first: its results say which company the name means, before the
     # other searches are anchored to it and before any model is paid (CompanyAmbiguous otherwise).
     search_topic("company", f'"{startup}"')
-    identity = identify_company(startup, found.get("company", []), website=material.website, take_best=take_best)
+    website = material.website or anchor
+    identity = identify_company(startup, found.get("company", []), website=website, take_best=take_best)
     anchor = f'"{startup}" {identity.domain}' if identity.domain else f'"{startup}"'
     for topic in TOPIC_QUERIES:
         if topic != "company":

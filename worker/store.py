@@ -296,6 +296,7 @@ class JobStore:
                     output_tokens=row.output_tokens,
                     citations_removed=row.citations_removed or 0,
                     paid=row.paid is not False,
+                    unchanged_since=row.unchanged_since,
                 )
                 for row in rows
             }
@@ -433,6 +434,7 @@ class JobStore:
                     cost_usd=cost_usd,
                     citations_removed=checkpoint.citations_removed,
                     paid=checkpoint.paid,
+                    unchanged_since=checkpoint.unchanged_since,
                 )
             )
             session.execute(

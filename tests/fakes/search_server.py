@@ -22,7 +22,9 @@ article pages, so a fetch can follow it; an unscripted news query finds the fake
 (`default_news`), dated relative to today: two within the last year, one older, one undated, in
 no particular order.
 
-Pages: articles with a title and a date, robots.txt (disallowing /private/, or answering a status
+Pages: articles with a title and a date (with an ETag and a Last-Modified, answering 304 to a
+request whose If-None-Match or If-Modified-Since says the reader has them; `set_article` changes
+one, `validators = False` leaves the headers out), robots.txt (disallowing /private/, or answering a status
 `set_robots` gives), redirects (to 169.254.169.254, to another loopback address, in a loop, to
 ftp), bodies that are too large (with and without Content-Length), an image, JSON, plain text,
 a PDF, a page without a Content-Type, a slow page, a page of navigation and boilerplate only, the
@@ -31,13 +33,14 @@ saved pages of tests/fixtures/pages under /saved/, and error statuses. Every req
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -81,6 +84,8 @@ TAVILY_FIELDS = {
 }
 BRAVE_FRESHNESS = re.compile(r"p[dwmy]|\d{4}-\d{2}-\d{2}to\d{4}-\d{2}-\d{2}")
 SEARXNG_TIME_RANGES = {"day", "month", "year"}
+#: When the fake's pages last changed, unless a test changed one (`set_article`).
+PAGES_MODIFIED = datetime(2024, 7, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -240,6 +245,12 @@ class FakeSearchServer:
         self.robots_status = 200
         self.robots_body = ROBOTS_TXT
         self.big_body_bytes = BIG_BODY_BYTES
+        #: Articles a test changed (path: title, date, paragraphs, when), served instead of ARTICLES'.
+        self.changed: dict[str, tuple[str, str | None, list[str], datetime]] = {}
+        #: Whether pages carry an ETag and a Last-Modified (and so may answer 304).
+        self.validators = True
+        #: The paths answered 304 Not Modified.
+        self.not_modified: list[str] = []
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -269,6 +280,14 @@ class FakeSearchServer:
             self.robots_status = 200
             self.robots_body = ROBOTS_TXT
             self.big_body_bytes = BIG_BODY_BYTES
+            self.changed.clear()
+            self.validators = True
+            self.not_modified.clear()
+
+    def set_article(self, path: str, title: str, published: str | None, paragraphs: list[str]) -> None:
+        """Change (or add) the article at `path`: a new body, a new ETag, Last-Modified now."""
+        with self._lock:
+            self.changed[path] = (title, published, paragraphs, datetime.now(UTC))
 
     def script(self, query: str, script: Script) -> None:
         with self._lock:
@@ -458,11 +477,14 @@ class FakeSearchServer:
                     with server._lock:
                         status, body = server.robots_status, server.robots_body
                     self._send(status, body.encode() if status == 200 else b"no robots here", "text/plain")
+                elif path in server.changed:
+                    title, published, paragraphs, modified = server.changed[path]
+                    self._article(path, article_html(title, published, paragraphs), modified)
                 elif path in ARTICLES:
-                    self._send(200, article_html(*ARTICLES[path]), "text/html; charset=utf-8")
+                    self._article(path, article_html(*ARTICLES[path]), PAGES_MODIFIED)
                 elif path in NEWS:
                     title, published, text = NEWS[path]
-                    self._send(200, article_html(title, published, [text * 5]), "text/html; charset=utf-8")
+                    self._article(path, article_html(title, published, [text * 5]), PAGES_MODIFIED)
                 elif path == "/redirect/article":
                     self._redirect(301, "/articles/acme-raises")
                 elif path == "/redirect/private-path":
@@ -504,6 +526,28 @@ class FakeSearchServer:
                     self._send(int(path.rsplit("/", 1)[1]), b"error page", "text/html")
                 else:
                     self._send(404, b"<html><body>Not found</body></html>", "text/html")
+
+            def _article(self, path: str, body: bytes, modified: datetime) -> None:
+                """An article with its validators, or 304 when the request's say the reader has it
+                (If-None-Match first, as RFC 9110 orders them)."""
+                if not server.validators:
+                    self._send(200, body, "text/html; charset=utf-8")
+                    return
+                etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+                last_modified = format_datetime(modified.replace(microsecond=0), usegmt=True)
+                headers = {"ETag": etag, "Last-Modified": last_modified}
+                if_none_match = self.headers.get("If-None-Match")
+                if_modified_since = self.headers.get("If-Modified-Since")
+                if if_none_match is not None:
+                    fresh = etag in [tag.strip() for tag in if_none_match.split(",")]
+                else:
+                    fresh = if_modified_since is not None and not_modified_since(if_modified_since, modified)
+                if fresh:
+                    with server._lock:
+                        server.not_modified.append(path)
+                    self._send(304, b"", "", headers)
+                else:
+                    self._send(200, body, "text/html; charset=utf-8", headers)
 
             def _big_body(self) -> bytes:
                 filler = b"<p>" + b"word " * 200 + b"</p>"
@@ -564,6 +608,15 @@ def tavily_problem(body: dict[str, Any]) -> str:
     if "days" in body and (body.get("topic") != "news" or not isinstance(body["days"], int) or body["days"] < 1):
         return "days must be a positive integer, with topic news"
     return ""
+
+
+def not_modified_since(if_modified_since: str, modified: datetime) -> bool:
+    """Whether a page last modified at `modified` is unchanged since an If-Modified-Since date
+    (one that cannot be read means it may have changed)."""
+    try:
+        return modified.replace(microsecond=0) <= parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError):
+        return False
 
 
 def rfc2822(published: str) -> str:

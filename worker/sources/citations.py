@@ -12,7 +12,7 @@ reader looks up are the same.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -197,6 +197,21 @@ def cited_numbers(markdown: str) -> set[int]:
                 if match.group("numbers") is not None:
                     cited.update(_cited_numbers(match.group("numbers")))
     return cited
+
+
+def renumber_citations(markdown: str, numbers: Mapping[int, int]) -> str:
+    """`markdown` citing each source by its number in `numbers` (old: new), for a text kept while
+    its sources were numbered anew (`worker.rerun`); a group's range becomes its list. A number not
+    in `numbers` becomes 0, which no source has, for `check_citations` to remove. Code is not
+    touched, nor is anything but a citation."""
+
+    def renumber(match: re.Match[str]) -> str:
+        if match.group("numbers") is None:
+            return match.group(0)
+        cited = [numbers.get(number, 0) for number in _cited_numbers(match.group("numbers"))]
+        return f"{match.group('lead') or ''}[{', '.join(str(number) for number in cited)}]"
+
+    return "".join(text if is_code else _TOKEN.sub(renumber, text) for is_code, text in split_code_blocks(markdown))
 
 
 def _settle(prose: str) -> str:

@@ -8,6 +8,11 @@ HTML goes through trafilatura for the article's text and title, and htmldate for
 (`published_date`); plain text is kept as it
 is; a PDF goes to documents.read_pdf.
 
+With a page cache (`page_cache.PageCache`), a page read before is asked for with its validators
+(If-None-Match, If-Modified-Since) on the hop they belong to; a 304, or a body with the stored
+hash, returns the stored extraction instead of extracting again. Every hop still goes through
+the same checks, and a 200's body through the same size cap.
+
 robots.txt, one fetch per origin and Fetcher (cached, thread-safe), through the same guarded
 client. Its status decides as Python's `urllib.robotparser` always has: 401 and 403 mean the
 whole site is off limits, any other 4xx means no rules. A robots.txt that cannot be had (network
@@ -19,8 +24,9 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib import robotparser
 
@@ -32,6 +38,7 @@ from lxml.etree import XPath
 
 from worker.sources.base import cap_text
 from worker.sources.documents import Limits, read_pdf
+from worker.sources.page_cache import CachedPage, PageCache, content_hash
 from worker.sources.ssrf import AddressPolicy, AddressRefused, GuardedTransport, Resolver, check_scheme
 
 if TYPE_CHECKING:
@@ -93,8 +100,10 @@ class Fetcher:
         pdf_max_pages: int = 50,
         user_agent: str = USER_AGENT,
         resolver: Resolver = socket.getaddrinfo,
+        cache: PageCache | None = None,
     ) -> None:
         self.timeout = timeout
+        self.cache = cache
         self.max_bytes = max_bytes
         self.max_chars = max_chars
         self.max_redirects = max_redirects
@@ -111,12 +120,13 @@ class Fetcher:
         self._robots_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Fetcher:
+    def from_settings(cls, settings: Settings, cache: PageCache | None = None) -> Fetcher:
         return cls(
             timeout=settings.fetch_timeout,
             max_bytes=settings.fetch_max_bytes,
             max_chars=settings.fetch_max_chars,
             allow_private=settings.fetch_allow_private,
+            cache=cache,
         )
 
     def close(self) -> None:
@@ -129,10 +139,17 @@ class Fetcher:
         self.close()
 
     def fetch(self, url: str) -> FetchedPage:
-        """The page at `url`, its text capped to `max_chars`; FetchRefused or FetchError otherwise."""
-        response = self._open(url, obey_robots=True)
+        """The page at `url`, its text capped to `max_chars`; FetchRefused or FetchError otherwise.
+        With a cache, a page that did not change since it was stored is not extracted again."""
+        cached = self.cache.get(url) if self.cache is not None else None
+        response = self._open(url, obey_robots=True, cached=cached)
         try:
             final_url = str(response.url)
+            if response.status_code == 304 and cached is not None:
+                self._remember(url, cached, response, cached.content_hash)
+                return replace(cached.page, url=url)
+            if response.status_code == 304:  # a 304 to a request that was not conditional
+                raise FetchError(f"{final_url} answered 304 to a request that asked for the page")
             kind = media_type(response)
             if kind and kind not in HTML_TYPES | TEXT_TYPES | PDF_TYPES:
                 raise FetchRefused(f"{final_url} is {kind}, not a web page, text or PDF")
@@ -140,6 +157,16 @@ class Fetcher:
             encoding = response.charset_encoding
         finally:
             response.close()
+        digest = content_hash(body)
+        if cached is not None and cached.content_hash == digest and cached.page.final_url == final_url:
+            page = replace(cached.page, url=url)  # the same bytes: the same extraction
+        else:
+            page = self._extract(url, final_url, kind, body, encoding)
+        if self.cache is not None:
+            self._remember(url, CachedPage(page, digest), response, digest)
+        return page
+
+    def _extract(self, url: str, final_url: str, kind: str, body: bytes, encoding: str | None) -> FetchedPage:
         if not kind:  # no Content-Type: judge by the first bytes
             head = body.lstrip()[:20].lower()
             kind = "application/pdf" if head.startswith(b"%pdf-") else "text/html" if head.startswith(b"<") else ""
@@ -185,8 +212,17 @@ class Fetcher:
             raise FetchError(f"{final_url}: {reading.problem}")
         return self._page(url, final_url, title=_last_segment(final_url), text=reading.text, published=None)
 
-    def _open(self, url: str, *, obey_robots: bool) -> httpx2.Response:
-        """The streamed response at the end of the redirects, each hop checked; the caller closes it."""
+    def _remember(self, url: str, entry: CachedPage, response: httpx2.Response, digest: str) -> None:
+        """Store the page with the validators of this answer (a 304 may send new ones)."""
+        if self.cache is None:
+            return
+        etag = response.headers.get("etag") or entry.etag
+        modified = response.headers.get("last-modified") or entry.last_modified
+        self.cache.put(url, CachedPage(entry.page, digest, etag, modified, datetime.now(UTC)))
+
+    def _open(self, url: str, *, obey_robots: bool, cached: CachedPage | None = None) -> httpx2.Response:
+        """The streamed response at the end of the redirects, each hop checked; the caller closes it.
+        The hop to the address `cached` was read from asks whether it changed (a 304 is returned)."""
         current = url
         for _hop in range(self.max_redirects + 1):
             try:
@@ -195,7 +231,10 @@ class Fetcher:
                 raise FetchRefused(f"{current}: {exc}") from None
             if obey_robots and not self.allowed_by_robots(current):
                 raise FetchRefused(f"{current} is disallowed by the site's robots.txt")
-            response = self._send(current)
+            conditional: dict[str, str] = {}
+            if cached is not None and str(httpx2.URL(current)) == cached.page.final_url:
+                conditional = cached.validators()
+            response = self._send(current, conditional)
             location = response.headers.get("location")
             if response.status_code not in REDIRECT_STATUSES or not location:
                 if response.status_code >= 400:
@@ -209,9 +248,9 @@ class Fetcher:
                 raise FetchError(f"{current} redirected to an invalid address") from None
         raise FetchError(f"{url} redirected more than {self.max_redirects} times")
 
-    def _send(self, url: str) -> httpx2.Response:
+    def _send(self, url: str, headers: Mapping[str, str] | None = None) -> httpx2.Response:
         try:
-            return self.client.send(self.client.build_request("GET", url), stream=True)
+            return self.client.send(self.client.build_request("GET", url, headers=headers), stream=True)
         except AddressRefused as exc:
             raise FetchRefused(f"{url}: {exc}") from None
         except httpx2.TimeoutException:
