@@ -61,5 +61,9 @@ def test_watch_a_company_and_read_what_changed(page: Page, api_server: str, sett
     expect(row.locator("td").nth(1)).to_contain_text("55")
     citation = row.locator("td").nth(1).get_by_role("link")
     expect(citation).to_have_attribute("href", "https://blog.example/acme-team")
+    # The changed Key facts line reads as in the report: in bold, not with Markdown's asterisks.
+    added = changes.locator(".changes__added li").filter(has_text="Head count:")
+    expect(added).to_have_text("Head count: 55 [4]")
+    expect(added.locator("strong")).to_have_text("Head count:")
     changes.scroll_into_view_if_needed()
     screenshot(page, "changes-laptop.png", full_page=False)
