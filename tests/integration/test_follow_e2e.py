@@ -138,8 +138,7 @@ def test_following_a_company_weekly(
     # The first report, and a weekly watch of its company through the API.
     first, _ = follow_job(api_server, submit_report(api_server, STARTUP), timeout=60)
     assert first["state"] == "SUCCESS", first
-    calls_first = len(fake_llm.successes())
-    assert calls_first > 0  # written through the OpenAI SDK by the fake server
+    assert fake_llm.successes(), "written through the OpenAI SDK by the fake LLM server"
     response = requests.post(
         f"{api_server}/api/watches", json={"report_id": first["job_id"], "every": "weekly"}, headers=AUTH, timeout=5
     )
