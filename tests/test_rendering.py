@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from webapp.rendering import render_report
+from webapp.rendering import render_inline, render_report
 
 REPORT = """# Acme: investment memo
 
@@ -105,3 +105,13 @@ def test_safe_links_are_kept_and_marked() -> None:
     html = render_report("## S\n\nSee [the site](https://acme.example/about).\n").html
     assert 'href="https://acme.example/about"' in html
     assert 'rel="noopener noreferrer nofollow"' in html
+
+
+def test_a_changed_sentence_renders_inline_as_the_report_does() -> None:
+    assert render_inline("**Head count:** 55 [4]") == "<strong>Head count:</strong> 55 [4]"
+    assert render_inline("1. *Series B*, see [the post](https://acme.example/b)") == (
+        '<em>Series B</em>, see <a href="https://acme.example/b" rel="noopener noreferrer nofollow">the post</a>'
+    )
+    assert render_inline("<script>alert(1)</script> [x](javascript:alert(2))") == (
+        '&lt;script&gt;alert(1)&lt;/script&gt; <a rel="noopener noreferrer nofollow">x</a>'
+    )

@@ -11,8 +11,10 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template
 from flask_login import current_user
+from markupsafe import Markup
 
 from webapp.extensions import jobs
+from webapp.rendering import render_inline
 from worker.companies import (
     changes_between,
     get_company,
@@ -25,6 +27,12 @@ from worker.jobs import NoSuchJob, is_job_id
 from worker.models import Company, Job, JobState
 
 bp = Blueprint("companies", __name__)
+
+
+@bp.app_template_filter("inline_markdown")
+def inline_markdown(sentence: str) -> Markup:
+    """A changed sentence as the report shows it (`**Head count:**` in bold, not with asterisks)."""
+    return Markup(render_inline(sentence))  # safe: nh3 keeps only inline tags and safe links
 
 
 class BadComparison(ValueError):

@@ -71,3 +71,22 @@ def render_report(text: str) -> RenderedReport:
     )
     toc = [TocEntry(anchor=t["id"], title=unescape(t["name"])) for t in getattr(md, "toc_tokens", [])]
     return RenderedReport(html=html, toc=toc)
+
+
+INLINE_TAGS = {"strong", "em", "b", "i", "code", "del", "a"}
+
+
+def render_inline(text: str) -> str:
+    """One sentence of a report (as the changes view lists them) as inline HTML: its emphasis and
+    links rendered, as in the report, rather than shown as `**` and brackets; block structure and
+    raw HTML are not kept."""
+    md = markdown.Markdown(output_format="html")
+    md.preprocessors.deregister("html_block")
+    md.inlinePatterns.deregister("html")
+    return nh3.clean(
+        md.convert(text),
+        tags=INLINE_TAGS,
+        attributes={"a": {"href", "title"}},
+        url_schemes=ALLOWED_URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+    ).strip()
