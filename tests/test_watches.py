@@ -17,6 +17,7 @@ from webapp.accounts import Accounts
 from worker.celery_setup import create_celery
 from worker.jobs import JobService, QueueUnavailable
 from worker.models import Company, Job, JobState, Watch, utcnow
+from worker.research import Document, Material
 from worker.store import JobStore
 from worker.watch_tasks import submitter
 from worker.watches import DAY, InvalidCadence, parse_every, queue_due_reruns
@@ -33,9 +34,15 @@ def make_company(store: JobStore, name: str = "Acme Robotics", website: str | No
         return company.id
 
 
-def add_version(store: JobStore, company_id: int, finished_at: datetime, startup: str = "Acme Robotics") -> str:
+def add_version(
+    store: JobStore,
+    company_id: int,
+    finished_at: datetime,
+    startup: str = "Acme Robotics",
+    material: Material | None = None,
+) -> str:
     """A finished report of the company, as the versions code stores one."""
-    job = store.create_job(startup, "admin")
+    job = store.create_job(startup, "admin", material=material)
     store.mark_succeeded(job.id, report_md="# Report", provider="offline")
     with store.session() as session:
         row = session.get(Job, job.id)
@@ -268,6 +275,25 @@ def test_exactly_one_rerun_per_period(app: Flask, api_client: FlaskClient, servi
     assert len(second) == 1 and store.get_job(second[0]).previous_job_id == first[0]
     assert queue_due_reruns(store, submit, T0 + timedelta(days=14, seconds=2)) == []
     assert len(watch_jobs(store)) == 2 and clean_redis.client(0).llen("celery") == 2
+
+
+def test_a_rerun_brings_the_analysts_material_of_the_version_it_builds_on(
+    app: Flask, api_client: FlaskClient, service: JobService
+) -> None:
+    """Notes and documents are part of what a report rests on: a re-run that dropped them would
+    lose them from the report, and would find every section's sources changed (no step kept)."""
+    store = store_of(app)
+    company_id = make_company(store)
+    deck = Document("deck.pdf", pdf=b"%PDF-1.4 the deck")
+    material = Material(website="https://acme.example", notes="Met the founders in May.", documents=(deck,))
+    version = add_version(store, company_id, T0, material=material)
+    assert api_client.post("/api/watches", json={"company_id": company_id, "every": "weekly"}).status_code == 201
+
+    [rerun] = queue_due_reruns(store, submitter(service), T0 + timedelta(days=7, seconds=1))
+
+    assert store.get_job(rerun).previous_job_id == version
+    assert store.load_material(rerun) == store.load_material(version)
+    assert store.load_material(rerun).notes == "Met the founders in May."
 
 
 def test_two_ticks_racing_queue_one_rerun(app: Flask, api_client: FlaskClient, service: JobService) -> None:

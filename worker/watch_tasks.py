@@ -5,6 +5,7 @@ one alert (`worker.alerts` makes the attempt; here only the retry with its backo
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from celery import Task, shared_task
@@ -32,15 +33,18 @@ def tick(self: Task, now: str | None = None) -> list[str]:
 
 
 def submitter(service: JobService) -> Submit:
-    """How the tick queues a re-run: the same path as a report asked for by the API. A company
+    """How the tick queues a re-run: the same path as a report asked for by the API, with the
+    analyst's material of the version it builds on (notes and documents: a re-run must not drop
+    them, and with them its sources stay comparable, so unchanged sections are kept). A company
     without a website takes the search's best match rather than wait for an answer nobody is
     there to give."""
 
     def submit(rerun: Rerun) -> Job:
+        before = service.store.load_material(rerun.previous_job_id) if rerun.previous_job_id else Material()
         return service.submit(
             rerun.startup,
             rerun.owner,
-            material=Material(website=rerun.website),
+            material=replace(before, website=rerun.website or before.website),
             on_ambiguous="ask" if rerun.website else "best",
             trigger=WATCH_TRIGGER,
             previous_job_id=rerun.previous_job_id,
