@@ -30,6 +30,7 @@ from worker.pipeline import (
     Checkpoint,
     assemble_report,
     demote_headings,
+    sections_done_label,
 )
 from worker.providers.base import FatalProviderError, TransientProviderError
 from worker.report_job import MAX_DELIVERIES, JobCancelled, JobFailed, remaining_stages, write_batch
@@ -195,14 +196,19 @@ def test_a_failed_step_resumes_from_the_checkpoints_without_paying_twice(
 def test_a_retried_batch_skips_the_steps_it_had_finished(
     build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
 ) -> None:
-    fake_llm.script("openai", Reply.ok(), Reply.server_error(503))  # the plan, then the snapshot fails
+    fake_llm.script("openai", Reply.ok(), Reply.ok(), Reply.server_error(503))  # the batch's second section fails
     worker = with_fake_llm(build_worker, fake_llm, llm_max_retries=0)  # the error reaches the batch at once
     job_id = worker.job_store.create_job("Acme").id
+    write_batch(job_id, (PLAN_STEP,), resources=worker, parallelism=5)
+    # REPORT_PARALLELISM=5, for batches of more than one section (the default writes one a task).
+    batch = remaining_stages({PLAN_STEP}, 5)[0][0]
+    assert len(batch) == 3
     with pytest.raises(TransientProviderError):
-        write_batch(job_id, (PLAN_STEP, "snapshot"), resources=worker, parallelism=5)
-    write_batch(job_id, (PLAN_STEP, "snapshot"), resources=worker, parallelism=5, attempt=2)  # the task's retry
-    assert [step_of(r.prompt) for r in fake_llm.requests] == [PLAN_STEP, "snapshot", "snapshot"]
-    assert set(worker.job_store.load_checkpoints(job_id)) == {PLAN_STEP, "snapshot"}
+        write_batch(job_id, batch, resources=worker, parallelism=5)
+    write_batch(job_id, batch, resources=worker, parallelism=5, attempt=2)  # the task's retry
+    asked = [step_of(r.prompt) for r in fake_llm.requests]
+    assert asked == [PLAN_STEP, batch[0], batch[1], batch[1], batch[2]]
+    assert set(worker.job_store.load_checkpoints(job_id)) == {PLAN_STEP, *batch}
     assert worker.job_store.get_job(job_id).attempts == 2
 
 
@@ -258,12 +264,13 @@ def in_flight_at_most(requests: list, delay: float) -> int:  # type: ignore[type
     return max(sum(1 for a in arrivals if a <= t < a + delay) for t in arrivals)
 
 
-def test_parallel_sections_build_on_the_plan_and_snapshot_and_run_at_once(
+def test_every_section_builds_on_the_plan_alone_and_all_run_at_once(
     build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
 ) -> None:
-    fake_llm.set_default("openai", Reply.ok(delay=0.3))
-    # REPORT_PARALLELISM's default, 5 batches at once; OPENAI_RPM's pacing (a call every 60/RPM
-    # seconds) off, or it would hide how many calls the batches have in flight.
+    # Long enough that the eleven batches' starts (each a few writes to SQLite) fit in one call.
+    fake_llm.set_default("openai", Reply.ok(delay=0.8))
+    # REPORT_PARALLELISM's default, every section at once; OPENAI_RPM's pacing (a call every
+    # 60/RPM seconds) off, or it would hide how many calls the batches have in flight.
     worker = with_fake_llm(build_worker, fake_llm, openai_rpm=0)
     job_id = worker.job_store.create_job("Acme").id
     with ProgressWatch(worker, job_id) as watch:
@@ -271,32 +278,35 @@ def test_parallel_sections_build_on_the_plan_and_snapshot_and_run_at_once(
     job = worker.job_store.get_job(job_id)
     assert job.state == JobState.SUCCESS and headings(job.report_md) == ["Summary", *EXPECTED_HEADINGS]
     assert job.calls == TOTAL_STEPS
-    assert in_flight_at_most(fake_llm.requests, 0.3) == 5
+    assert in_flight_at_most(fake_llm.requests, 0.8) == len(SECTIONS)
     prompts = {step_of(r.prompt): r.prompt for r in fake_llm.requests}
     for key, prompt in prompts.items():
-        if key not in (PLAN_STEP, "snapshot", SYNTHESIS_STEP):
-            assert "### Research plan\n" in prompt and "### Snapshot\n" in prompt
+        if key not in (PLAN_STEP, SYNTHESIS_STEP):
+            assert "### Research plan\n" in prompt
+            assert not any(f"### {s.title}\n" in prompt for s in SECTIONS), key  # no section waits on another
     assert all(f"### {s.title}\n" in prompts[SYNTHESIS_STEP] for s in SECTIONS)
     assert [step_of(r.prompt) for r in fake_llm.requests][-1] == SYNTHESIS_STEP
     # Batches running at once report their steps in any order; the row's progress never goes back.
     steps = [step for step, _, _ in watch.seen]
     assert steps == sorted(steps) and steps[-1] == TOTAL_STEPS, watch.seen
     assert all(total == TOTAL_STEPS for _, total, _ in watch.seen)
+    # As the sections finish, the row counts them (they all started at step 2).
+    assert (TOTAL_STEPS, TOTAL_STEPS, sections_done_label(len(SECTIONS))) in watch.seen
 
 
 def test_a_failing_batch_leaves_the_others_to_finish_and_the_summary_to_wait(
     build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
 ) -> None:
     fake_llm.set_default("openai", Reply.ok(delay=0.05))
-    fake_llm.script("openai", Reply.ok(), Reply.ok(), Reply.server_error(500))  # the first section asked
+    fake_llm.script("openai", Reply.ok(), Reply.ok(), Reply.server_error(500))  # the second section asked
     worker = with_fake_llm(build_worker, fake_llm, llm_max_retries=0)  # the error reaches the batch at once
     job_id = worker.job_store.create_job("Acme").id
     with pytest.raises(TransientProviderError):
         run_report(worker, job_id)
     [failed] = [step_of(r.prompt) for r in fake_llm.requests if r.status == 500]
     saved = worker.job_store.load_checkpoints(job_id)
-    # The failed batch stopped at its first section; the four others wrote both of theirs.
-    [batch] = [b for b in remaining_stages(set(), 5)[1] if failed in b]
+    # The failed batch stopped at its section; the others wrote theirs.
+    [batch] = [b for b in remaining_stages(set(), worker.settings.report_parallelism)[1] if failed in b]
     assert set(saved) == {key for key in LABELS if key not in (*batch, SYNTHESIS_STEP)}
     assert SYNTHESIS_STEP not in {step_of(r.prompt) for r in fake_llm.requests}
 
@@ -317,7 +327,8 @@ def test_a_fatal_error_propagates_and_its_attempt_is_counted(
     with pytest.raises(FatalProviderError, match="OPENAI_API_KEY"):
         run_report(worker, job_id)
     job = worker.job_store.get_job(job_id)
-    assert len(fake_llm.requests) == 2 and (job.calls, job.retries) == (1, 1)
+    # The refused call was a section: the others, asked at the same moment, were answered.
+    assert len(fake_llm.requests) == 1 + len(SECTIONS) and (job.calls, job.retries) == (len(SECTIONS), 1)
     assert job.state == JobState.PROGRESS  # the task, not the batch, decides what a failure means
 
 
@@ -350,12 +361,15 @@ def test_a_cancelled_job_stops_before_its_next_call(
     assert store.mark_cancelled(job_id, by="admin")
     thread.join(timeout=20)
     assert outcome and isinstance(outcome[0], JobCancelled)
-    assert len(hung_call.requests) == 2  # the timed-out call was not tried again
+    # The sections start together: those asked before the cancel were answered; the one that
+    # hung timed out and was not tried again; none was asked after it.
+    asked = [step_of(r.prompt) for r in hung_call.requests]
+    assert len(asked) == len(set(asked)), asked
     job = store.get_job(job_id)
-    assert job.state == JobState.REVOKED and job.calls_sent == 2 and job.calls == 1
+    assert job.state == JobState.REVOKED and job.calls_sent == len(asked) and job.calls == len(asked) - 1
 
     run_report(worker, job_id)  # a task delivered after the cancel: skipped, not paid for
-    assert len(hung_call.requests) == 2
+    assert len(hung_call.requests) == len(asked)
 
 
 def test_a_batch_that_keeps_killing_its_worker_fails_the_job(demo: ReportsCelery) -> None:
@@ -364,7 +378,7 @@ def test_a_batch_that_keeps_killing_its_worker_fails_the_job(demo: ReportsCelery
     for _ in range(MAX_DELIVERIES):  # each delivery began the batch, then took the process down
         store.mark_started(job_id, worker="w1@test", attempt=1, task_key=PLAN_STEP)
     with pytest.raises(JobFailed, match="stopped its worker process 5 times"):
-        write_batch(job_id, (PLAN_STEP, "snapshot"), resources=demo, parallelism=5)
+        write_batch(job_id, (PLAN_STEP,), resources=demo)
     job = store.get_job(job_id)
     assert job.state == JobState.FAILURE and "memory" in job.error and job.calls_sent in (0, None)
 

@@ -5,6 +5,35 @@ synthesises a summary, in the stages of `report_stages`; `worker.report_job` run
 stage at a time. Progress goes out through `on_progress`; each finished step goes out through
 `on_checkpoint` and comes back in through `done`, so that a retried batch resumes where it
 stopped and never pays twice for a call that already succeeded.
+
+What each step needs (`depends_on`), read off the prompts, not off the order they used to run in:
+
+    sources ─→ plan ─┬─→ snapshot ─────────┐
+       │             ├─→ problem ──────────┤
+       │             ├─→ …  (11 sections) ─┼─→ summary ─→ the report
+       └─────────────┴─→ diligence ────────┘
+
+- The plan needs the sources only (the research step, no model call).
+- Each section needs the plan and its own sources (`Research.for_step`); nothing else.
+- The summary needs every section (not the plan), each cut to `CONTEXT_CHARS_PER_STEP`.
+
+So a report's critical path is three calls: plan, sections (all at once), summary.
+
+The snapshot does not feed the sections. Until issue 20 every section ran after it and got its
+first 1,200 characters as "findings so far" ("stay consistent, do not repeat them"): context, not
+an input. The facts it states come from what each section gets anyway: which company this is
+comes from the plan (and the identity check before it), the figures from the sources, which each
+section receives for its own topics (traction reads the same funding pages as the snapshot; risks,
+thesis and diligence read every source). Dropping it costs a section the chance to avoid restating
+the snapshot's basics (founding year, funding to date) and to echo its exact wording of a figure;
+two sources that disagree are still listed under diligence (`source_conflicts`), and every
+section's figures are still checked against its cited sources. Keeping it costs every report one
+call latency (10 to 30 s with a real model) on its critical path: four calls instead of three.
+We drop it.
+
+With `parallelism` 1 the steps run one after another and each section also gets every section
+before it (`REPORT_PARALLELISM=1`: slowest, each prompt with the most context); `depends_on` says
+so too.
 """
 
 from __future__ import annotations
@@ -266,6 +295,11 @@ def step_labels() -> list[tuple[str, str]]:
 LABELS = dict(step_labels())
 
 
+def sections_done_label(done: int) -> str:
+    """The progress label once sections written at once start to finish, in any order."""
+    return f"Writing the sections: {done} of {len(SECTIONS)} done"
+
+
 def _strip_heading(text: str, title: str) -> str:
     """Drop a leading heading that repeats the section's title: the pipeline writes its own."""
     lines = text.strip().splitlines()
@@ -313,19 +347,35 @@ def _setext_to_atx(prose: str) -> str:
 Stage = list[tuple[str, ...]]
 
 
+def depends_on(key: str, parallelism: int = 1) -> tuple[str, ...]:
+    """The steps whose output step `key`'s prompt is built from (see the module's docstring)."""
+    if key == PLAN_STEP:
+        return ()
+    if key == SYNTHESIS_STEP:
+        return tuple(s.key for s in SECTIONS)
+    if parallelism <= 1:
+        index = next(i for i, s in enumerate(SECTIONS) if s.key == key)
+        return (PLAN_STEP, *(s.key for s in SECTIONS[:index]))
+    return (PLAN_STEP,)
+
+
 def report_stages(parallelism: int = 1) -> list[Stage]:
     """A report's steps as stages that run one after another. A stage holds batches that may run
     at the same time; a batch's steps run one after another. With `parallelism` 1 every step is a
-    stage of its own (each sees everything before it); with more, the plan and the snapshot are
-    one batch, and the ten sections after the snapshot are dealt round-robin into at most
-    `parallelism` batches, which bounds how many calls one report has in flight however many
-    workers pick its batches up."""
-    first, rest = SECTIONS[0], SECTIONS[1:]
+    stage of its own (each sees everything before it); with more, the plan, then every section
+    dealt round-robin into at most `parallelism` batches (one batch a section by default: all at
+    once), then the summary. `parallelism` bounds how many calls one report has in flight however
+    many workers pick its batches up; the shared rate limiter orders them among other reports'."""
     if parallelism <= 1:
         return [[(PLAN_STEP,)], *([(s.key,)] for s in SECTIONS), [(SYNTHESIS_STEP,)]]
-    width = min(parallelism, len(rest))
-    # The plan and the snapshot run one after the other either way: one task, not two.
-    return [[(PLAN_STEP, first.key)], [tuple(s.key for s in rest[i::width]) for i in range(width)], [(SYNTHESIS_STEP,)]]
+    width = min(parallelism, len(SECTIONS))
+    sections = [tuple(s.key for s in SECTIONS[i::width]) for i in range(width)]
+    return [[(PLAN_STEP,)], sections, [(SYNTHESIS_STEP,)]]
+
+
+def critical_path(parallelism: int = 1) -> int:
+    """How many calls a report makes one after another, with every batch of a stage at once."""
+    return sum(max(len(batch) for batch in stage) for stage in report_stages(parallelism))
 
 
 def step_prompt(
@@ -334,12 +384,11 @@ def step_prompt(
     """The prompt of step `key`, built from the steps it depends on (which must be in `done`)."""
     if key == PLAN_STEP:
         return plan_prompt(startup, sources_brief(research, key))
+    findings = [done[dependency] for dependency in depends_on(key, parallelism)]
     if key == SYNTHESIS_STEP:
-        return synthesis_prompt(startup, [done[s.key] for s in SECTIONS])
-    index = next(i for i, s in enumerate(SECTIONS) if s.key == key)
-    earlier = SECTIONS[:index] if parallelism <= 1 or index == 0 else SECTIONS[:1]
-    findings = [done[PLAN_STEP], *(done[s.key] for s in earlier)]
-    return section_prompt(startup, SECTIONS[index], findings, sources_brief(research, key))
+        return synthesis_prompt(startup, findings)
+    section = next(s for s in SECTIONS if s.key == key)
+    return section_prompt(startup, section, findings, sources_brief(research, key))
 
 
 def write_step(

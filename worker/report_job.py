@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from worker.log_context import working_on
 from worker.pipeline import (
     RESEARCH_LABEL,
+    SECTIONS,
     SYNTHESIS_STEP,
     TOTAL_STEPS,
     Checkpoint,
@@ -26,6 +27,7 @@ from worker.pipeline import (
     Stage,
     assemble_report,
     report_stages,
+    sections_done_label,
     write_steps,
 )
 from worker.pricing import estimate_cost
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
     from worker.store import JobStore
 
 logger = logging.getLogger(__name__)
+
+SECTION_KEYS = frozenset(s.key for s in SECTIONS)
 
 # A task that has taken down its worker process this many times (the OOM killer, a crash in a
 # library) fails its job instead of being delivered again and again.
@@ -155,7 +159,11 @@ def write_batch(
             cost = estimate_cost(
                 settings.llm_prices, checkpoint.model, checkpoint.input_tokens, checkpoint.output_tokens
             )
-            store.save_checkpoint(job_id, checkpoint, cost)
+            stored = store.save_checkpoint(job_id, checkpoint, cost)
+            if parallelism > 1 and checkpoint.key in SECTION_KEYS:
+                # The sections started together, so the step each announced says little: count them.
+                label = sections_done_label(stored - 1)  # (the plan is the other step stored)
+                report_progress(Progress(step=min(stored + 1, TOTAL_STEPS), total=TOTAL_STEPS, label=label))
 
         try:
             provider = build_provider(

@@ -13,7 +13,7 @@ from tests.conftest import AUTH, RedisServer, follow_job, submit_report, wait_fo
 from tests.fakes.scripted_provider import read_count, write_script
 from tests.test_pipeline import EXPECTED_HEADINGS, headings
 from worker.celery_setup import create_celery, step_task_id
-from worker.pipeline import DEMO_BANNER, RESEARCH_LABEL, TOTAL_STEPS, step_labels
+from worker.pipeline import DEMO_BANNER, RESEARCH_LABEL, SECTIONS, TOTAL_STEPS, sections_done_label, step_labels
 from worker.store import JobStore
 
 pytestmark = pytest.mark.integration
@@ -37,6 +37,7 @@ def test_a_report_goes_from_queued_through_progress_to_success(
     assert steps == sorted(steps) and len(set(steps)) >= 3, steps
     assert all(s["progress"]["total"] == TOTAL_STEPS for s in seen if s["state"] == "PROGRESS")
     labels = {label for _, label in step_labels()} | {"Done", RESEARCH_LABEL}
+    labels |= {sections_done_label(done) for done in range(1, len(SECTIONS) + 1)}
     assert {s["progress"]["label"] for s in seen if s["state"] == "PROGRESS"} <= labels
 
     assert final["state"] == "SUCCESS", final
