@@ -196,19 +196,22 @@ def test_a_failed_step_resumes_from_the_checkpoints_without_paying_twice(
 def test_a_retried_batch_skips_the_steps_it_had_finished(
     build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
 ) -> None:
-    fake_llm.script("openai", Reply.ok(), Reply.ok(), Reply.server_error(503))  # the batch's second section fails
+    fake_llm.script("openai", Reply.ok(), Reply.ok(), Reply.server_error(503))  # the second section asked fails
     worker = with_fake_llm(build_worker, fake_llm, llm_max_retries=0)  # the error reaches the batch at once
     job_id = worker.job_store.create_job("Acme").id
-    write_batch(job_id, (PLAN_STEP,), resources=worker, parallelism=5)
-    # REPORT_PARALLELISM=5, for batches of more than one section (the default writes one a task).
-    batch = remaining_stages({PLAN_STEP}, 5)[0][0]
-    assert len(batch) == 3
+    write_batch(job_id, (PLAN_STEP,), resources=worker)
+    [sections] = remaining_stages({PLAN_STEP}, worker.settings.report_parallelism)[0]
     with pytest.raises(TransientProviderError):
-        write_batch(job_id, batch, resources=worker, parallelism=5)
-    write_batch(job_id, batch, resources=worker, parallelism=5, attempt=2)  # the task's retry
-    asked = [step_of(r.prompt) for r in fake_llm.requests]
-    assert asked == [PLAN_STEP, batch[0], batch[1], batch[1], batch[2]]
-    assert set(worker.job_store.load_checkpoints(job_id)) == {PLAN_STEP, *batch}
+        write_batch(job_id, sections, resources=worker, parallelism=worker.settings.report_parallelism)
+    [failed] = [step_of(r.prompt) for r in fake_llm.requests if r.status == 503]
+    # The sections under way when one failed were written and stored; the retry asks the others.
+    stored = set(worker.job_store.load_checkpoints(job_id))
+    assert PLAN_STEP in stored and failed not in stored and len(stored) >= 2
+    before = len(fake_llm.requests)
+    write_batch(job_id, sections, resources=worker, parallelism=worker.settings.report_parallelism, attempt=2)
+    asked_again = [step_of(r.prompt) for r in fake_llm.requests[before:]]  # the task's retry
+    assert failed in asked_again and set(asked_again).isdisjoint(stored)
+    assert set(worker.job_store.load_checkpoints(job_id)) == {PLAN_STEP, *sections}
     assert worker.job_store.get_job(job_id).attempts == 2
 
 
@@ -294,7 +297,7 @@ def test_every_section_builds_on_the_plan_alone_and_all_run_at_once(
     assert (TOTAL_STEPS, TOTAL_STEPS, sections_done_label(len(SECTIONS))) in watch.seen
 
 
-def test_a_failing_batch_leaves_the_others_to_finish_and_the_summary_to_wait(
+def test_a_failing_section_leaves_the_others_to_finish_and_the_summary_to_wait(
     build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
 ) -> None:
     fake_llm.set_default("openai", Reply.ok(delay=0.05))
@@ -304,18 +307,40 @@ def test_a_failing_batch_leaves_the_others_to_finish_and_the_summary_to_wait(
     with pytest.raises(TransientProviderError):
         run_report(worker, job_id)
     [failed] = [step_of(r.prompt) for r in fake_llm.requests if r.status == 500]
-    saved = worker.job_store.load_checkpoints(job_id)
-    # The failed batch stopped at its section; the others wrote theirs.
-    [batch] = [b for b in remaining_stages(set(), worker.settings.report_parallelism)[1] if failed in b]
-    assert set(saved) == {key for key in LABELS if key not in (*batch, SYNTHESIS_STEP)}
+    # The sections under way finished and were stored; those not yet started were not asked.
+    saved = set(worker.job_store.load_checkpoints(job_id))
+    answered = {step_of(r.prompt) for r in fake_llm.requests if r.status == 200}
+    assert saved == answered and PLAN_STEP in saved and failed not in saved
     assert SYNTHESIS_STEP not in {step_of(r.prompt) for r in fake_llm.requests}
+    job = worker.job_store.get_job(job_id)
+    assert job.calls == len(saved) and job.retries == 1  # the failed attempt is on the books
 
     before = len(fake_llm.requests)
     run_report(worker, job_id)
     asked = [step_of(r.prompt) for r in fake_llm.requests[before:]]
-    assert asked == [*batch, SYNTHESIS_STEP]
+    assert set(asked[:-1]) == set(LABELS) - saved - {SYNTHESIS_STEP} and asked[-1] == SYNTHESIS_STEP
+    assert len(asked) == len(set(asked))  # none twice
     job = worker.job_store.get_job(job_id)
     assert job.state == JobState.SUCCESS and job.calls == TOTAL_STEPS
+
+
+def test_sections_written_a_few_at_a_time_stop_starting_after_a_failure(
+    build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
+) -> None:
+    """REPORT_PARALLELISM below the sections' count: the batch writes that many at once, and a
+    failure stops the sections not yet started (as one at a time stops at the failed step)."""
+    fake_llm.set_default("openai", Reply.ok(delay=0.3))
+    fake_llm.script("openai", Reply.ok(), Reply.server_error(500))  # the first section asked
+    worker = with_fake_llm(build_worker, fake_llm, llm_max_retries=0, report_parallelism=3, openai_rpm=0)
+    job_id = worker.job_store.create_job("Acme").id
+    with pytest.raises(TransientProviderError):
+        run_report(worker, job_id)
+    assert in_flight_at_most(fake_llm.requests[1:], 0.3) <= 3
+    assert len(fake_llm.requests) <= 1 + 3  # the plan, then the first three sections at most
+    before = len(fake_llm.requests)
+    run_report(worker, job_id)
+    assert worker.job_store.get_job(job_id).state == JobState.SUCCESS
+    assert in_flight_at_most(fake_llm.requests[before:], 0.3) == 3
 
 
 def test_a_fatal_error_propagates_and_its_attempt_is_counted(

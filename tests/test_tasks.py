@@ -41,27 +41,27 @@ def test_a_job_retry_waits_at_least_what_the_provider_asked_but_never_past_the_c
 
 
 @pytest.mark.parametrize("parallelism", [1, 2, 3, 5, 11, 16])
-def test_report_stages_run_every_step_once_and_bound_a_reports_calls_in_flight(parallelism: int) -> None:
+def test_report_stages_run_every_step_once(parallelism: int) -> None:
     stages = report_stages(parallelism)
     keys = [key for stage in stages for batch in stage for key in batch]
     assert sorted(keys) == sorted(key for key, _ in step_labels())
     assert stages[0] == [(PLAN_STEP,)] and stages[-1] == [(SYNTHESIS_STEP,)]
-    assert max(len(stage) for stage in stages) == min(parallelism, len(SECTIONS))
     if parallelism == 1:
         assert len(stages) == TOTAL_STEPS  # one step at a time, each seeing all before it
     else:
-        assert len(stages) == 3  # the plan, the sections, the summary
+        assert stages == [[(PLAN_STEP,)], [tuple(s.key for s in SECTIONS)], [(SYNTHESIS_STEP,)]]
 
 
 @pytest.mark.parametrize("parallelism", [1, 2, 5, 11, 16])
 def test_every_step_runs_after_the_steps_its_prompt_is_built_from(parallelism: int) -> None:
-    """A step's inputs (`depends_on`) are finished before it starts: in an earlier stage, or
-    earlier in its own batch."""
+    """A step's inputs (`depends_on`) are finished before it starts: in an earlier stage, or, one
+    step at a time, earlier in its own batch (a batch of several steps writes them at once)."""
     finished: set[str] = set()
     for stage in report_stages(parallelism):
         for batch in stage:
             for index, key in enumerate(batch):
-                assert set(depends_on(key, parallelism)) <= finished | set(batch[:index]), (key, stage)
+                before = set(batch[:index]) if parallelism == 1 else set()
+                assert set(depends_on(key, parallelism)) <= finished | before, (key, stage)
         finished |= {key for batch in stage for key in batch}
 
 
@@ -79,9 +79,10 @@ def test_the_workflow_leaves_out_finished_batches_and_always_stores_the_report()
     celery = create_celery(make_settings())
     job_id = "8a2b5d4e-0000-4000-8000-000000000000"
     with celery.connection_for_write():
-        fresh = tasks.report_workflow(job_id, set(), 5)
-        resumed = tasks.report_workflow(job_id, {PLAN_STEP, "snapshot", "traction", "diligence"}, 5)
-        finished = tasks.report_workflow(job_id, {key for key, _ in step_labels()}, 5)
+        fresh = tasks.report_workflow(job_id, set(), 11)
+        resumed = tasks.report_workflow(job_id, {PLAN_STEP, "snapshot", "problem", "team"}, 11)
+        finished = tasks.report_workflow(job_id, {key for key, _ in step_labels()}, 11)
+        in_sequence = tasks.report_workflow(job_id, {PLAN_STEP, "snapshot"}, 1)
 
     def stages(workflow) -> list[list]:  # type: ignore[no-untyped-def]
         """The chain's stages as lists of task signatures (Celery makes a group and the task after
@@ -96,15 +97,12 @@ def test_the_workflow_leaves_out_finished_batches_and_always_stores_the_report()
     def shape(workflow) -> list[list[str]]:  # type: ignore[no-untyped-def]
         return [[t.options["task_id"] for t in stage] for stage in stages(workflow)]
 
-    assert shape(fresh)[0] == [f"{job_id}:plan"]
-    assert len(shape(fresh)[1]) == 5 and shape(fresh)[-1] == [f"{job_id}:synthesis"]
-    # "snapshot", "traction" and "diligence" were one batch: done, so left out; the others remain.
-    assert shape(resumed)[0] == [f"{job_id}:{k}" for k in ("problem", "product", "market", "business_model")]
+    # Three tasks in a chain: the plan, the sections (one task writes them at once), the summary.
+    assert shape(fresh) == [[f"{job_id}:plan"], [f"{job_id}:snapshot"], [f"{job_id}:synthesis"]]
+    # The sections' task again, for the sections not stored yet (it skips the stored ones).
+    assert shape(resumed) == [[f"{job_id}:snapshot"], [f"{job_id}:synthesis"]]
     assert shape(finished) == [[f"{job_id}:synthesis"]]
-    # By default, a task per section.
-    with celery.connection_for_write():
-        default = tasks.report_workflow(job_id, set(), make_settings().report_parallelism)
-    assert shape(default)[1] == [f"{job_id}:{s.key}" for s in SECTIONS]
+    assert shape(in_sequence)[0] == [f"{job_id}:problem"] and len(shape(in_sequence)) == TOTAL_STEPS - 2
     assert all(t.options["link_error"] for stage in stages(fresh) for t in stage)
 
 

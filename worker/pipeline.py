@@ -38,12 +38,22 @@ so too.
 
 from __future__ import annotations
 
+import contextvars
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from worker.providers.base import AttemptCallback, Completion, Prompt, Provider
+from worker.providers.base import (
+    AttemptCallback,
+    Completion,
+    FatalProviderError,
+    Prompt,
+    Provider,
+    ProviderError,
+)
 from worker.recency import NEWS_TITLE, note_old_sources, render_recent_news
 from worker.research import EXCERPT_CHARS, PROVIDED_EXCERPT_CHARS, Research
 from worker.sources.citations import (
@@ -155,6 +165,8 @@ class Progress:
     step: int
     total: int
     label: str
+    #: False for news of steps that finished (a count of sections written): nothing starts.
+    starts_work: bool = True
 
 
 @dataclass(frozen=True)
@@ -344,6 +356,7 @@ def _setext_to_atx(prose: str) -> str:
     return "\n".join(lines)
 
 
+#: The batches of one stage: each a task of the report's canvas, all of them at once.
 Stage = list[tuple[str, ...]]
 
 
@@ -360,22 +373,20 @@ def depends_on(key: str, parallelism: int = 1) -> tuple[str, ...]:
 
 
 def report_stages(parallelism: int = 1) -> list[Stage]:
-    """A report's steps as stages that run one after another. A stage holds batches that may run
-    at the same time; a batch's steps run one after another. With `parallelism` 1 every step is a
-    stage of its own (each sees everything before it); with more, the plan, then every section
-    dealt round-robin into at most `parallelism` batches (one batch a section by default: all at
-    once), then the summary. `parallelism` bounds how many calls one report has in flight however
-    many workers pick its batches up; the shared rate limiter orders them among other reports'."""
+    """A report's steps as stages that run one after another, each a list of batches (a task
+    each). With `parallelism` 1 every step is a stage of its own (each sees everything before
+    it). With more: the plan, then every section as one batch that writes up to `parallelism` of
+    them at once (all eleven by default), then the summary. `parallelism` bounds how many calls
+    one report has in flight; the shared rate limiter orders them among other reports' calls."""
     if parallelism <= 1:
         return [[(PLAN_STEP,)], *([(s.key,)] for s in SECTIONS), [(SYNTHESIS_STEP,)]]
-    width = min(parallelism, len(SECTIONS))
-    sections = [tuple(s.key for s in SECTIONS[i::width]) for i in range(width)]
-    return [[(PLAN_STEP,)], sections, [(SYNTHESIS_STEP,)]]
+    return [[(PLAN_STEP,)], [tuple(s.key for s in SECTIONS)], [(SYNTHESIS_STEP,)]]
 
 
 def critical_path(parallelism: int = 1) -> int:
-    """How many calls a report makes one after another, with every batch of a stage at once."""
-    return sum(max(len(batch) for batch in stage) for stage in report_stages(parallelism))
+    """How many calls a report makes one after another when nothing else waits for a slot."""
+    width = max(1, parallelism)
+    return sum(max(-(-len(batch) // width) for batch in stage) for stage in report_stages(parallelism))
 
 
 def step_prompt(
@@ -437,14 +448,18 @@ def write_steps(
     on_checkpoint: CheckpointCallback | None = None,
     on_attempt: AttemptCallback | None = None,
 ) -> dict[str, Checkpoint]:
-    """Write one batch's steps one after another, each built on the steps finished before it;
-    steps already in `done` are not asked again. Returns `done` with the new steps. `on_progress`
-    hears of each step before it starts, `on_checkpoint` of each step once it is written, and
-    either may raise to stop before the next provider call; so does a provider error."""
+    """Write one batch's steps; steps already in `done` are not asked again. Returns `done` with
+    the new steps. With `parallelism` 1 they are written one after another, each built on the
+    steps finished before it; with more, up to `parallelism` at once (`write_at_once`).
+    `on_progress` hears of each step before it starts, `on_checkpoint` of each step once it is
+    written, and either may raise to stop before the next provider call; so does a provider error."""
     done = dict(done)
-    for key in keys:
-        if key in done:
-            continue
+    pending = [key for key in keys if key not in done]
+    if parallelism > 1 and len(pending) > 1:
+        return write_at_once(
+            startup, pending, provider, done, parallelism, research, on_progress, on_checkpoint, on_attempt
+        )
+    for key in pending:
         if on_progress:
             on_progress(Progress(step=min(len(done) + 1, TOTAL_STEPS), total=TOTAL_STEPS, label=LABELS[key]))
         checkpoint = write_step(startup, key, provider, done, parallelism, research, on_attempt)
@@ -452,6 +467,74 @@ def write_steps(
             on_checkpoint(checkpoint)
         done[key] = checkpoint
     return done
+
+
+def write_at_once(
+    startup: str,
+    pending: Sequence[str],
+    provider: Provider,
+    done: dict[str, Checkpoint],
+    parallelism: int,
+    research: Research | None,
+    on_progress: ProgressCallback | None,
+    on_checkpoint: CheckpointCallback | None,
+    on_attempt: AttemptCallback | None,
+) -> dict[str, Checkpoint]:
+    """`write_steps` for sections, each in a thread of its own, up to `parallelism` at once: one
+    task and one worker slot for a report's whole fan-out (eleven Celery tasks cost a loaded
+    worker about half a second to publish and start). What each needs must be in `done` already.
+
+    A step that fails stops the steps not yet started; those under way finish (their calls are
+    paid for) and are checkpointed. Then the first error is raised: a fatal provider error before
+    anything else, a transient one last (retrying is pointless once the job is cancelled or
+    failed), carrying the failed attempts of every provider error so that all are counted."""
+    missing = {needed for key in pending for needed in depends_on(key, parallelism)} - done.keys()
+    if missing:
+        raise ValueError(f"{list(pending)} cannot start before {sorted(missing)}")
+    inputs = dict(done)
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def write(key: str) -> None:
+        if failed.is_set():
+            return
+        try:
+            if on_progress:
+                with lock:
+                    step = min(len(done) + 1, TOTAL_STEPS)
+                on_progress(Progress(step=step, total=TOTAL_STEPS, label=LABELS[key]))
+            checkpoint = write_step(startup, key, provider, inputs, parallelism, research, on_attempt)
+            if on_checkpoint:
+                on_checkpoint(checkpoint)
+            with lock:
+                done[key] = checkpoint
+                step = min(len(done) + 1, TOTAL_STEPS)
+                written = sum(1 for s in SECTIONS if s.key in done)
+            if on_progress:  # they finish in any order: the row counts them
+                label = sections_done_label(written)
+                on_progress(Progress(step=step, total=TOTAL_STEPS, label=label, starts_work=False))
+        except Exception:
+            failed.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=min(parallelism, len(pending))) as pool:
+        # Each thread in a copy of this one's context: the log lines name the job (`working_on`).
+        futures = [pool.submit(contextvars.copy_context().run, write, key) for key in pending]
+    errors = [error for future in futures if (error := future.exception()) is not None]
+    if errors:
+        raise _first_error(errors)
+    return done
+
+
+def _first_error(errors: list[BaseException]) -> BaseException:
+    """Of the errors of steps written at once, the one to raise (see `write_at_once`)."""
+    provider_errors = [e for e in errors if isinstance(e, ProviderError)]
+    fatal = [e for e in provider_errors if isinstance(e, FatalProviderError)]
+    others = [e for e in errors if not isinstance(e, ProviderError)]
+    chosen = (fatal or others or provider_errors)[0]
+    if isinstance(chosen, ProviderError):
+        chosen.failed_attempts = sum(e.failed_attempts for e in provider_errors)
+    return chosen
 
 
 def assemble_report(

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Protocol
 from worker.log_context import working_on
 from worker.pipeline import (
     RESEARCH_LABEL,
-    SECTIONS,
     SYNTHESIS_STEP,
     TOTAL_STEPS,
     Checkpoint,
@@ -27,7 +26,6 @@ from worker.pipeline import (
     Stage,
     assemble_report,
     report_stages,
-    sections_done_label,
     write_steps,
 )
 from worker.pricing import estimate_cost
@@ -45,8 +43,6 @@ if TYPE_CHECKING:
     from worker.store import JobStore
 
 logger = logging.getLogger(__name__)
-
-SECTION_KEYS = frozenset(s.key for s in SECTIONS)
 
 # A task that has taken down its worker process this many times (the OOM killer, a crash in a
 # library) fails its job instead of being delivered again and again.
@@ -113,8 +109,9 @@ def write_batch(
     worker: str = "",
     attempt: int = 1,
 ) -> None:
-    """Write a batch of a job's steps one after another, checkpointing each; the summary's batch
-    also assembles and stores the report. The job's first batch reads its sources first.
+    """Write a batch of a job's steps (one after another, or with `parallelism` above 1 the
+    sections at once), checkpointing each; the summary's batch also assembles and stores the
+    report. The job's first batch reads its sources first.
 
     Raises `JobCancelled` when the job finished meanwhile, `JobFailed` once the row says why,
     `TimeLimitReached`, and the providers' errors (their failed attempts counted on the job), for
@@ -146,7 +143,7 @@ def write_batch(
         def report_progress(progress: Progress) -> None:
             if not store.mark_progress(job_id, progress):
                 raise JobCancelled(job_id)
-            if time.monotonic() > deadline and progress.label != "Done":
+            if time.monotonic() > deadline and progress.starts_work:
                 raise TimeLimitReached(job_id)
 
         def count_attempt(provider: Provider, prompt: Prompt) -> None:
@@ -159,11 +156,7 @@ def write_batch(
             cost = estimate_cost(
                 settings.llm_prices, checkpoint.model, checkpoint.input_tokens, checkpoint.output_tokens
             )
-            stored = store.save_checkpoint(job_id, checkpoint, cost)
-            if parallelism > 1 and checkpoint.key in SECTION_KEYS:
-                # The sections started together, so the step each announced says little: count them.
-                label = sections_done_label(stored - 1)  # (the plan is the other step stored)
-                report_progress(Progress(step=min(stored + 1, TOTAL_STEPS), total=TOTAL_STEPS, label=label))
+            store.save_checkpoint(job_id, checkpoint, cost)
 
         try:
             provider = build_provider(
@@ -196,7 +189,7 @@ def write_batch(
             report = assemble_report(
                 job.startup, done, is_demo=provider.is_demo, generated_at=datetime.now(UTC), research=research
             )
-            report_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done"))
+            report_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done", starts_work=False))
             store.mark_succeeded(
                 job_id,
                 report_md=report.markdown,

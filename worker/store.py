@@ -413,9 +413,8 @@ class JobStore:
             query = select(Job).where(Job.created_by == created_by, Job.idempotency_key == key).limit(1)
             return session.scalar(query)
 
-    def save_checkpoint(self, job_id: str, checkpoint: Checkpoint, cost_usd: float | None = None) -> int:
-        """Store a finished step and add what it cost to the job's totals, in one transaction;
-        returns how many of the job's steps are stored now (its sections finish in any order)."""
+    def save_checkpoint(self, job_id: str, checkpoint: Checkpoint, cost_usd: float | None = None) -> None:
+        """Store a finished step and add what it cost to the job's totals, in one transaction."""
         with self.session() as session:
             session.merge(
                 JobStep(
@@ -444,8 +443,6 @@ class JobStore:
                     updated_at=utcnow(),
                 )
             )
-            session.flush()
-            return session.scalar(select(func.count()).select_from(JobStep).where(JobStep.job_id == job_id)) or 0
 
     def add_provider_down(self, job_id: str, entry: str) -> None:
         """Record "<provider>:<kind>", replacing what was recorded for that provider before."""
