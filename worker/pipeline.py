@@ -484,6 +484,12 @@ def write_at_once(
     task and one worker slot for a report's whole fan-out (eleven Celery tasks cost a loaded
     worker about half a second to publish and start). What each needs must be in `done` already.
 
+    The sections take turns to ask the provider's rate limiter for a slot (`turn`): a report holds
+    one place at a time in the limiter's queue, which serves places in the order they were asked
+    for. On an idle system the slots come at once (the limiter's burst) and all the sections run
+    together; when many reports run, their calls alternate, a fair share each, and a report
+    submitted behind them waits one turn of theirs, not for all their sections.
+
     A step that fails stops the steps not yet started; those under way finish (their calls are
     paid for) and are checkpointed. Then the first error is raised: a fatal provider error before
     anything else, a transient one last (retrying is pointless once the job is cancelled or
@@ -493,6 +499,7 @@ def write_at_once(
         raise ValueError(f"{list(pending)} cannot start before {sorted(missing)}")
     inputs = dict(done)
     lock = threading.Lock()
+    turn = threading.Lock()  # held from asking the rate limiter for a slot until it is given
     failed = threading.Event()
 
     def write(key: str) -> None:
@@ -503,7 +510,9 @@ def write_at_once(
                 with lock:
                     step = min(len(done) + 1, TOTAL_STEPS)
                 on_progress(Progress(step=step, total=TOTAL_STEPS, label=LABELS[key]))
-            checkpoint = write_step(startup, key, provider, inputs, parallelism, research, on_attempt)
+            checkpoint = _in_turn(
+                turn, lambda hear: write_step(startup, key, provider, inputs, parallelism, research, hear), on_attempt
+            )
             if on_checkpoint:
                 on_checkpoint(checkpoint)
             with lock:
@@ -524,6 +533,31 @@ def write_at_once(
     if errors:
         raise _first_error(errors)
     return done
+
+
+def _in_turn(
+    turn: threading.Lock,
+    write: Callable[[AttemptCallback], Checkpoint],
+    on_attempt: AttemptCallback | None,
+) -> Checkpoint:
+    """Run `write` holding `turn` until its first attempt is about to be sent (the provider calls
+    `on_attempt` once its rate limiter has given the slot), or until it ends without one."""
+    turn.acquire()
+    holding = True
+
+    def heard(provider: Provider, prompt: Prompt) -> None:
+        nonlocal holding
+        if holding:
+            holding = False
+            turn.release()
+        if on_attempt:
+            on_attempt(provider, prompt)
+
+    try:
+        return write(heard)
+    finally:
+        if holding:
+            turn.release()
 
 
 def _first_error(errors: list[BaseException]) -> BaseException:
