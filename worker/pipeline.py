@@ -14,10 +14,13 @@ What each step needs (`depends_on`), read off the prompts, not off the order the
        └─────────────┴─→ diligence ────────┘
 
 - The plan needs the sources only (the research step, no model call).
-- Each section needs the plan and its own sources (`Research.for_step`); nothing else.
+- Each section needs the plan (cut to `CONTEXT_CHARS_PER_STEP`) and its own sources
+  (`Research.for_step`); nothing else.
 - The summary needs every section (not the plan), each cut to `CONTEXT_CHARS_PER_STEP`.
 
-So a report's critical path is three calls: plan, sections (all at once), summary.
+So a report's critical path is three calls: plan, sections (all at once), summary. The sections
+are one batch, each written in a thread of its own (`write_at_once`), taking turns at the rate
+limiter so that many reports share it fairly.
 
 The snapshot does not feed the sections. Until issue 20 every section ran after it and got its
 first 1,200 characters as "findings so far" ("stay consistent, do not repeat them"): context, not
@@ -29,7 +32,8 @@ the snapshot's basics (founding year, funding to date) and to echo its exact wor
 two sources that disagree are still listed under diligence (`source_conflicts`), and every
 section's figures are still checked against its cited sources. Keeping it costs every report one
 call latency (10 to 30 s with a real model) on its critical path: four calls instead of three.
-We drop it.
+We drop it. (No measurement of the memos' prose backs this either way: the tests' models are
+fakes. Comparing real reports with and without it is open.)
 
 With `parallelism` 1 the steps run one after another and each section also gets every section
 before it (`REPORT_PARALLELISM=1`: slowest, each prompt with the most context); `depends_on` says
