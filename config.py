@@ -114,8 +114,9 @@ class Settings(BaseSettings):
     anthropic_tpm: int = Field(default=30_000, ge=0)
     gemini_rpm: int = Field(default=1000, ge=0)
     gemini_tpm: int = Field(default=1_000_000, ge=0)
-    # Sections of one report written at once, after the plan and the snapshot they all build on.
-    report_parallelism: int = Field(default=5, ge=1, le=16)
+    # Sections of one report written at once, after the plan they all build on. The default, 11,
+    # is every section at once (more is the same); 1 writes one step at a time, each seeing all before.
+    report_parallelism: int = Field(default=11, ge=1, le=16)
     # US dollars per million input and output tokens, by model, for the cost estimate of each
     # report: a JSON object in the environment, added to DEFAULT_PRICES. Models not listed in
     # either have no estimate.

@@ -3,6 +3,7 @@ configuration and ours side by side.
 
     .venv/bin/python -m bench.run_bench                      # the default scenario
     .venv/bin/python -m bench.run_bench --scenario heavy     # 100 reports at 300 requests/min
+    .venv/bin/python -m bench.run_bench --scenario one       # one report alone, at 1 s and 0.2 s a call
     .venv/bin/python -m bench.run_bench --scenario pollers   # status and card reads (bench/pollers.py)
     .venv/bin/python -m bench.run_bench --scenario rerun     # a re-run's calls against the first run's (bench/rerun.py)
     .venv/bin/python -m bench.run_bench --scenario all --write bench/RESULTS.md
@@ -16,7 +17,11 @@ GET /status at a fixed rate (STATUS_RATE a second, an open loop: a slow answer d
 load down). It prints one table per scenario.
 
 Lower bound = max(total calls ÷ rate limit, one report's critical path), where the critical path
-is the calls a report must make one after another (13 for the seed, 5 for ours) × the latency.
+is the calls a report must make one after another (13 for the seed, 3 for ours: the plan, every
+section at once, the summary; `worker.pipeline.critical_path`) × the latency. Each report's own
+makespan is from the burst's first submission to its finishing time; "slowest ÷ median" says
+whether any report starved while the others ran. "First section readable" is when the first
+section's checkpoint was stored (`job_steps.created_at`), after its report's submission.
 """
 
 from __future__ import annotations
@@ -47,7 +52,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from worker.pipeline import TOTAL_STEPS  # noqa: E402
+from config import Settings  # noqa: E402
+from worker.pipeline import SECTIONS, critical_path  # noqa: E402
+from worker.store import JobStore  # noqa: E402
 
 # The API runs 2 gunicorn processes × 2 threads: more connections than that only wait in the
 # socket's backlog, which measures the burst's length rather than an answer's.
@@ -65,6 +72,8 @@ class Scenario:
     reports: int
     latency: float
     rpm: int
+    #: GET /status requests a second while the reports run (one analyst's card polls about one).
+    status_rate: float = STATUS_RATE
 
 
 @dataclass(frozen=True)
@@ -76,15 +85,21 @@ class Config:
 
 
 SCENARIOS = {
-    "default": Scenario("default", reports=30, latency=1.0, rpm=600),
-    "heavy": Scenario("heavy", reports=100, latency=1.0, rpm=300),
+    "default": [Scenario("default", reports=30, latency=1.0, rpm=600)],
+    "heavy": [Scenario("heavy", reports=100, latency=1.0, rpm=300)],
+    # One analyst on an idle system: the wait is the critical path (issue 20).
+    "one": [
+        Scenario("one", reports=1, latency=1.0, rpm=600, status_rate=2),
+        Scenario("one", reports=1, latency=0.2, rpm=600, status_rate=2),
+    ],
 }
 
 
 def configs(rpm: int) -> list[Config]:
-    # Ours: one task for the plan and the snapshot, then REPORT_PARALLELISM (5) batches of two
-    # sections at once, then the summary: 5 calls in a row.
+    # Ours: the plan, then every section at once (REPORT_PARALLELISM's default), then the summary.
     ours_env = {"OPENAI_RPM": str(rpm), "OPENAI_TPM": "0"}
+    default_width = Settings.model_fields["report_parallelism"].default
+    ours_path = critical_path(int(os.environ.get("REPORT_PARALLELISM", default_width)))
     return [
         Config(
             "seed",
@@ -96,19 +111,19 @@ def configs(rpm: int) -> list[Config]:
                 "OPENAI_RPM": "0",
                 "OPENAI_TPM": "0",
             },
-            TOTAL_STEPS,
+            critical_path(1),
         ),
         Config(
             "ours",
-            f"prefork 6, 5 batches of sections at once, shared limiter at {rpm}/min",
+            f"prefork 6, sections at once, shared limiter at {rpm}/min",
             {"WORKER_POOL": "prefork", "WORKER_CONCURRENCY": "6", **ours_env},
-            5,
+            ours_path,
         ),
         Config(
             "ours-threads",
-            f"run_worker.sh's defaults: threads 32, 5 batches of sections at once, shared limiter at {rpm}/min",
+            f"run_worker.sh's defaults: threads 32, every section at once, shared limiter at {rpm}/min",
             {"WORKER_POOL": "threads", **ours_env},
-            5,
+            ours_path,
         ),
     ]
 
@@ -165,12 +180,24 @@ class Result:
     #: CPU seconds (user + system) each process spent during the run, children included: on a
     #: 2-core machine this is where request latency goes when the answers queue for a core.
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    #: Each report's makespan (from the first submission to its finishing time), in seconds.
+    report_makespans: list[float] = field(default_factory=list)
+    #: Each report's first stored section, in seconds after its own submission.
+    first_section: list[float] = field(default_factory=list)
 
     @property
     def bound(self) -> float:
         by_rate = self.calls / (self.scenario.rpm / 60) if self.calls else 0.0
-        by_path = self.config.critical_path_calls * self.scenario.latency
-        return max(by_rate, by_path)
+        return max(by_rate, self.path_seconds)
+
+    @property
+    def path_seconds(self) -> float:
+        return self.config.critical_path_calls * self.scenario.latency
+
+    @property
+    def slowest_to_median(self) -> float:
+        median = percentile(self.report_makespans, 50)
+        return max(self.report_makespans) / median if self.report_makespans else float("nan")
 
     @property
     def status_rps(self) -> float:
@@ -387,7 +414,8 @@ def run(scenario: Scenario, config: Config) -> Result:
             job_ids = list(pool.map(submit, range(scenario.reports)))
         result.burst_seconds = time.monotonic() - began
 
-        load = OpenLoop(stack.bind, [f"/status/{job_id}" for job_id in job_ids], STATUS_RATE, STATUS_POLLERS)
+        pollers = min(STATUS_POLLERS, max(1, round(scenario.status_rate)))
+        load = OpenLoop(stack.bind, [f"/status/{job_id}" for job_id in job_ids], scenario.status_rate, pollers)
         load.start()
         # Whether all are done: one request a second for the list of jobs (not one per job, which
         # would add its own load); the makespan is from the jobs' own finishing times.
@@ -402,6 +430,8 @@ def run(scenario: Scenario, config: Config) -> Result:
                 break
         last_finish = max((finished_at(job) for job in jobs if job["finished_at"]), default=time.time())
         result.makespan = last_finish - began_wall
+        result.report_makespans = [finished_at(job) - began_wall for job in jobs if job["finished_at"]]
+        result.first_section = first_sections(stack.env["DATABASE_URL"], job_ids)
         load.stop()
         cpu_after = cpu_now()
         result.cpu_seconds = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
@@ -427,8 +457,26 @@ def finished_at(job: dict) -> float:
     return datetime.fromisoformat(job["finished_at"].replace("Z", "+00:00")).timestamp()
 
 
+def first_sections(database_url: str, job_ids: list[str]) -> list[float]:
+    """For each job, seconds from its row's creation to its first stored section."""
+    store = JobStore(database_url)
+    sections = {s.key for s in SECTIONS}
+    waits = []
+    for job_id in job_ids:
+        job = store.get_job(job_id)
+        stored = [step.created_at for step in store.steps(job_id) if step.key in sections]
+        if job is not None and stored:
+            waits.append((min(stored) - job.created_at).total_seconds())
+    store.engine.dispose()
+    return waits
+
+
 def p50_p99(values: list[float]) -> str:
     return f"{percentile(values, 50):.1f} / {percentile(values, 99):.1f}"
+
+
+def p50_max(values: list[float]) -> str:
+    return f"{percentile(values, 50):.2f} / {max(values):.2f}" if values else "–"
 
 
 def rss_parts(result: Result) -> str:
@@ -459,14 +507,19 @@ def table(results: list[Result]) -> str:
         (f"POST /generate p50 / p99 (ms), {SUBMIT_CONNECTIONS} connections", lambda r: p50_p99(r.generate_ms)),
         ("the whole burst accepted in (s)", lambda r: f"{r.burst_seconds:.2f}"),
         ("GET /status p50 / p99 (ms)", lambda r: p50_p99(r.status_ms)),
-        (f"GET /status requests / s (offered {STATUS_RATE})", lambda r: f"{r.status_rps:.0f}"),
+        ("GET /status requests / s (offered)", lambda r: f"{r.status_rps:.0f} ({r.scenario.status_rate:g})"),
         ("GET /status without an answer", lambda r: str(r.status_errors)),
         ("CPU s: worker / api / redis / fake provider / client", cpu_parts),
         ("share of all cores busy over the makespan", cores_busy),
         ("peak RSS worker / api / redis (MiB)", rss_parts),
         ("peak RSS all together (MiB)", lambda r: f"{r.peak_total_rss / mib:.0f}"),
+        ("critical path (calls in a row)", lambda r: str(r.config.critical_path_calls)),
+        ("makespan ÷ (critical path × latency)", lambda r: f"{r.makespan / r.path_seconds:.2f}"),
         ("lower bound (s)", lambda r: f"{r.bound:.1f}"),
         ("makespan ÷ bound", lambda r: f"{r.makespan / r.bound:.2f}"),
+        ("a report's makespan: median / slowest (s)", lambda r: p50_max(r.report_makespans)),
+        ("slowest report ÷ median report", lambda r: f"{r.slowest_to_median:.2f}"),
+        ("first section readable: median / slowest (s)", lambda r: p50_max(r.first_section)),
     ]  # fmt: skip
     width = max(len(label) for label, _ in rows)
     lines = []
@@ -486,8 +539,12 @@ def main() -> int:
     args = parser.parse_args()
 
     output = []
-    chosen = list(SCENARIOS.values()) if args.scenario == "all" else [SCENARIOS.get(args.scenario)]
-    for scenario in filter(None, chosen):
+    chosen = (
+        [s for group in SCENARIOS.values() for s in group]
+        if args.scenario == "all"
+        else SCENARIOS.get(args.scenario, [])
+    )
+    for scenario in chosen:
         results = []
         for config in configs(scenario.rpm):
             if args.only and config.name not in args.only:

@@ -30,8 +30,10 @@ from worker.pipeline import (
     Checkpoint,
     assemble_report,
     demote_headings,
+    sections_done_label,
+    write_steps,
 )
-from worker.providers.base import FatalProviderError, TransientProviderError
+from worker.providers.base import Completion, FatalProviderError, Prompt, Provider, TransientProviderError
 from worker.report_job import MAX_DELIVERIES, JobCancelled, JobFailed, remaining_stages, write_batch
 
 EXPECTED_HEADINGS = [
@@ -195,14 +197,22 @@ def test_a_failed_step_resumes_from_the_checkpoints_without_paying_twice(
 def test_a_retried_batch_skips_the_steps_it_had_finished(
     build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
 ) -> None:
-    fake_llm.script("openai", Reply.ok(), Reply.server_error(503))  # the plan, then the snapshot fails
+    fake_llm.script("openai", Reply.ok(), Reply.ok(), Reply.server_error(503))  # the second section asked fails
     worker = with_fake_llm(build_worker, fake_llm, llm_max_retries=0)  # the error reaches the batch at once
     job_id = worker.job_store.create_job("Acme").id
+    write_batch(job_id, (PLAN_STEP,), resources=worker)
+    [sections] = remaining_stages({PLAN_STEP}, worker.settings.report_parallelism)[0]
     with pytest.raises(TransientProviderError):
-        write_batch(job_id, (PLAN_STEP, "snapshot"), resources=worker, parallelism=5)
-    write_batch(job_id, (PLAN_STEP, "snapshot"), resources=worker, parallelism=5, attempt=2)  # the task's retry
-    assert [step_of(r.prompt) for r in fake_llm.requests] == [PLAN_STEP, "snapshot", "snapshot"]
-    assert set(worker.job_store.load_checkpoints(job_id)) == {PLAN_STEP, "snapshot"}
+        write_batch(job_id, sections, resources=worker, parallelism=worker.settings.report_parallelism)
+    [failed] = [step_of(r.prompt) for r in fake_llm.requests if r.status == 503]
+    # The sections under way when one failed were written and stored; the retry asks the others.
+    stored = set(worker.job_store.load_checkpoints(job_id))
+    assert PLAN_STEP in stored and failed not in stored and len(stored) >= 2
+    before = len(fake_llm.requests)
+    write_batch(job_id, sections, resources=worker, parallelism=worker.settings.report_parallelism, attempt=2)
+    asked_again = [step_of(r.prompt) for r in fake_llm.requests[before:]]  # the task's retry
+    assert failed in asked_again and set(asked_again).isdisjoint(stored)
+    assert set(worker.job_store.load_checkpoints(job_id)) == {PLAN_STEP, *sections}
     assert worker.job_store.get_job(job_id).attempts == 2
 
 
@@ -258,12 +268,13 @@ def in_flight_at_most(requests: list, delay: float) -> int:  # type: ignore[type
     return max(sum(1 for a in arrivals if a <= t < a + delay) for t in arrivals)
 
 
-def test_parallel_sections_build_on_the_plan_and_snapshot_and_run_at_once(
+def test_every_section_builds_on_the_plan_alone_and_all_run_at_once(
     build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
 ) -> None:
-    fake_llm.set_default("openai", Reply.ok(delay=0.3))
-    # REPORT_PARALLELISM's default, 5 batches at once; OPENAI_RPM's pacing (a call every 60/RPM
-    # seconds) off, or it would hide how many calls the batches have in flight.
+    # Long enough that the eleven batches' starts (each a few writes to SQLite) fit in one call.
+    fake_llm.set_default("openai", Reply.ok(delay=0.8))
+    # REPORT_PARALLELISM's default, every section at once; OPENAI_RPM's pacing (a call every
+    # 60/RPM seconds) off, or it would hide how many calls the batches have in flight.
     worker = with_fake_llm(build_worker, fake_llm, openai_rpm=0)
     job_id = worker.job_store.create_job("Acme").id
     with ProgressWatch(worker, job_id) as watch:
@@ -271,41 +282,109 @@ def test_parallel_sections_build_on_the_plan_and_snapshot_and_run_at_once(
     job = worker.job_store.get_job(job_id)
     assert job.state == JobState.SUCCESS and headings(job.report_md) == ["Summary", *EXPECTED_HEADINGS]
     assert job.calls == TOTAL_STEPS
-    assert in_flight_at_most(fake_llm.requests, 0.3) == 5
+    assert in_flight_at_most(fake_llm.requests, 0.8) == len(SECTIONS)
     prompts = {step_of(r.prompt): r.prompt for r in fake_llm.requests}
     for key, prompt in prompts.items():
-        if key not in (PLAN_STEP, "snapshot", SYNTHESIS_STEP):
-            assert "### Research plan\n" in prompt and "### Snapshot\n" in prompt
+        if key not in (PLAN_STEP, SYNTHESIS_STEP):
+            assert "### Research plan\n" in prompt
+            assert not any(f"### {s.title}\n" in prompt for s in SECTIONS), key  # no section waits on another
     assert all(f"### {s.title}\n" in prompts[SYNTHESIS_STEP] for s in SECTIONS)
     assert [step_of(r.prompt) for r in fake_llm.requests][-1] == SYNTHESIS_STEP
     # Batches running at once report their steps in any order; the row's progress never goes back.
     steps = [step for step, _, _ in watch.seen]
     assert steps == sorted(steps) and steps[-1] == TOTAL_STEPS, watch.seen
     assert all(total == TOTAL_STEPS for _, total, _ in watch.seen)
+    # As the sections finish, the row counts them (they all started at step 2).
+    assert (TOTAL_STEPS, TOTAL_STEPS, sections_done_label(len(SECTIONS))) in watch.seen
 
 
-def test_a_failing_batch_leaves_the_others_to_finish_and_the_summary_to_wait(
+def test_a_failing_section_leaves_the_others_to_finish_and_the_summary_to_wait(
     build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
 ) -> None:
     fake_llm.set_default("openai", Reply.ok(delay=0.05))
-    fake_llm.script("openai", Reply.ok(), Reply.ok(), Reply.server_error(500))  # the first section asked
+    fake_llm.script("openai", Reply.ok(), Reply.ok(), Reply.server_error(500))  # the second section asked
     worker = with_fake_llm(build_worker, fake_llm, llm_max_retries=0)  # the error reaches the batch at once
     job_id = worker.job_store.create_job("Acme").id
     with pytest.raises(TransientProviderError):
         run_report(worker, job_id)
     [failed] = [step_of(r.prompt) for r in fake_llm.requests if r.status == 500]
-    saved = worker.job_store.load_checkpoints(job_id)
-    # The failed batch stopped at its first section; the four others wrote both of theirs.
-    [batch] = [b for b in remaining_stages(set(), 5)[1] if failed in b]
-    assert set(saved) == {key for key in LABELS if key not in (*batch, SYNTHESIS_STEP)}
+    # The sections under way finished and were stored; those not yet started were not asked.
+    saved = set(worker.job_store.load_checkpoints(job_id))
+    answered = {step_of(r.prompt) for r in fake_llm.requests if r.status == 200}
+    assert saved == answered and PLAN_STEP in saved and failed not in saved
     assert SYNTHESIS_STEP not in {step_of(r.prompt) for r in fake_llm.requests}
+    job = worker.job_store.get_job(job_id)
+    assert job.calls == len(saved) and job.retries == 1  # the failed attempt is on the books
 
     before = len(fake_llm.requests)
     run_report(worker, job_id)
     asked = [step_of(r.prompt) for r in fake_llm.requests[before:]]
-    assert asked == [*batch, SYNTHESIS_STEP]
+    assert set(asked[:-1]) == set(LABELS) - saved - {SYNTHESIS_STEP} and asked[-1] == SYNTHESIS_STEP
+    assert len(asked) == len(set(asked))  # none twice
     job = worker.job_store.get_job(job_id)
     assert job.state == JobState.SUCCESS and job.calls == TOTAL_STEPS
+
+
+class QueuedProvider(Provider):
+    """A provider behind a busy rate limiter: each slot comes 0.03 s after it is asked for.
+    Counts how many of one report's calls wait for a slot at once, and how many are in flight."""
+
+    name, label = "queued", "Queued"
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waiting = self.most_waiting = self.in_flight = self.most_in_flight = 0
+
+    @property
+    def model(self) -> str:
+        return "queued-1"
+
+    def throttle(self, prompt: Prompt) -> None:
+        with self.lock:
+            self.waiting += 1
+            self.most_waiting = max(self.most_waiting, self.waiting)
+        time.sleep(0.03)
+        with self.lock:
+            self.waiting -= 1
+
+    def request(self, prompt: Prompt) -> Completion:
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        time.sleep(0.8)
+        with self.lock:
+            self.in_flight -= 1
+        return Completion(text=f"About {prompt.step}.", provider=self.name, model=self.model)
+
+
+def test_a_report_s_sections_take_turns_at_the_rate_limiter_and_run_together() -> None:
+    """One place at a time in the limiter's queue for each report (when many reports run, their
+    calls alternate), while the calls themselves overlap."""
+    provider = QueuedProvider()
+    plan = Checkpoint(key=PLAN_STEP, text="The plan.", provider="queued", model="queued-1")
+    done = write_steps("Acme", [s.key for s in SECTIONS], provider, {PLAN_STEP: plan}, parallelism=len(SECTIONS))
+    assert set(done) == {PLAN_STEP, *(s.key for s in SECTIONS)}
+    assert provider.most_waiting == 1
+    assert provider.most_in_flight == len(SECTIONS)  # 11 slots 0.03 s apart, each call 0.8 s long
+
+
+def test_sections_written_a_few_at_a_time_stop_starting_after_a_failure(
+    build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
+) -> None:
+    """REPORT_PARALLELISM below the sections' count: the batch writes that many at once, and a
+    failure stops the sections not yet started (as one at a time stops at the failed step)."""
+    fake_llm.set_default("openai", Reply.ok(delay=0.3))
+    fake_llm.script("openai", Reply.ok(), Reply.server_error(500))  # the first section asked
+    worker = with_fake_llm(build_worker, fake_llm, llm_max_retries=0, report_parallelism=3, openai_rpm=0)
+    job_id = worker.job_store.create_job("Acme").id
+    with pytest.raises(TransientProviderError):
+        run_report(worker, job_id)
+    assert in_flight_at_most(fake_llm.requests[1:], 0.3) <= 3
+    assert len(fake_llm.requests) <= 1 + 3  # the plan, then the first three sections at most
+    before = len(fake_llm.requests)
+    run_report(worker, job_id)
+    assert worker.job_store.get_job(job_id).state == JobState.SUCCESS
+    assert in_flight_at_most(fake_llm.requests[before:], 0.3) == 3
 
 
 def test_a_fatal_error_propagates_and_its_attempt_is_counted(
@@ -317,7 +396,9 @@ def test_a_fatal_error_propagates_and_its_attempt_is_counted(
     with pytest.raises(FatalProviderError, match="OPENAI_API_KEY"):
         run_report(worker, job_id)
     job = worker.job_store.get_job(job_id)
-    assert len(fake_llm.requests) == 2 and (job.calls, job.retries) == (1, 1)
+    # The refused call was a section: those asked at the same moment were answered, no later one asked.
+    assert 2 <= len(fake_llm.requests) <= 1 + len(SECTIONS)
+    assert (job.calls, job.retries) == (len(fake_llm.requests) - 1, 1)
     assert job.state == JobState.PROGRESS  # the task, not the batch, decides what a failure means
 
 
@@ -350,12 +431,15 @@ def test_a_cancelled_job_stops_before_its_next_call(
     assert store.mark_cancelled(job_id, by="admin")
     thread.join(timeout=20)
     assert outcome and isinstance(outcome[0], JobCancelled)
-    assert len(hung_call.requests) == 2  # the timed-out call was not tried again
+    # The sections start together: those asked before the cancel were answered; the one that
+    # hung timed out and was not tried again; none was asked after it.
+    asked = [step_of(r.prompt) for r in hung_call.requests]
+    assert len(asked) == len(set(asked)), asked
     job = store.get_job(job_id)
-    assert job.state == JobState.REVOKED and job.calls_sent == 2 and job.calls == 1
+    assert job.state == JobState.REVOKED and job.calls_sent == len(asked) and job.calls == len(asked) - 1
 
     run_report(worker, job_id)  # a task delivered after the cancel: skipped, not paid for
-    assert len(hung_call.requests) == 2
+    assert len(hung_call.requests) == len(asked)
 
 
 def test_a_batch_that_keeps_killing_its_worker_fails_the_job(demo: ReportsCelery) -> None:
@@ -364,7 +448,7 @@ def test_a_batch_that_keeps_killing_its_worker_fails_the_job(demo: ReportsCelery
     for _ in range(MAX_DELIVERIES):  # each delivery began the batch, then took the process down
         store.mark_started(job_id, worker="w1@test", attempt=1, task_key=PLAN_STEP)
     with pytest.raises(JobFailed, match="stopped its worker process 5 times"):
-        write_batch(job_id, (PLAN_STEP, "snapshot"), resources=demo, parallelism=5)
+        write_batch(job_id, (PLAN_STEP,), resources=demo)
     job = store.get_job(job_id)
     assert job.state == JobState.FAILURE and "memory" in job.error and job.calls_sent in (0, None)
 

@@ -5,16 +5,59 @@ synthesises a summary, in the stages of `report_stages`; `worker.report_job` run
 stage at a time. Progress goes out through `on_progress`; each finished step goes out through
 `on_checkpoint` and comes back in through `done`, so that a retried batch resumes where it
 stopped and never pays twice for a call that already succeeded.
+
+What each step needs (`depends_on`), read off the prompts, not off the order they used to run in:
+
+    sources ─→ plan ─┬─→ snapshot ─────────┐
+       │             ├─→ problem ──────────┤
+       │             ├─→ …  (11 sections) ─┼─→ summary ─→ the report
+       └─────────────┴─→ diligence ────────┘
+
+- The plan needs the sources only (the research step, no model call).
+- Each section needs the plan (cut to `CONTEXT_CHARS_PER_STEP`) and its own sources
+  (`Research.for_step`); nothing else.
+- The summary needs every section (not the plan), each cut to `CONTEXT_CHARS_PER_STEP`.
+
+So a report's critical path is three calls: plan, sections (all at once), summary. The sections
+are one batch, each written in a thread of its own (`write_at_once`), taking turns at the rate
+limiter so that many reports share it fairly.
+
+The snapshot does not feed the sections. Until issue 20 every section ran after it and got its
+first 1,200 characters as "findings so far" ("stay consistent, do not repeat them"): context, not
+an input. The facts it states come from what each section gets anyway: which company this is
+comes from the plan (and the identity check before it), the figures from the sources, which each
+section receives for its own topics (traction reads the same funding pages as the snapshot; risks,
+thesis and diligence read every source). Dropping it costs a section the chance to avoid restating
+the snapshot's basics (founding year, funding to date) and to echo its exact wording of a figure;
+two sources that disagree are still listed under diligence (`source_conflicts`), and every
+section's figures are still checked against its cited sources. Keeping it costs every report one
+call latency (10 to 30 s with a real model) on its critical path: four calls instead of three.
+We drop it. (No measurement of the memos' prose backs this either way: the tests' models are
+fakes. Comparing real reports with and without it is open.)
+
+With `parallelism` 1 the steps run one after another and each section also gets every section
+before it (`REPORT_PARALLELISM=1`: slowest, each prompt with the most context); `depends_on` says
+so too.
 """
 
 from __future__ import annotations
 
+import contextvars
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from worker.providers.base import AttemptCallback, Completion, Prompt, Provider
+from worker.providers.base import (
+    AttemptCallback,
+    Completion,
+    FatalProviderError,
+    Prompt,
+    Provider,
+    ProviderError,
+)
 from worker.recency import NEWS_TITLE, note_old_sources, render_recent_news
 from worker.research import EXCERPT_CHARS, PROVIDED_EXCERPT_CHARS, Research
 from worker.sources.citations import (
@@ -134,6 +177,8 @@ class Progress:
     step: int
     total: int
     label: str
+    #: False for news of steps that finished (a count of sections written): nothing starts.
+    starts_work: bool = True
 
 
 @dataclass(frozen=True)
@@ -277,6 +322,11 @@ def step_labels() -> list[tuple[str, str]]:
 LABELS = dict(step_labels())
 
 
+def sections_done_label(done: int) -> str:
+    """The progress label once sections written at once start to finish, in any order."""
+    return f"Writing the sections: {done} of {len(SECTIONS)} done"
+
+
 def _strip_heading(text: str, title: str) -> str:
     """Drop a leading heading that repeats the section's title: the pipeline writes its own."""
     lines = text.strip().splitlines()
@@ -321,22 +371,37 @@ def _setext_to_atx(prose: str) -> str:
     return "\n".join(lines)
 
 
+#: The batches of one stage: each a task of the report's canvas, all of them at once.
 Stage = list[tuple[str, ...]]
 
 
+def depends_on(key: str, parallelism: int = 1) -> tuple[str, ...]:
+    """The steps whose output step `key`'s prompt is built from (see the module's docstring)."""
+    if key == PLAN_STEP:
+        return ()
+    if key == SYNTHESIS_STEP:
+        return tuple(s.key for s in SECTIONS)
+    if parallelism <= 1:
+        index = next(i for i, s in enumerate(SECTIONS) if s.key == key)
+        return (PLAN_STEP, *(s.key for s in SECTIONS[:index]))
+    return (PLAN_STEP,)
+
+
 def report_stages(parallelism: int = 1) -> list[Stage]:
-    """A report's steps as stages that run one after another. A stage holds batches that may run
-    at the same time; a batch's steps run one after another. With `parallelism` 1 every step is a
-    stage of its own (each sees everything before it); with more, the plan and the snapshot are
-    one batch, and the ten sections after the snapshot are dealt round-robin into at most
-    `parallelism` batches, which bounds how many calls one report has in flight however many
-    workers pick its batches up."""
-    first, rest = SECTIONS[0], SECTIONS[1:]
+    """A report's steps as stages that run one after another, each a list of batches (a task
+    each). With `parallelism` 1 every step is a stage of its own (each sees everything before
+    it). With more: the plan, then every section as one batch that writes up to `parallelism` of
+    them at once (all eleven by default), then the summary. `parallelism` bounds how many calls
+    one report has in flight; the shared rate limiter orders them among other reports' calls."""
     if parallelism <= 1:
         return [[(PLAN_STEP,)], *([(s.key,)] for s in SECTIONS), [(SYNTHESIS_STEP,)]]
-    width = min(parallelism, len(rest))
-    # The plan and the snapshot run one after the other either way: one task, not two.
-    return [[(PLAN_STEP, first.key)], [tuple(s.key for s in rest[i::width]) for i in range(width)], [(SYNTHESIS_STEP,)]]
+    return [[(PLAN_STEP,)], [tuple(s.key for s in SECTIONS)], [(SYNTHESIS_STEP,)]]
+
+
+def critical_path(parallelism: int = 1) -> int:
+    """How many calls a report makes one after another when nothing else waits for a slot."""
+    width = max(1, parallelism)
+    return sum(max(-(-len(batch) // width) for batch in stage) for stage in report_stages(parallelism))
 
 
 def step_prompt(
@@ -345,12 +410,11 @@ def step_prompt(
     """The prompt of step `key`, built from the steps it depends on (which must be in `done`)."""
     if key == PLAN_STEP:
         return plan_prompt(startup, sources_brief(research, key))
+    findings = [done[dependency] for dependency in depends_on(key, parallelism)]
     if key == SYNTHESIS_STEP:
-        return synthesis_prompt(startup, [done[s.key] for s in SECTIONS])
-    index = next(i for i, s in enumerate(SECTIONS) if s.key == key)
-    earlier = SECTIONS[:index] if parallelism <= 1 or index == 0 else SECTIONS[:1]
-    findings = [done[PLAN_STEP], *(done[s.key] for s in earlier)]
-    return section_prompt(startup, SECTIONS[index], findings, sources_brief(research, key))
+        return synthesis_prompt(startup, findings)
+    section = next(s for s in SECTIONS if s.key == key)
+    return section_prompt(startup, section, findings, sources_brief(research, key))
 
 
 def write_step(
@@ -399,14 +463,18 @@ def write_steps(
     on_checkpoint: CheckpointCallback | None = None,
     on_attempt: AttemptCallback | None = None,
 ) -> dict[str, Checkpoint]:
-    """Write one batch's steps one after another, each built on the steps finished before it;
-    steps already in `done` are not asked again. Returns `done` with the new steps. `on_progress`
-    hears of each step before it starts, `on_checkpoint` of each step once it is written, and
-    either may raise to stop before the next provider call; so does a provider error."""
+    """Write one batch's steps; steps already in `done` are not asked again. Returns `done` with
+    the new steps. With `parallelism` 1 they are written one after another, each built on the
+    steps finished before it; with more, up to `parallelism` at once (`write_at_once`).
+    `on_progress` hears of each step before it starts, `on_checkpoint` of each step once it is
+    written, and either may raise to stop before the next provider call; so does a provider error."""
     done = dict(done)
-    for key in keys:
-        if key in done:
-            continue
+    pending = [key for key in keys if key not in done]
+    if parallelism > 1 and len(pending) > 1:
+        return write_at_once(
+            startup, pending, provider, done, parallelism, research, on_progress, on_checkpoint, on_attempt
+        )
+    for key in pending:
         if on_progress:
             on_progress(Progress(step=min(len(done) + 1, TOTAL_STEPS), total=TOTAL_STEPS, label=LABELS[key]))
         checkpoint = write_step(startup, key, provider, done, parallelism, research, on_attempt)
@@ -414,6 +482,108 @@ def write_steps(
             on_checkpoint(checkpoint)
         done[key] = checkpoint
     return done
+
+
+def write_at_once(
+    startup: str,
+    pending: Sequence[str],
+    provider: Provider,
+    done: dict[str, Checkpoint],
+    parallelism: int,
+    research: Research | None,
+    on_progress: ProgressCallback | None,
+    on_checkpoint: CheckpointCallback | None,
+    on_attempt: AttemptCallback | None,
+) -> dict[str, Checkpoint]:
+    """`write_steps` for sections, each in a thread of its own, up to `parallelism` at once: one
+    task and one worker slot for a report's whole fan-out (eleven Celery tasks cost a loaded
+    worker about half a second to publish and start). What each needs must be in `done` already.
+
+    The sections take turns to ask the provider's rate limiter for a slot (`turn`): a report holds
+    one place at a time in the limiter's queue, which serves places in the order they were asked
+    for. On an idle system the slots come at once (the limiter's burst) and all the sections run
+    together; when many reports run, their calls alternate, a fair share each, and a report
+    submitted behind them waits one turn of theirs, not for all their sections.
+
+    A step that fails stops the steps not yet started; those under way finish (their calls are
+    paid for) and are checkpointed. Then the first error is raised: a fatal provider error before
+    anything else, a transient one last (retrying is pointless once the job is cancelled or
+    failed), carrying the failed attempts of every provider error so that all are counted."""
+    missing = {needed for key in pending for needed in depends_on(key, parallelism)} - done.keys()
+    if missing:
+        raise ValueError(f"{list(pending)} cannot start before {sorted(missing)}")
+    inputs = dict(done)
+    lock = threading.Lock()
+    turn = threading.Lock()  # held from asking the rate limiter for a slot until it is given
+    failed = threading.Event()
+
+    def write(key: str) -> None:
+        if failed.is_set():
+            return
+        try:
+            if on_progress:
+                with lock:
+                    step = min(len(done) + 1, TOTAL_STEPS)
+                on_progress(Progress(step=step, total=TOTAL_STEPS, label=LABELS[key]))
+            checkpoint = _in_turn(
+                turn, lambda hear: write_step(startup, key, provider, inputs, parallelism, research, hear), on_attempt
+            )
+            if on_checkpoint:
+                on_checkpoint(checkpoint)
+            with lock:
+                done[key] = checkpoint
+                step = min(len(done) + 1, TOTAL_STEPS)
+                written = sum(1 for s in SECTIONS if s.key in done)
+            if on_progress:  # they finish in any order: the row counts them
+                label = sections_done_label(written)
+                on_progress(Progress(step=step, total=TOTAL_STEPS, label=label, starts_work=False))
+        except Exception:
+            failed.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=min(parallelism, len(pending))) as pool:
+        # Each thread in a copy of this one's context: the log lines name the job (`working_on`).
+        futures = [pool.submit(contextvars.copy_context().run, write, key) for key in pending]
+    errors = [error for future in futures if (error := future.exception()) is not None]
+    if errors:
+        raise _first_error(errors)
+    return done
+
+
+def _in_turn(
+    turn: threading.Lock,
+    write: Callable[[AttemptCallback], Checkpoint],
+    on_attempt: AttemptCallback | None,
+) -> Checkpoint:
+    """Run `write` holding `turn` until its first attempt is about to be sent (the provider calls
+    `on_attempt` once its rate limiter has given the slot), or until it ends without one."""
+    turn.acquire()
+    holding = True
+
+    def heard(provider: Provider, prompt: Prompt) -> None:
+        nonlocal holding
+        if holding:
+            holding = False
+            turn.release()
+        if on_attempt:
+            on_attempt(provider, prompt)
+
+    try:
+        return write(heard)
+    finally:
+        if holding:
+            turn.release()
+
+
+def _first_error(errors: list[BaseException]) -> BaseException:
+    """Of the errors of steps written at once, the one to raise (see `write_at_once`)."""
+    provider_errors = [e for e in errors if isinstance(e, ProviderError)]
+    fatal = [e for e in provider_errors if isinstance(e, FatalProviderError)]
+    others = [e for e in errors if not isinstance(e, ProviderError)]
+    chosen = (fatal or others or provider_errors)[0]
+    if isinstance(chosen, ProviderError):
+        chosen.failed_attempts = sum(e.failed_attempts for e in provider_errors)
+    return chosen
 
 
 def assemble_report(

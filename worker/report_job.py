@@ -112,8 +112,9 @@ def write_batch(
     worker: str = "",
     attempt: int = 1,
 ) -> None:
-    """Write a batch of a job's steps one after another, checkpointing each; the summary's batch
-    also assembles and stores the report. The job's first batch reads its sources first.
+    """Write a batch of a job's steps (one after another, or with `parallelism` above 1 the
+    sections at once), checkpointing each; the summary's batch also assembles and stores the
+    report. The job's first batch reads its sources first.
 
     Raises `JobCancelled` when the job finished meanwhile, `JobFailed` once the row says why,
     `TimeLimitReached`, and the providers' errors (their failed attempts counted on the job), for
@@ -145,7 +146,7 @@ def write_batch(
         def report_progress(progress: Progress) -> None:
             if not store.mark_progress(job_id, progress):
                 raise JobCancelled(job_id)
-            if time.monotonic() > deadline and progress.label != "Done":
+            if time.monotonic() > deadline and progress.starts_work:
                 raise TimeLimitReached(job_id)
 
         def count_attempt(provider: Provider, prompt: Prompt) -> None:
@@ -192,7 +193,7 @@ def write_batch(
             report = assemble_report(
                 job.startup, done, is_demo=provider.is_demo, generated_at=datetime.now(UTC), research=research
             )
-            report_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done"))
+            report_progress(Progress(step=TOTAL_STEPS, total=TOTAL_STEPS, label="Done", starts_work=False))
             attach_company(store, job_id, job.startup, research.company_website if research else job.website)
             stored = store.mark_succeeded(
                 job_id,

@@ -3,11 +3,11 @@
 Celery. What stays here: the canvas, and the choice between retrying a task and failing its job.
 
 A report is not one long task but a Celery canvas: `generate_report` (the job's own task, under
-the job's id) queues a chain of the pipeline's stages and returns at once; the plan, the snapshot
-and the summary are a task each, and the other sections are a group of at most
-`REPORT_PARALLELISM` batches, which Celery joins (a chord) before the summary. Each task is short
-(one step, or a batch of two or three sections), so the time limit and Redis's visibility timeout
-bound one step rather than a whole report: a report of any length fits under them, and the tasks
+the job's id) queues a chain of the pipeline's stages and returns at once: the plan, the sections
+(one task that writes up to `REPORT_PARALLELISM` of them at once, all eleven by default), the
+summary; with `REPORT_PARALLELISM=1`, a task per step. Each task is short (one step, or sections
+written side by side), so the time limit and Redis's visibility timeout bound about one call
+rather than a whole report: a report of any length fits under them, and the tasks
 of a worker that dies come back after the visibility timeout, not after a report's length. Every
 step is checkpointed, so a task delivered again skips what is done and never pays twice.
 """

@@ -9,11 +9,21 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import AUTH, RedisServer, follow_job, submit_report, wait_for
+from tests.conftest import AUTH, RedisServer, follow_job, provider_env, submit_report, wait_for
+from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.fakes.scripted_provider import read_count, write_script
-from tests.test_pipeline import EXPECTED_HEADINGS, headings
+from tests.test_pipeline import EXPECTED_HEADINGS, headings, in_flight_at_most, step_of
 from worker.celery_setup import create_celery, step_task_id
-from worker.pipeline import DEMO_BANNER, RESEARCH_LABEL, TOTAL_STEPS, step_labels
+from worker.pipeline import (
+    DEMO_BANNER,
+    PLAN_STEP,
+    RESEARCH_LABEL,
+    SECTIONS,
+    SYNTHESIS_STEP,
+    TOTAL_STEPS,
+    sections_done_label,
+    step_labels,
+)
 from worker.store import JobStore
 
 pytestmark = pytest.mark.integration
@@ -37,6 +47,7 @@ def test_a_report_goes_from_queued_through_progress_to_success(
     assert steps == sorted(steps) and len(set(steps)) >= 3, steps
     assert all(s["progress"]["total"] == TOTAL_STEPS for s in seen if s["state"] == "PROGRESS")
     labels = {label for _, label in step_labels()} | {"Done", RESEARCH_LABEL}
+    labels |= {sections_done_label(done) for done in range(1, len(SECTIONS) + 1)}
     assert {s["progress"]["label"] for s in seen if s["state"] == "PROGRESS"} <= labels
 
     assert final["state"] == "SUCCESS", final
@@ -63,6 +74,21 @@ def test_a_report_goes_from_queued_through_progress_to_success(
     clean_redis.client().flushall()
     again = requests.get(f"{api_server}/status/{job_id}", headers=AUTH, timeout=5).json()
     assert again["state"] == "SUCCESS" and again["result"] == report
+
+
+def test_a_report_writes_its_sections_at_once_between_the_plan_and_the_summary(
+    start_worker, api_server: str, fake_llm: FakeLLMServer
+) -> None:
+    """Issue 20: the worker as shipped (its pool, REPORT_PARALLELISM and the rate limiter's
+    defaults) asks for all eleven sections together: one report waits for three calls in a row."""
+    fake_llm.set_default("openai", Reply.ok(delay=1.0))
+    start_worker(**provider_env(fake_llm, "openai"))
+    final, _ = follow_job(api_server, submit(api_server, "Wide Open Ltd"))
+    assert final["state"] == "SUCCESS", final
+    arrivals = {step_of(r.prompt): r.at for r in fake_llm.requests}
+    sections = [arrivals[s.key] for s in SECTIONS]
+    assert in_flight_at_most(fake_llm.requests, 1.0) == len(SECTIONS)
+    assert arrivals[PLAN_STEP] + 1.0 <= min(sections) and max(sections) + 1.0 <= arrivals[SYNTHESIS_STEP]
 
 
 def test_each_api_process_warms_up_before_its_first_request(api_server: str, tmp_path: Path) -> None:

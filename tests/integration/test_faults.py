@@ -32,7 +32,7 @@ from worker.pipeline import TOTAL_STEPS
 from worker.store import JobStore
 
 pytestmark = pytest.mark.integration
-PARALLELISM = 5  # REPORT_PARALLELISM's default
+PARALLELISM = Settings.model_fields["report_parallelism"].default  # sections written at once
 
 
 submit = submit_report
@@ -49,9 +49,9 @@ def pool_children(worker) -> list[psutil.Process]:  # type: ignore[no-untyped-de
 def test_a_worker_killed_mid_report_is_recovered_without_recomputing_steps(
     start_worker, api_server: str, fake_llm: FakeLLMServer, settings: Settings
 ) -> None:
-    """Short limits, a long report: each of the report's tasks is one step or a batch of two, so
-    a report of 13 one-second calls in a row outlives the 10-second time limit and still succeeds,
-    while a killed worker's tasks come back after the 15-second visibility timeout."""
+    """Short limits: each of the report's tasks is one step, or its sections written at once (one
+    call long), so the 10-second time limit bounds one call rather than the report, and a killed
+    worker's tasks come back after the 15-second visibility timeout."""
     fake_llm.set_default("openai", Reply.ok(delay=1.0))
     limits = {
         "TASK_TIME_LIMIT": "10",
