@@ -155,7 +155,9 @@ def test_a_fatal_error_fails_the_job_at_once_with_its_reason(start_worker, api_s
     assert final["state"] == "FAILURE"
     assert final["error"] == "Scripted provider rejected the API key: check SCRIPTED_API_KEY."
     assert final["attempts"] == 1
-    assert read_count(script, "calls") == 2  # no retry after a fatal error
+    # The plan, then the sections at once (the second call is a section's; those already started
+    # when it failed may finish): none is asked again after the fatal error, and no summary is.
+    assert 2 <= read_count(script, "calls") <= 1 + len(SECTIONS)
     assert requests.get(f"{api_server}/reports/{job_id}.md", headers=AUTH, timeout=5).status_code == 409
 
 
