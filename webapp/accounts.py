@@ -175,8 +175,11 @@ class Accounts:
         """Whose bearer token this is (API_TOKEN is admin's): one indexed read, so a revoked token
         stops at once."""
         if api_token_setting and hmac.compare_digest(secret.encode(), api_token_setting.encode()):
-            admin = self.by_name(ADMIN)
-            return Analyst(admin.id, admin.username, by_token=True) if admin else None
+            # Two columns on a plain connection: this runs on every request of a script, and an
+            # ORM session costs more than the read itself (bench/RESULTS.md, issue 14).
+            with self.store.engine.connect() as connection:
+                admin_id = connection.scalar(select(User.id).where(User.username == ADMIN))
+            return Analyst(admin_id, ADMIN, by_token=True) if admin_id is not None else None
         now = utcnow()
         with self.store.session() as session:
             query = select(ApiToken, User).join(User).where(ApiToken.token_hash == hash_token(secret))

@@ -190,9 +190,12 @@ def create_celery(settings: Settings) -> ReportsCelery:
         # No STARTED state in Redis: the job's row says which worker runs it, and nothing reads
         # a task's state but Celery's chord counting and Flower (which has the task events).
         task_track_started=False,
-        # Task events feed Flower's live view (the same as `celery worker -E`).
+        # Task events feed Flower's live view (the same as `celery worker -E`). Not the "sent"
+        # event, which made every submission publish a second message to Redis (a tenth of its
+        # time, bench/RESULTS.md, issue 14): Flower shows a task from the moment a worker
+        # receives it, and the queue's length on its Broker page.
         worker_send_task_events=True,
-        task_send_sent_event=True,
+        task_send_sent_event=False,
         # A hard limit kills a stuck job; the soft one, a little earlier, lets it record why.
         task_time_limit=settings.task_time_limit,
         task_soft_time_limit=settings.task_soft_time_limit,

@@ -246,8 +246,8 @@ class JobStore:
         condition = Job.state.in_(LIVE_STATES)
         if created_by is not None:
             condition = condition & (Job.created_by == created_by)
-        with self.session() as session:
-            return session.scalar(select(func.count()).select_from(Job).where(condition)) or 0
+        with self.engine.connect() as connection:  # a count needs no ORM session (issue 14's profile)
+            return connection.scalar(select(func.count()).select_from(Job).where(condition)) or 0
 
     def recent_jobs(self, limit: int = 20, *, before: Job | None = None, owner: str | None = None) -> list[Job]:
         """The newest jobs first (only `owner`'s, if given); with `before`, the ones that come after
