@@ -85,6 +85,9 @@ def check_password(password: str) -> str:
 class Accounts:
     def __init__(self, store: JobStore) -> None:
         self.store = store
+        # Who API_TOKEN acts as: `admin`, whose row no command removes and whose id never changes,
+        # so it is read once per process rather than on every request of a script (issue 14).
+        self._token_admin: Analyst | None = None
 
     def create_user(self, username: str, password: str) -> User:
         user = User(username=check_username(username), password_hash=generate_password_hash(check_password(password)))
@@ -175,11 +178,10 @@ class Accounts:
         """Whose bearer token this is (API_TOKEN is admin's): one indexed read, so a revoked token
         stops at once."""
         if api_token_setting and hmac.compare_digest(secret.encode(), api_token_setting.encode()):
-            # Two columns on a plain connection: this runs on every request of a script, and an
-            # ORM session costs more than the read itself (bench/RESULTS.md, issue 14).
-            with self.store.engine.connect() as connection:
-                admin_id = connection.scalar(select(User.id).where(User.username == ADMIN))
-            return Analyst(admin_id, ADMIN, by_token=True) if admin_id is not None else None
+            if self._token_admin is None:
+                admin = self.by_name(ADMIN)
+                self._token_admin = Analyst(admin.id, admin.username, by_token=True) if admin else None
+            return self._token_admin
         now = utcnow()
         with self.store.session() as session:
             query = select(ApiToken, User).join(User).where(ApiToken.token_hash == hash_token(secret))
