@@ -12,7 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from config import Settings
 from tests.conftest import RedisServer, log_in, store_of
+from webapp import create_app
 from webapp.accounts import Accounts
 from worker.celery_setup import create_celery
 from worker.jobs import JobService, QueueUnavailable
@@ -164,6 +166,37 @@ def test_invalid_watch_requests_are_refused_with_json(
     assert response.status_code == status and says in response.json["error"]
     with store_of(app).session() as session:
         assert session.scalar(select(Watch.id)) is None
+
+
+def test_a_company_id_beyond_any_row_is_unknown_not_an_error(app: Flask, api_client: FlaskClient) -> None:
+    for path, body in (
+        ("/api/watches", {"company_id": 10**30, "every": "weekly"}),
+        ("/api/companies/99999999999999999999/deliveries", None),
+    ):
+        response = api_client.post(path, json=body) if body else api_client.get(path)
+        assert response.status_code == 404 and "No company" in response.json["error"]
+
+
+def test_with_private_reports_another_analysts_company_cannot_be_watched(settings: Settings) -> None:
+    """PRIVATE_REPORTS=true: a company none of whose versions bob may read is as unknown to the
+    watch API and the deliveries list as it is on its page; alice, its analyst, may watch it."""
+    settings.private_reports = True
+    app = create_app(settings)
+    store = store_of(app)
+    company_id = make_company(store)
+    job = store.create_job("Acme Robotics", "alice")
+    store.mark_succeeded(job.id, report_md="# Report", provider="offline")
+    with store.session() as session:
+        session.get(Job, job.id).company_id = company_id
+    alice, bob = client_for(app, "alice"), client_for(app, "bob")
+
+    for body in ({"company_id": company_id, "every": "weekly"}, {"report_id": job.id, "every": "weekly"}):
+        refused = bob.post("/api/watches", json=body)
+        assert refused.status_code == 404, refused.json
+    assert bob.get(f"/api/companies/{company_id}/deliveries").status_code == 404
+    assert alice.post("/api/watches", json={"company_id": company_id, "every": "weekly"}).status_code == 201
+    assert alice.get(f"/api/companies/{company_id}/deliveries").status_code == 200
+    app.extensions["jobs"].workers.stop()
 
 
 def test_a_report_of_no_company_cannot_be_watched(app: Flask, api_client: FlaskClient) -> None:

@@ -30,6 +30,7 @@ from worker.alerts import (
     unread_count,
     validate_webhook_url,
 )
+from worker.companies import count_versions, get_company
 from worker.models import MAX_WEBSITE_CHARS, Delivery, Watch
 from worker.store import JobStore
 from worker.watches import (
@@ -40,7 +41,6 @@ from worker.watches import (
     NotYourWatch,
     WatchEntry,
     describe_every,
-    get_company,
     parse_every,
     unwatch,
     watch,
@@ -98,6 +98,15 @@ def _may_see_target(delivery: Delivery) -> bool:
     return current_user.is_admin or delivery.user_id == current_user.id
 
 
+def _may_see_company(company_id: int) -> bool:
+    """Whether the company exists and has a version the requester may read: with
+    PRIVATE_REPORTS=true, another analyst's company is as unknown here as on its page."""
+    if get_company(_store(), company_id) is None:
+        return False
+    owner = jobs().readable_owner(current_user)
+    return owner is None or count_versions(_store(), company_id, owner=owner) > 0
+
+
 def _company_of(payload: dict[str, Any]) -> int:
     """The company a watch request names: `company_id`, or the company of `report_id`."""
     company_id, report_id = payload.get("company_id"), payload.get("report_id")
@@ -106,7 +115,7 @@ def _company_of(payload: dict[str, Any]) -> int:
             company_id = int(company_id)
         if not isinstance(company_id, int) or isinstance(company_id, bool):
             raise ValueError('"company_id" must be a company\'s id (a whole number).')
-        if get_company(_store(), company_id) is None:
+        if not _may_see_company(company_id):
             raise NoSuchCompany(f"No company with id {company_id}.")
         return company_id
     if report_id is not None:
@@ -164,7 +173,7 @@ def delete_watch(watch_id: int) -> tuple[Response, int]:
 
 @bp.get("/api/companies/<int:company_id>/deliveries")
 def company_deliveries(company_id: int) -> tuple[Response, int]:
-    if get_company(_store(), company_id) is None:
+    if not _may_see_company(company_id):
         return error_response(404, f"No company with id {company_id}.")
     rows = deliveries_of(_store(), company_id)
     return jsonify({"company_id": company_id, "deliveries": [delivery_json(d) for d, _ in rows]}), 200

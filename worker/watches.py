@@ -170,11 +170,6 @@ def watch_of(store: JobStore, user_id: int, company_id: int) -> Watch | None:
         return session.scalar(select(Watch).where(Watch.user_id == user_id, Watch.company_id == company_id))
 
 
-def get_company(store: JobStore, company_id: int) -> Company | None:
-    with store.session() as session:
-        return session.get(Company, company_id)
-
-
 def watcher_names(store: JobStore, company_id: int) -> list[str]:
     """Who follows the company with a schedule, the longest-standing first."""
     with store.session() as session:
