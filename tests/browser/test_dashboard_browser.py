@@ -17,7 +17,7 @@ from worker.store import JobStore
 
 pytestmark = pytest.mark.browser
 
-STEP_DELAY = "0.4"  # seconds per pipeline step: slow enough for a 2 s poll to see progress
+STEP_DELAY = "1.5"  # seconds per step: the plan, the sections (at once) and the summary outlast a 2 s poll
 
 
 def card(page: Page, name: str):  # type: ignore[no-untyped-def]
