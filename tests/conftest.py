@@ -26,9 +26,11 @@ from sqlalchemy.engine import make_url
 from config import PROJECT_ROOT, Settings
 from tests.fakes.llm_server import FakeLLMServer
 from tests.fakes.search_server import FakeSearchServer
+from tests.fakes.smtp_server import FakeSMTPServer
 from worker.celery_setup import ReportsCelery, create_celery
 from worker.migrate import DatabaseNotCurrent, require_current, upgrade
 from worker.models import FINISHED_STATES
+from worker.sources import fetch
 from worker.store import JobStore
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -469,3 +471,25 @@ DEMO = {"llm_provider": "offline", "offline_step_delay": 0}
 @pytest.fixture
 def demo(build_worker: Callable[..., ReportsCelery]) -> ReportsCelery:
     return build_worker(**DEMO)
+
+
+@pytest.fixture
+def extractions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts extractions: the addresses of the pages trafilatura extracted."""
+    seen: list[str] = []
+    real = fetch.extract_text
+
+    def counting(html: bytes | str, url: str, settings: dict[str, bool] | None = None) -> tuple[str, str]:
+        seen.append(url)
+        return real(html, url, settings)
+
+    monkeypatch.setattr(fetch, "extract_text", counting)
+    return seen
+
+
+@pytest.fixture
+def smtp() -> Iterator[FakeSMTPServer]:
+    """A fake mail server (aiosmtpd) that keeps what it is sent."""
+    server = FakeSMTPServer().start()
+    yield server
+    server.stop()

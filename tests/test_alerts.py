@@ -67,13 +67,6 @@ def store_change(store: JobStore, company_id: int, *, material: bool = True) -> 
 
 
 @pytest.fixture
-def smtp() -> Iterator[FakeSMTPServer]:
-    server = FakeSMTPServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def receiver() -> Iterator[WebhookReceiver]:
     """Down (500) for its first two requests, then accepting."""
     server = WebhookReceiver(fail_first=2).start()

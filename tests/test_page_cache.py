@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.search_server import ARTICLES, FakeSearchServer
-from worker.sources import fetch
 from worker.sources.fetch import FetchedPage, Fetcher, FetchError, FetchRefused
 from worker.sources.page_cache import CachedPage, MemoryPageCache, SqlPageCache
 from worker.store import JobStore
@@ -28,19 +27,6 @@ def cache() -> MemoryPageCache:
 def fetcher(cache: MemoryPageCache) -> Iterator[Fetcher]:
     with Fetcher(trusted_networks=LOOPBACK, timeout=5, max_bytes=1024 * 1024, cache=cache) as fetcher:
         yield fetcher
-
-
-@pytest.fixture
-def extractions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    real = fetch.extract_text
-
-    def counting(html: bytes | str, url: str, settings: dict[str, bool] | None = None) -> tuple[str, str]:
-        seen.append(url)
-        return real(html, url, settings)
-
-    monkeypatch.setattr(fetch, "extract_text", counting)
-    return seen
 
 
 def page_requests(web: FakeSearchServer, path: str) -> list[dict[str, str]]:

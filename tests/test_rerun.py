@@ -20,7 +20,6 @@ from worker.celery_setup import ReportsCelery
 from worker.models import Job, JobState
 from worker.pipeline import PLAN_STEP, SECTIONS, SYNTHESIS_STEP
 from worker.research import TOPIC_QUERIES
-from worker.sources import fetch
 
 STARTUP = "Acme Robotics"
 #: The pages each topic's search finds: the team page only by the founders' search, so that a
@@ -50,20 +49,6 @@ def worker(build_worker: Callable[..., ReportsCelery], web: FakeSearchServer, fa
         find(web, topic, paths)
     settings = {"search_backend": "searxng", "searxng_url": web.url, "fetch_allow_private": True}
     return build_worker(**settings, **fake_llm_settings(fake_llm))
-
-
-@pytest.fixture
-def extractions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The addresses of the pages trafilatura extracted."""
-    seen: list[str] = []
-    real = fetch.extract_text
-
-    def counting(html: bytes | str, url: str, settings: dict[str, bool] | None = None) -> tuple[str, str]:
-        seen.append(url)
-        return real(html, url, settings)
-
-    monkeypatch.setattr(fetch, "extract_text", counting)
-    return seen
 
 
 def first_run(worker: ReportsCelery) -> Job:

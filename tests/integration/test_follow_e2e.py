@@ -58,13 +58,6 @@ NEW_ROUND_ARTICLE = (
 
 
 @pytest.fixture
-def smtp() -> Iterator[FakeSMTPServer]:
-    server = FakeSMTPServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def receiver() -> Iterator[WebhookReceiver]:
     server = WebhookReceiver().start()
     yield server
