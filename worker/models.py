@@ -137,6 +137,12 @@ class Job(Base):
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"), nullable=True, index=True)
     previous_job_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     trigger: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    # The cost cap the report runs under (None: no cap); whether it was finished with what it had
+    # because its next call would have passed the cap (*Continue* with a higher cap resumes it);
+    # and its key facts as data (JSON, `worker.facts`), set when it succeeds.
+    max_cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    partial: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    facts: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     @property
     def candidate_list(self) -> list[dict[str, str]]:
