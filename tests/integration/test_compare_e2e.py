@@ -7,6 +7,7 @@ import csv
 import io
 import re
 
+import docx
 import openpyxl
 import pytest
 import requests
@@ -78,3 +79,11 @@ def test_twenty_companies_from_a_csv_run_and_compare_in_one_table(
     sheet = openpyxl.load_workbook(io.BytesIO(as_xlsx.content)).active
     assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == COMPANIES
     assert sheet.max_row == 21
+
+    # Each report downloads as a Word document with every section the pipeline wrote.
+    report = requests.get(f"{api_server}/reports/{jobs[0].id}.docx", headers=AUTH, timeout=30)
+    document = docx.Document(io.BytesIO(report.content))
+    word_headings = [p.text for p in document.paragraphs if p.style.name == "Heading 1"]
+    markdown = requests.get(f"{api_server}/reports/{jobs[0].id}.md", headers=AUTH, timeout=30).text
+    assert word_headings == re.findall(r"^## (.+)$", markdown, flags=re.MULTILINE)
+    assert [cell.text for cell in document.tables[-1].rows[0].cells] == ["Step", "Provider", "Model"]  # Written by
