@@ -74,7 +74,8 @@ def _rows_of(data: bytes) -> list[list[str]]:
 
 def _problem(row: int, exc: ValidationError, column: str, value: str) -> str:
     if column == "website":
-        return f"Row {row}: website {value.strip()!r} is not a web address such as https://acme.example."
+        shown = value.strip() if len(value.strip()) <= 80 else value.strip()[:80] + "…"
+        return f"Row {row}: website {shown!r} is not a web address such as https://acme.example."
     message = str(exc).replace('"startup"', "the name").replace('"notes"', "the notes")
     return f"Row {row}: {message}"
 

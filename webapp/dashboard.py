@@ -33,7 +33,14 @@ from webapp.csv_import import MAX_CSV_BYTES, read_companies
 from webapp.errors import QUEUE_DOWN, error_response, too_many_live_jobs
 from webapp.extensions import jobs
 from webapp.job_views import card_for
-from webapp.validation import ValidationError, parse_batch, uploaded_documents, validate_notes, validate_website
+from webapp.validation import (
+    ValidationError,
+    parse_batch,
+    upload_filename,
+    uploaded_documents,
+    validate_notes,
+    validate_website,
+)
 from worker.jobs import (
     InvalidMaterial,
     NoSuchJob,
@@ -50,7 +57,6 @@ from worker.research import Material
 bp = Blueprint("dashboard", __name__)
 
 RECENT_CARDS = 50
-ROW_PROBLEM = "row-problem"  # the flash category of a CSV row that was not queued
 HTMX_STOP_POLLING = 286  # htmx swaps this answer in and stops the element's polling
 
 
@@ -88,9 +94,8 @@ def render_dashboard(form: FormState, status: int = 200) -> tuple[str, int]:
 
 @bp.get("/")
 def index() -> tuple[str, int]:
-    notices = get_flashed_messages(category_filter=["message"])
-    problems = get_flashed_messages(category_filter=[ROW_PROBLEM])
-    return render_dashboard(FormState(notice=" ".join(notices), problems=problems))
+    notices = get_flashed_messages()
+    return render_dashboard(FormState(notice=" ".join(notices)))
 
 
 def batch_size() -> int:
@@ -180,13 +185,14 @@ def submitted(queued: Queued, notice: str, problems: list[str] | None = None) ->
     if queued.joined:
         names = ", ".join(job.startup for job in queued.joined)
         notice += f" Already being written, so not started again: {names} (tick “Start fresh reports” to start anew)."
+    form = FormState(notice=notice, problems=problems or [])
     if htmx_request.htmx:
         cards = [card_for(job) for job in reversed(queued.created)]
-        form = FormState(notice=notice, problems=problems or [])
         return render_template("dashboard/_submitted.html", cards=cards, form=form), 200
+    if form.problems:
+        # The page itself, not a redirect: up to 50 row messages would not fit a session cookie.
+        return render_dashboard(form)
     flash(notice)
-    for problem in problems or []:
-        flash(problem, ROW_PROBLEM)
     return redirect(url_for(".index"), 303)
 
 
@@ -227,7 +233,7 @@ def submit_companies_csv(upload: FileStorage) -> Response | tuple[str, int]:
         )
         return _form_error(FormState(error=error, problems=rows_not_queued), created=queued.created, status=503)
     count = len(queued.created)
-    source = upload.filename or "the CSV file"
+    source = upload_filename(upload.filename)[:100] if upload.filename else "the CSV file"
     return submitted(
         queued, f"Queued {count} report{'s' if count != 1 else ''} from {source}. {imported.note}", rows_not_queued
     )
