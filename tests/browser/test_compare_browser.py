@@ -1,6 +1,7 @@
-"""Comparing companies in headless Chromium: an analyst ticks three finished reports on /reports,
-presses Compare, and reads one column per company with the recommendation on top and each
-value's citations linked to their sources."""
+"""Companies side by side in headless Chromium: an analyst imports a CSV of companies on the
+dashboard (htmx: the cards and each bad row's message, without a reload); and ticks three finished
+reports on /reports, presses Compare, and reads one column per company with the recommendation on
+top and each value's citations linked to their sources."""
 
 from __future__ import annotations
 
@@ -62,3 +63,27 @@ def test_tick_three_reports_and_compare_them(page: Page, api_server: str, settin
 
     heads.filter(has_text="Globex").click()
     page.wait_for_url(f"{api_server}/reports/{globex.id}")
+
+
+def test_import_a_csv_of_companies_on_the_dashboard(page: Page, api_server: str) -> None:
+    page.goto(f"{api_server}/")
+    page.evaluate("window.__sameDocument = true")
+    page.get_by_text("…or import a CSV of companies").click()
+    csv_text = (
+        "name,website,notes\nAcme Robotics,,Met the CEO\n,https://nameless.example,\nGlobex,not a site,\nInitech,,\n"
+    )
+    page.set_input_files(
+        "#companies", files=[{"name": "batch.csv", "mimeType": "text/csv", "buffer": csv_text.encode()}]
+    )
+    page.click("#submit-form button[type=submit]")
+
+    expect(page.locator(".notice--ok")).to_have_text("Queued 2 reports from batch.csv.")
+    problems = page.locator(".csv-problems li")
+    expect(problems).to_have_text(
+        [
+            "Row 3: the name must not be empty.",
+            "Row 4: website 'not a site' is not a web address such as https://acme.example.",
+        ]
+    )
+    expect(page.locator("article.card")).to_have_count(2)
+    assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
