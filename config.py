@@ -166,6 +166,9 @@ class Settings(BaseSettings):
     max_live_jobs_per_user: int = Field(default=200, ge=1)
     # Failed log-ins a minute from one client address, before the log-in page answers 429.
     login_attempts_per_minute: int = Field(default=10, ge=1)
+    # The most reports one comparison (/compare, its CSV and XLSX) holds: a batch of 20 compares in
+    # one table, which the page scrolls sideways.
+    compare_max: int = Field(default=20, ge=2, le=100)
     flower_port: int = Field(default=5555, ge=1, le=65535)
     # Loopback: Flower serves /metrics and /healthcheck without its basic auth, and has no option
     # to protect them. Another address only behind a firewall or a proxy that asks on every path.

@@ -7,7 +7,7 @@ same routes answer with the fragments to swap in (new cards, the form with its n
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from flask import (
@@ -25,13 +25,22 @@ from flask import (
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user
 from htmx_flask import request as htmx_request
+from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
 from webapp.api import job_summary
+from webapp.csv_import import MAX_CSV_BYTES, read_companies
 from webapp.errors import QUEUE_DOWN, error_response, too_many_live_jobs
 from webapp.extensions import jobs
 from webapp.job_views import card_for
-from webapp.validation import ValidationError, parse_batch, uploaded_documents, validate_notes, validate_website
+from webapp.validation import (
+    ValidationError,
+    parse_batch,
+    upload_filename,
+    uploaded_documents,
+    validate_notes,
+    validate_website,
+)
 from worker.jobs import (
     InvalidMaterial,
     NoSuchJob,
@@ -58,6 +67,8 @@ class FormState:
     notice: str = ""
     website: str = ""
     notes: str = ""
+    #: What was wrong with each row of an imported CSV that was not queued.
+    problems: list[str] = field(default_factory=list)
 
 
 def queue_reachable() -> bool:
@@ -98,6 +109,9 @@ def batch_size() -> int:
 
 @bp.post("/jobs")
 def submit() -> Response | tuple[str, int]:
+    companies_csv = request.files.get("companies")
+    if companies_csv:
+        return submit_companies_csv(companies_csv)
     text = request.form.get("startups", "")
     website_text, notes_text = request.form.get("website", ""), request.form.get("notes", "")
 
@@ -126,34 +140,103 @@ def submit() -> Response | tuple[str, int]:
     if refusal:
         return refused(f"Nothing was queued. {refusal}", status=429)
 
+    queued = queue_reports([(name, material) for name in batch.names])
+    if queued.stopped_at is not None:
+        error = QUEUE_DOWN
+        if queued.created:
+            error = (
+                f"The job queue (Redis) is unreachable: {len(queued.created)} of {len(batch.names)} were queued, "
+                "the names left in the box were not. Try again in a minute."
+            )
+        rest = "\n".join(batch.names[queued.stopped_at :])
+        return _form_error(FormState(text=rest, error=error), created=queued.created, status=503)
+    return submitted(
+        queued, f"Queued {len(queued.created)} report{'s' if len(queued.created) != 1 else ''}. {batch.note}"
+    )
+
+
+@dataclass
+class Queued:
+    created: list[Job] = field(default_factory=list)
+    joined: list[Job] = field(default_factory=list)
+    #: Where the batch stopped because the queue (Redis) was unreachable, or None: it was all queued.
+    stopped_at: int | None = None
+
+
+def queue_reports(entries: list[tuple[str, Material]]) -> Queued:
+    """Request a report on each (name, material), in order, until the queue is unreachable."""
     fresh = request.form.get("fresh") == "on"
-    created: list[Job] = []
-    joined: list[Job] = []
-    for position, name in enumerate(batch.names):
+    queued = Queued()
+    for position, (name, material) in enumerate(entries):
         try:
             submission = jobs().request_report(name, current_user, fresh=fresh, material=material)
         except QueueUnavailable:
-            error = QUEUE_DOWN
-            if created:
-                error = (
-                    f"The job queue (Redis) is unreachable: {len(created)} of {len(batch.names)} were queued, "
-                    "the names left in the box were not. Try again in a minute."
-                )
-            g.submitted = len(created)  # what SUBMIT_RATE_PER_MINUTE counts (create_app)
-            rest = "\n".join(batch.names[position:])
-            return _form_error(FormState(text=rest, error=error), created=created, status=503)
-        (created if submission.outcome == "queued" else joined).append(submission.job)
-    g.submitted = len(created)
+            queued.stopped_at = position
+            break
+        (queued.created if submission.outcome == "queued" else queued.joined).append(submission.job)
+    g.submitted = len(queued.created)  # what SUBMIT_RATE_PER_MINUTE counts (create_app)
+    return queued
 
-    notice = f"Queued {len(created)} report{'s' if len(created) != 1 else ''}. {batch.note}".strip()
-    if joined:
-        names = ", ".join(job.startup for job in joined)
+
+def submitted(queued: Queued, notice: str, problems: list[str] | None = None) -> Response | tuple[str, int]:
+    """The answer to a batch that was queued: the new cards and the form with `notice` (and the
+    rows of a CSV that were not queued), or a redirect to the dashboard that shows them."""
+    notice = notice.strip()
+    if queued.joined:
+        names = ", ".join(job.startup for job in queued.joined)
         notice += f" Already being written, so not started again: {names} (tick “Start fresh reports” to start anew)."
+    form = FormState(notice=notice, problems=problems or [])
     if htmx_request.htmx:
-        cards = [card_for(job) for job in reversed(created)]
-        return render_template("dashboard/_submitted.html", cards=cards, form=FormState(notice=notice)), 200
+        cards = [card_for(job) for job in reversed(queued.created)]
+        return render_template("dashboard/_submitted.html", cards=cards, form=form), 200
+    if form.problems:
+        # The page itself, not a redirect: up to 50 row messages would not fit a session cookie.
+        return render_dashboard(form)
     flash(notice)
     return redirect(url_for(".index"), 303)
+
+
+def submit_companies_csv(upload: FileStorage) -> Response | tuple[str, int]:
+    """A CSV of companies (`webapp.csv_import`): its good rows are queued, each with its own
+    website and notes as material; its bad rows are listed, each with its row number and reason."""
+    form = request.form
+    if any(form.get(field_name, "").strip() for field_name in ("startups", "website", "notes")) or request.files.get(
+        "document"
+    ):
+        return _form_error(
+            FormState(
+                error="Nothing was queued: import a CSV, or type names (with material for one startup), not both.",
+                text=form.get("startups", ""),
+                website=form.get("website", ""),
+                notes=form.get("notes", ""),
+            )
+        )
+    try:
+        imported = read_companies(upload.read(MAX_CSV_BYTES + 1))
+    except ValidationError as exc:
+        return _form_error(FormState(error=f"Nothing was queued. {exc}"))
+    rows_not_queued = imported.problems
+    if not imported.companies:
+        return _form_error(
+            FormState(error="Nothing was queued: no row of the CSV file can be used.", problems=rows_not_queued)
+        )
+    refusal = too_many_live_jobs(current_user.username, len(imported.companies))
+    if refusal:
+        return _form_error(FormState(error=f"Nothing was queued. {refusal}"), status=429)
+
+    queued = queue_reports([(company.name, company.material) for company in imported.companies])
+    if queued.stopped_at is not None:
+        left = ", ".join(f"{c.name} (row {c.row})" for c in imported.companies[queued.stopped_at :])
+        error = (
+            f"The job queue (Redis) is unreachable: {len(queued.created)} of {len(imported.companies)} were "
+            f"queued; not queued: {left}. Try again in a minute."
+        )
+        return _form_error(FormState(error=error, problems=rows_not_queued), created=queued.created, status=503)
+    count = len(queued.created)
+    source = upload_filename(upload.filename)[:100] if upload.filename else "the CSV file"
+    return submitted(
+        queued, f"Queued {count} report{'s' if count != 1 else ''} from {source}. {imported.note}", rows_not_queued
+    )
 
 
 @bp.errorhandler(RateLimitExceeded)

@@ -44,7 +44,7 @@ def error_response(status: int, message: str, **extra: object) -> tuple[Response
 
 def wants_html() -> bool:
     """Pages get HTML errors, the API and anything that does not ask for HTML gets JSON."""
-    if request.path.startswith(API_PREFIXES) or request.path.endswith(".md"):
+    if request.path.startswith(API_PREFIXES) or request.path.endswith((".md", ".docx", ".csv", ".xlsx")):
         return False
     return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
 

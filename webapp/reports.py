@@ -7,7 +7,7 @@ import math
 import re
 import unicodedata
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask_login import current_user
 
 from webapp.companies import history_of
@@ -16,6 +16,7 @@ from webapp.extensions import jobs
 from webapp.job_views import card_for, format_duration
 from webapp.rendering import render_report
 from webapp.validation import parse_page_number
+from webapp.word_report import report_docx
 from worker.models import JobState
 
 bp = Blueprint("reports", __name__)
@@ -23,11 +24,14 @@ bp = Blueprint("reports", __name__)
 PER_PAGE = 20
 
 
-def download_name(startup: str) -> str:
+DOCX_MIMETYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def download_name(startup: str, extension: str = "md") -> str:
     """An ASCII file name for the report, e.g. "acme-gmbh-report.md"."""
     ascii_name = unicodedata.normalize("NFKD", startup).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-zA-Z0-9]+", "-", ascii_name).strip("-").lower()[:60]
-    return f"{slug or 'startup'}-report.md"
+    return f"{slug or 'startup'}-report.{extension}"
 
 
 @bp.get("/reports")
@@ -47,6 +51,7 @@ def index() -> str:
         pages=pages,
         total=total,
         format_duration=format_duration,
+        compare_max=current_app.extensions["settings"].compare_max,
     )
 
 
@@ -63,13 +68,26 @@ def show(job_id: str) -> tuple[str, int]:
     return render_template("reports/show.html", job=job, report=rendered, duration=duration, history=history), 200
 
 
-@bp.get("/reports/<job_id>.md")
-def download(job_id: str) -> Response | tuple[Response, int]:
+def _report_file(job_id: str, extension: str) -> Response | tuple[Response, int]:
+    """The finished report as a download: its Markdown, or the Word document made from it."""
     job = jobs().get(job_id, current_user)
     if job is None:
         return error_response(404, f"No job with id {job_id!r}.")
     if job.state != JobState.SUCCESS or job.report_md is None:
         return error_response(409, f"The report is not ready yet (state {job.state}).", state=job.state)
-    response = Response(job.report_md, mimetype="text/markdown")
-    response.headers["Content-Disposition"] = f'attachment; filename="{download_name(job.startup)}"'
+    if extension == "docx":
+        response = Response(report_docx(job.report_md), mimetype=DOCX_MIMETYPE)
+    else:
+        response = Response(job.report_md, mimetype="text/markdown")
+    response.headers["Content-Disposition"] = f'attachment; filename="{download_name(job.startup, extension)}"'
     return response
+
+
+@bp.get("/reports/<job_id>.md")
+def download(job_id: str) -> Response | tuple[Response, int]:
+    return _report_file(job_id, "md")
+
+
+@bp.get("/reports/<job_id>.docx")
+def download_docx(job_id: str) -> Response | tuple[Response, int]:
+    return _report_file(job_id, "docx")
