@@ -31,13 +31,21 @@ from webapp.api import job_summary
 from webapp.errors import QUEUE_DOWN, error_response, too_many_live_jobs
 from webapp.extensions import jobs
 from webapp.job_views import card_for
-from webapp.validation import ValidationError, parse_batch, uploaded_documents, validate_notes, validate_website
+from webapp.validation import (
+    ValidationError,
+    parse_batch,
+    uploaded_documents,
+    validate_max_cost,
+    validate_notes,
+    validate_website,
+)
 from worker.jobs import (
     InvalidMaterial,
     NoSuchJob,
     NotAllowed,
     NotAsking,
     NotCancellable,
+    NotContinuable,
     NotRetryable,
     QueueUnavailable,
     accept_documents,
@@ -113,6 +121,7 @@ def submit() -> Response | tuple[str, int]:
             notes=validate_notes(notes_text),
             documents=accept_documents(uploads, settings),
         )
+        max_cost = validate_max_cost(request.form.get("max_cost_usd"), settings.max_cost_per_report_usd)
     except (ValidationError, InvalidMaterial) as exc:
         return refused(f"Nothing was queued. {exc}" + (" Choose the document again." if uploads else ""))
     if material and len(batch.names) > 1:
@@ -131,7 +140,13 @@ def submit() -> Response | tuple[str, int]:
     joined: list[Job] = []
     for position, name in enumerate(batch.names):
         try:
-            submission = jobs().request_report(name, current_user, fresh=fresh, material=material)
+            submission = jobs().request_report(
+                name,
+                current_user,
+                fresh=fresh,
+                material=material,
+                max_cost_usd=max_cost if max_cost is not None else settings.max_cost_per_report_usd,
+            )
         except QueueUnavailable:
             error = QUEUE_DOWN
             if created:
@@ -193,6 +208,7 @@ REFUSAL_STATUS: dict[type[Exception], int] = {
     NotCancellable: 409,
     NotRetryable: 409,
     NotAsking: 409,
+    NotContinuable: 409,
     QueueUnavailable: 503,
 }
 ACTION_REFUSALS = tuple(REFUSAL_STATUS)
