@@ -131,12 +131,13 @@ def validate_max_cost(value: object, limit: float | None) -> float | None:
         try:
             value = float(value.strip().removeprefix("$"))
         except ValueError:
-            raise ValidationError('"max_cost_usd" must be a number of US dollars, e.g. 0.50.') from None
+            raise ValidationError('The cost cap ("max_cost_usd") must be a number of US dollars, e.g. 0.50.') from None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise ValidationError('"max_cost_usd" must be a positive number of US dollars, e.g. 0.50.')
+        raise ValidationError('The cost cap ("max_cost_usd") must be a positive number of US dollars, e.g. 0.50.')
     if limit is not None and value > limit:
         raise ValidationError(
-            f'"max_cost_usd" must be at most ${limit:g}, the most a report may cost here (MAX_COST_PER_REPORT_USD).'
+            f'The cost cap ("max_cost_usd") must be at most ${limit:g}, the most a report may cost here '
+            "(MAX_COST_PER_REPORT_USD)."
         )
     return float(value)
 
