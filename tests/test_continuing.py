@@ -12,7 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from config import Settings
-from tests.conftest import RedisServer, csrf_token_of, log_in, make_settings, store_of
+from tests.conftest import AUTH, RedisServer, csrf_token_of, free_port, log_in, make_settings, store_of
+from webapp import create_app
 from worker.pipeline import PLAN_STEP, SECTIONS, Checkpoint
 from worker.store import JobStore
 
@@ -119,6 +120,28 @@ def test_continue_queues_the_same_job_under_a_higher_cap(
     # Twice is refused: it is no longer a partial report.
     again = client.post(url, json={"max_cost_usd": 1.8})
     assert again.status_code == 409 and "Only a report that stopped at its cost cap" in again.get_json()["error"]
+
+    # A continuation that fails (a provider down) keeps its partial report, and may be continued again.
+    store.mark_failed(job_id, error="OpenAI could not be reached.")
+    failed = client.get(f"/status/{job_id}").get_json()
+    assert failed["state"] == "FAILURE" and failed["partial"] is True and "continue_url" in failed
+    assert client.post(url, json={"max_cost_usd": 1.8}).status_code == 202
+    assert store.get_job(job_id).report_md.startswith("# Capped Co")
+
+
+def test_a_continue_that_cannot_be_queued_leaves_the_partial_report_as_it_was(
+    settings: Settings, database_url: str
+) -> None:
+    app = create_app(make_settings(**{**settings.model_dump(), "redis_url": f"redis://127.0.0.1:{free_port()}"}))
+    store = store_of(app)
+    job = store.get_job(partial_job(store))
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
+    response = client.post(f"/api/jobs/{job.id}/continue", json={"max_cost_usd": 1.0})
+    assert response.status_code == 503 and "Redis" in response.get_json()["error"]
+    after = store.get_job(job.id)
+    assert (after.state, after.partial, after.max_cost_usd, after.report_md) == ("SUCCESS", True, 0.5, job.report_md)
+    assert after.finished_at == job.finished_at
 
 
 def test_only_the_owner_or_an_admin_may_continue(app: Flask) -> None:

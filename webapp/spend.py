@@ -26,7 +26,7 @@ def spend_of(job: Job) -> dict[str, Any]:
         "max_cost_usd": job.max_cost_usd,
         "partial": bool(job.partial),
     }
-    if job.partial and job.state == JobState.SUCCESS:
+    if job.partial and job.state in (JobState.SUCCESS, JobState.FAILURE):  # a continuation may fail
         data["unwritten"] = unwritten_steps(job)
         data["continue_url"] = url_for("continuing.continue_api", job_id=job.id)
     return data

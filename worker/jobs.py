@@ -329,7 +329,7 @@ class JobService:
             raise NoSuchJob(f"No job with id {job_id!r}.")
         if not self.may_act(job, requester):
             raise NotAllowed("Only the user who asked for this report, or an admin, may continue it.")
-        if job.state != JobState.SUCCESS or not job.partial:
+        if job.state not in (JobState.SUCCESS, JobState.FAILURE) or not job.partial:
             raise NotContinuable(
                 f"Only a report that stopped at its cost cap can be continued (this one is {job.state})."
             )
@@ -340,7 +340,7 @@ class JobService:
         try:
             self._queue(job_id)
         except QueueUnavailable:
-            self.store.undo_continue(job_id, job.max_cost_usd)  # the partial report stays as it was
+            self.store.undo_continue(job)  # the partial report stays as it was
             raise
         return self.store.get_job(job_id)
 

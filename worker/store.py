@@ -509,7 +509,8 @@ class JobStore:
 
     def continue_partial(self, job_id: str, max_cost_usd: float) -> bool:
         """Queue a partial report again under a higher cap; False unless it is (still) a partial
-        success spending less than that. Its partial report stays stored until the whole one
+        report spending less than that: a success, or a continuation that failed (a provider
+        down), which keeps its partial report. That report stays stored until the whole one
         replaces it; its steps stay checkpointed, so none is paid for twice; its tasks' delivery
         counts start again, since the same tasks run again."""
         with self.session() as session:
@@ -517,7 +518,7 @@ class JobStore:
                 update(Job)
                 .where(
                     Job.id == job_id,
-                    Job.state == JobState.SUCCESS,
+                    Job.state.in_((JobState.SUCCESS, JobState.FAILURE)),
                     Job.partial.is_(True),
                     Job.cost_usd < max_cost_usd,
                 )
@@ -535,15 +536,16 @@ class JobStore:
             session.execute(delete(TaskDelivery).where(TaskDelivery.job_id == job_id))
             return True
 
-    def undo_continue(self, job_id: str, max_cost_usd: float | None) -> None:
-        """Put a continued job back as the partial success it was (its task could not be queued)."""
+    def undo_continue(self, job: Job) -> None:
+        """Put a continued job back as it was (`job`, read before): its task could not be queued."""
         self._update(
-            job_id,
+            job.id,
             Job.state == JobState.PENDING,
-            state=JobState.SUCCESS,
-            max_cost_usd=max_cost_usd,
-            finished_at=utcnow(),
-            progress_label="Stopped at its cost cap",
+            state=job.state,
+            max_cost_usd=job.max_cost_usd,
+            finished_at=job.finished_at,
+            error=job.error,
+            progress_label=job.progress_label,
         )
 
     def claim_retry(self, job_id: str, new_job_id: str) -> bool:
