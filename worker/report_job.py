@@ -117,6 +117,10 @@ def write_batch(
     sections at once), checkpointing each; the summary's batch also assembles and stores the
     report. The job's first batch reads its sources first.
 
+    Before each provider attempt the job's cost cap is checked (`worker.spend`): when the next
+    call could pass it, what the job has is stored as a partial report (`finish_at_cap`) and
+    `CapReached` is raised, for the caller to end the canvas there.
+
     Raises `JobCancelled` when the job finished meanwhile, `JobFailed` once the row says why,
     `TimeLimitReached`, and the providers' errors (their failed attempts counted on the job), for
     the caller to retry or fail. `attempt` is this delivery's retry number, from 1."""
