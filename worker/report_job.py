@@ -241,7 +241,8 @@ def finish_at_cap(store: JobStore, job: Job, cap: float, *, is_demo: bool, resea
         research=research,
         stopped_because=describe_cap_stop(cap, row.cost_usd),
     )
-    store.mark_progress(job.id, Progress(step=len(done) + 1, total=TOTAL_STEPS, label="Stopped at its cost cap"))
+    step = min(len(done) + 1, TOTAL_STEPS)
+    store.mark_progress(job.id, Progress(step=step, total=TOTAL_STEPS, label="Stopped at its cost cap"))
     store.mark_succeeded(
         job.id,
         report_md=report.markdown,
