@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     # report: a JSON object in the environment, added to DEFAULT_PRICES. Models not listed in
     # either have no estimate.
     llm_prices: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # The most one report may spend, in US dollars (unset: no cap); a request's "max_cost_usd"
+    # may ask for less, never more. A report whose next call could pass its cap stops, partial.
+    max_cost_per_report_usd: float | None = Field(default=None, gt=0)
 
     # Web sources. `auto` searches with the first of Tavily, Brave and SearXNG that is configured,
     # and writes reports without web sources when none is; `none` turns web search off.

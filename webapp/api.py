@@ -11,10 +11,12 @@ from flask_login import current_user
 
 from webapp.errors import QUEUE_DOWN, error_response, too_many_live_jobs
 from webapp.extensions import jobs
+from webapp.spend import spend_of
 from webapp.validation import (
     ValidationError,
     parse_page_number,
     uploaded_documents,
+    validate_max_cost,
     validate_notes,
     validate_startup,
     validate_website,
@@ -68,6 +70,7 @@ def job_summary(job: Job) -> dict[str, Any]:
         },
         "finished": job.is_finished,
         "status_url": url_for("api.status", job_id=job.id),
+        **spend_of(job),
     }
     if job.state == JobState.SUCCESS and job.citations_removed is not None:
         data["citations_removed"] = job.citations_removed
@@ -148,6 +151,7 @@ def generate() -> tuple[Response, int]:
         startup = validate_startup(payload.get("startup"))
         website = validate_website(payload.get("website"))
         notes = validate_notes(payload.get("notes"))
+        max_cost = validate_max_cost(payload.get("max_cost_usd"), settings.max_cost_per_report_usd)
         documents = accept_documents(uploads, settings)
     except (ValidationError, InvalidMaterial) as exc:
         return error_response(400, str(exc))
@@ -173,6 +177,7 @@ def generate() -> tuple[Response, int]:
             fresh=fresh,
             material=material,
             on_ambiguous=on_ambiguous,
+            max_cost_usd=max_cost if max_cost is not None else settings.max_cost_per_report_usd,
         )
     except QueueUnavailable:
         return error_response(503, QUEUE_DOWN)

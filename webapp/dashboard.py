@@ -38,6 +38,7 @@ from webapp.validation import (
     parse_batch,
     upload_filename,
     uploaded_documents,
+    validate_max_cost,
     validate_notes,
     validate_website,
 )
@@ -47,6 +48,7 @@ from worker.jobs import (
     NotAllowed,
     NotAsking,
     NotCancellable,
+    NotContinuable,
     NotRetryable,
     QueueUnavailable,
     accept_documents,
@@ -127,6 +129,7 @@ def submit() -> Response | tuple[str, int]:
             notes=validate_notes(notes_text),
             documents=accept_documents(uploads, settings),
         )
+        max_cost = validate_max_cost(request.form.get("max_cost_usd"), settings.max_cost_per_report_usd)
     except (ValidationError, InvalidMaterial) as exc:
         return refused(f"Nothing was queued. {exc}" + (" Choose the document again." if uploads else ""))
     if material and len(batch.names) > 1:
@@ -140,7 +143,8 @@ def submit() -> Response | tuple[str, int]:
     if refusal:
         return refused(f"Nothing was queued. {refusal}", status=429)
 
-    queued = queue_reports([(name, material) for name in batch.names])
+    cap = max_cost if max_cost is not None else settings.max_cost_per_report_usd
+    queued = queue_reports([(name, material) for name in batch.names], max_cost_usd=cap)
     if queued.stopped_at is not None:
         error = QUEUE_DOWN
         if queued.created:
@@ -163,13 +167,20 @@ class Queued:
     stopped_at: int | None = None
 
 
-def queue_reports(entries: list[tuple[str, Material]]) -> Queued:
-    """Request a report on each (name, material), in order, until the queue is unreachable."""
+def queue_reports(entries: list[tuple[str, Material]], *, max_cost_usd: float | None) -> Queued:
+    """Request a report on each (name, material), in order, until the queue is unreachable; each
+    under the cost cap `max_cost_usd` (None: no cap)."""
     fresh = request.form.get("fresh") == "on"
     queued = Queued()
     for position, (name, material) in enumerate(entries):
         try:
-            submission = jobs().request_report(name, current_user, fresh=fresh, material=material)
+            submission = jobs().request_report(
+                name,
+                current_user,
+                fresh=fresh,
+                material=material,
+                max_cost_usd=max_cost_usd,
+            )
         except QueueUnavailable:
             queued.stopped_at = position
             break
@@ -211,8 +222,10 @@ def submit_companies_csv(upload: FileStorage) -> Response | tuple[str, int]:
                 notes=form.get("notes", ""),
             )
         )
+    settings = current_app.extensions["settings"]
     try:
         imported = read_companies(upload.read(MAX_CSV_BYTES + 1))
+        max_cost = validate_max_cost(form.get("max_cost_usd"), settings.max_cost_per_report_usd)
     except ValidationError as exc:
         return _form_error(FormState(error=f"Nothing was queued. {exc}"))
     rows_not_queued = imported.problems
@@ -224,7 +237,8 @@ def submit_companies_csv(upload: FileStorage) -> Response | tuple[str, int]:
     if refusal:
         return _form_error(FormState(error=f"Nothing was queued. {refusal}"), status=429)
 
-    queued = queue_reports([(company.name, company.material) for company in imported.companies])
+    cap = max_cost if max_cost is not None else settings.max_cost_per_report_usd
+    queued = queue_reports([(company.name, company.material) for company in imported.companies], max_cost_usd=cap)
     if queued.stopped_at is not None:
         left = ", ".join(f"{c.name} (row {c.row})" for c in imported.companies[queued.stopped_at :])
         error = (
@@ -276,6 +290,7 @@ REFUSAL_STATUS: dict[type[Exception], int] = {
     NotCancellable: 409,
     NotRetryable: 409,
     NotAsking: 409,
+    NotContinuable: 409,
     QueueUnavailable: 503,
 }
 ACTION_REFUSALS = tuple(REFUSAL_STATUS)

@@ -67,6 +67,8 @@ def job_card(job: Job, *, max_retries: int, now: datetime | None = None, actions
         retry_number = max(1, job.attempts)
         status = f"Retrying in {wait} s (retry {retry_number} of {max_retries})"
         tone = "retry"
+    elif job.state == JobState.SUCCESS and job.partial:
+        status, tone, percent = "Done, partial: it stopped at its cost cap", "done", 100
     elif job.state == JobState.SUCCESS:
         status, tone, percent = "Done", "done", 100
     elif job.state == JobState.NEEDS_INPUT:

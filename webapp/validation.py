@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -119,6 +120,26 @@ def validate_notes(value: object) -> str | None:
     if _NOTE_CONTROL_CHARS.search(notes) or _SURROGATES.search(notes):
         raise ValidationError('"notes" must be plain text (it contains control characters or invalid Unicode).')
     return notes
+
+
+def validate_max_cost(value: object, limit: float | None) -> float | None:
+    """A cost cap in US dollars: a positive number no higher than MAX_COST_PER_REPORT_USD (`limit`,
+    None for no limit); None when not given. A form's text is read as a number too."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip().removeprefix("$"))
+        except ValueError:
+            raise ValidationError('The cost cap ("max_cost_usd") must be a number of US dollars, e.g. 0.50.') from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise ValidationError('The cost cap ("max_cost_usd") must be a positive number of US dollars, e.g. 0.50.')
+    if limit is not None and value > limit:
+        raise ValidationError(
+            f'The cost cap ("max_cost_usd") must be at most ${limit:g}, the most a report may cost here '
+            "(MAX_COST_PER_REPORT_USD)."
+        )
+    return float(value)
 
 
 def upload_filename(raw: str | None) -> str:

@@ -54,6 +54,10 @@ class NotAsking(Exception):
     """The job does not ask which company it is about (any more); the message says why."""
 
 
+class NotContinuable(Exception):
+    """The job cannot be continued under a higher cost cap; the message says why."""
+
+
 class NoSuchJob(LookupError):
     """No job with that id that the requester may see: never issued, or another user's while
     PRIVATE_REPORTS is on (the two look the same from outside)."""
@@ -221,6 +225,7 @@ class JobService:
         fresh: bool = False,
         material: Material | None = None,
         on_ambiguous: str = "ask",
+        max_cost_usd: float | None = None,
     ) -> Submission:
         """What a user's request for a report leads to: the job an Idempotency-Key already made,
         the live job of the same startup (unless `fresh`, or the request brings material of its
@@ -235,7 +240,9 @@ class JobService:
             if live is not None:
                 return Submission(live, "joined")
         try:
-            job = self.submit(startup, created_by, idempotency_key, material, on_ambiguous=on_ambiguous)
+            job = self.submit(
+                startup, created_by, idempotency_key, material, on_ambiguous=on_ambiguous, max_cost_usd=max_cost_usd
+            )
             return Submission(job, "queued")
         except IdempotencyKeyTaken as taken:
             return Submission(taken.job, "duplicate")
@@ -271,9 +278,11 @@ class JobService:
         *,
         trigger: str | None = None,
         previous_job_id: str | None = None,
+        max_cost_usd: float | None = None,
     ) -> Job:
         """Record a job and queue its task; raise `QueueUnavailable` (storing nothing) on failure.
-        `trigger` "watch" and `previous_job_id` mark a re-run queued by a watch's schedule."""
+        `trigger` "watch" and `previous_job_id` mark a re-run queued by a watch's schedule;
+        `max_cost_usd` is its cost cap (None: the worker's MAX_COST_PER_REPORT_USD, if set)."""
         job = self.store.create_job(
             startup,
             created_by,
@@ -283,6 +292,7 @@ class JobService:
             on_ambiguous,
             trigger=trigger,
             previous_job_id=previous_job_id,
+            max_cost_usd=max_cost_usd,
         )
         try:
             self._queue(job.id)
@@ -306,6 +316,31 @@ class JobService:
             self._queue(job_id)
         except QueueUnavailable:
             self.store.mark_needs_input(job_id, job.candidate_list)  # ask again: nothing is lost
+            raise
+        return self.store.get_job(job_id)
+
+    def continue_report(self, job_id: str, max_cost_usd: float, requester: Requester) -> Job:
+        """Resume a report that stopped at its cost cap, under the higher cap `max_cost_usd`: the
+        same job is queued again and writes only the steps it lacks (`remaining_stages`). Only its
+        owner or an admin may; the cap must be above what it has spent (the web app checks it
+        against MAX_COST_PER_REPORT_USD)."""
+        job = self.get(job_id, requester)
+        if job is None:
+            raise NoSuchJob(f"No job with id {job_id!r}.")
+        if not self.may_act(job, requester):
+            raise NotAllowed("Only the user who asked for this report, or an admin, may continue it.")
+        if job.state not in (JobState.SUCCESS, JobState.FAILURE) or not job.partial:
+            raise NotContinuable(
+                f"Only a report that stopped at its cost cap can be continued (this one is {job.state})."
+            )
+        if max_cost_usd <= job.cost_usd:
+            raise NotContinuable(f"The new cap must be above the ${job.cost_usd:.4f} this report has spent already.")
+        if not self.store.continue_partial(job_id, max_cost_usd):
+            raise NotContinuable("This report is being continued already.")
+        try:
+            self._queue(job_id)
+        except QueueUnavailable:
+            self.store.undo_continue(job)  # the partial report stays as it was
             raise
         return self.store.get_job(job_id)
 

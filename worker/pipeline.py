@@ -209,6 +209,8 @@ class Report:
     citations_removed: int = 0
     #: None when the report had no sources to check figures against.
     figures: FigureCounts | None = None
+    #: The titles of the steps a partial report lacks (`assemble_report`'s `stopped_because`).
+    unwritten: list[str] = field(default_factory=list)
 
     @property
     def provider_label(self) -> str:
@@ -593,8 +595,14 @@ def assemble_report(
     is_demo: bool,
     generated_at: datetime,
     research: Research | None = None,
+    stopped_because: str | None = None,
 ) -> Report:
-    """The memo, once every step is in `done`."""
+    """The memo, once every step is in `done`; or, with `stopped_because` (why the job stopped
+    early, as a clause: "its next model call could have passed …"), a partial memo of the steps
+    in `done`, each missing one a line "Not written", the list of them and why at its top."""
+    unwritten = [key for key, _ in step_labels() if key not in done] if stopped_because else []
+    if unwritten:
+        done = {**done, **{key: _not_written(key) for key in unwritten}}
     plan, summary = done[PLAN_STEP], done[SYNTHESIS_STEP]
     sections = [done[s.key] for s in SECTIONS]
     steps = [plan, *sections, summary]
@@ -602,11 +610,34 @@ def assemble_report(
     removed = sum(c.citations_removed for c in steps)
     # From the stored steps, every time: a retried or resumed job's figures are counted once.
     check = FigureCheck(research.sources, check_figures=bool(research.sources)) if research is not None else None
+    titles = [_title_of(key) for key in unwritten]
+    partial_note = _partial_note(titles, stopped_because) if stopped_because else None
     markdown = render_markdown(
-        startup, plan, sections, summary, is_demo, providers, generated_at, research, removed, check
+        startup, plan, sections, summary, is_demo, providers, generated_at, research, removed, check, partial_note
     )
     figures = check.counts if check is not None else None
-    return Report(startup=startup, markdown=markdown, providers=providers, citations_removed=removed, figures=figures)
+    return Report(
+        startup=startup,
+        markdown=markdown,
+        providers=providers,
+        citations_removed=removed,
+        figures=figures,
+        unwritten=titles,
+    )
+
+
+#: The line a partial report has in place of a step it did not write.
+NOT_WRITTEN = "*Not written: the report stopped at its cost cap before this step (see the top).*"
+
+
+def _not_written(key: str) -> Checkpoint:
+    return Checkpoint(key=key, text=NOT_WRITTEN, provider="none", model="", paid=False)
+
+
+def _partial_note(titles: list[str], stopped_because: str) -> str:
+    """The top of a partial report: which steps are missing, and why."""
+    missing = ", ".join(titles) if titles else "none"
+    return f"> **Partial report.** Not written: {missing}. It stopped because {stopped_because}"
 
 
 def render_markdown(
@@ -620,9 +651,11 @@ def render_markdown(
     research: Research | None = None,
     citations_removed: int = 0,
     check: FigureCheck | None = None,
+    partial_note: str | None = None,
 ) -> str:
-    """The memo's Markdown. With `check`, each section's figures are looked up in the sources its
-    sentences cite (in the order a reader meets them, so the footnotes are numbered that way)."""
+    """The memo's Markdown; `partial_note` heads a partial one. With `check`, each section's
+    figures are looked up in the sources its sentences cite (in the order a reader meets them, so
+    the footnotes are numbered that way)."""
 
     def body_of(checkpoint: Checkpoint, title: str, factual: bool = True) -> str:
         body = demote_headings(_strip_heading(checkpoint.text, title))
@@ -635,6 +668,8 @@ def render_markdown(
     bodies = [body_of(c, s.title, s.key not in OPINION_SECTIONS) for s, c in zip(SECTIONS, sections, strict=True)]
 
     parts = [f"# {startup}: investment memo"]
+    if partial_note:
+        parts.append(partial_note)
     if is_demo:
         parts.append(DEMO_BANNER)
     if research is not None and not research.searched:
@@ -677,6 +712,8 @@ def render_markdown(
 
 
 def _written_by(checkpoint: Checkpoint) -> str:
+    if checkpoint.text == NOT_WRITTEN:
+        return "not written"
     if checkpoint.unchanged_since is not None:
         return f"{checkpoint.provider} (kept from {checkpoint.unchanged_since:%Y-%m-%d})"
     return checkpoint.provider if checkpoint.paid else "(no call)"

@@ -37,6 +37,7 @@ from worker.rerun import keep_unchanged_steps, material_and_anchor
 from worker.research import Material, Research, gather_research
 from worker.sources.base import SearchConfigError
 from worker.sources.identity import CompanyAmbiguous
+from worker.spend import CapReached, CapUnenforceable, SpendGuard, describe_cap_stop
 
 if TYPE_CHECKING:
     from config import Settings
@@ -116,6 +117,10 @@ def write_batch(
     sections at once), checkpointing each; the summary's batch also assembles and stores the
     report. The job's first batch reads its sources first.
 
+    Before each provider attempt the job's cost cap is checked (`worker.spend`): when the next
+    call could pass it, what the job has is stored as a partial report (`finish_at_cap`) and
+    `CapReached` is raised, for the caller to end the canvas there.
+
     Raises `JobCancelled` when the job finished meanwhile, `JobFailed` once the row says why,
     `TimeLimitReached`, and the providers' errors (their failed attempts counted on the job), for
     the caller to retry or fail. `attempt` is this delivery's retry number, from 1."""
@@ -149,7 +154,17 @@ def write_batch(
             if time.monotonic() > deadline and progress.starts_work:
                 raise TimeLimitReached(job_id)
 
+        cap = job.max_cost_usd if job.max_cost_usd is not None else settings.max_cost_per_report_usd
+        guard = SpendGuard(
+            cap, job.cost_usd + job.unanswered_cost_usd, settings.llm_prices, settings.llm_max_output_tokens
+        )
+
         def count_attempt(provider: Provider, prompt: Prompt) -> None:
+            # The cap first: an attempt that could pass it is never sent (`worker.spend`).
+            try:
+                guard.reserve(provider, prompt)
+            except CapUnenforceable as exc:
+                raise fail_job(store, job_id, str(exc)) from None
             # Before it is sent: a call in flight at a crash is still on the books. And the last
             # moment to stop spending on a job that was cancelled while this batch waited its turn.
             if not store.count_call_sent(job_id):
@@ -160,6 +175,7 @@ def write_batch(
                 settings.llm_prices, checkpoint.model, checkpoint.input_tokens, checkpoint.output_tokens
             )
             store.save_checkpoint(job_id, checkpoint, cost)
+            guard.settle(cost)
 
         try:
             provider = build_provider(
@@ -189,6 +205,9 @@ def write_batch(
         except ProviderError as exc:
             store.add_failed_attempts(job_id, exc.failed_attempts)
             raise
+        except CapReached:
+            finish_at_cap(store, job, guard.cap or 0.0, is_demo=provider.is_demo, research=research)
+            raise
         if SYNTHESIS_STEP in keys:
             report = assemble_report(
                 job.startup, done, is_demo=provider.is_demo, generated_at=datetime.now(UTC), research=research
@@ -206,6 +225,33 @@ def write_batch(
             if change is not None and change.material:
                 logger.info("job %s changed company %s materially", job_id, change.company_id)
                 alert_watchers(resources, change.id)
+
+
+def finish_at_cap(store: JobStore, job: Job, cap: float, *, is_demo: bool, research: Research | None) -> None:
+    """Store what a job that reached its cost cap has written as its report, marked partial: the
+    steps not written are listed at its top. *Continue* with a higher cap resumes it from there
+    (`worker.jobs.JobService.continue_report`)."""
+    row = store.get_job(job.id) or job  # with what the steps in flight when it stopped added
+    done = store.load_checkpoints(job.id)
+    report = assemble_report(
+        job.startup,
+        done,
+        is_demo=is_demo,
+        generated_at=datetime.now(UTC),
+        research=research,
+        stopped_because=describe_cap_stop(cap, row.cost_usd),
+    )
+    step = min(len(done) + 1, TOTAL_STEPS)
+    store.mark_progress(job.id, Progress(step=step, total=TOTAL_STEPS, label="Stopped at its cost cap"))
+    store.mark_succeeded(
+        job.id,
+        report_md=report.markdown,
+        provider=report.provider_label,
+        citations_removed=report.citations_removed,
+        figures=report.figures,
+        partial=True,
+    )
+    logger.info("job %s stopped at its cost cap; not written: %s", job.id, report.unwritten)
 
 
 def _research_the_company(resources: WorkerResources, job: Job) -> Research:

@@ -173,6 +173,7 @@ class JobStore:
         *,
         trigger: str | None = None,
         previous_job_id: str | None = None,
+        max_cost_usd: float | None = None,
     ) -> Job:
         material = material or Material()
         job = Job(
@@ -188,6 +189,7 @@ class JobStore:
             on_ambiguous=on_ambiguous,
             trigger=trigger,
             previous_job_id=previous_job_id,
+            max_cost_usd=max_cost_usd,
         )
         try:
             with self.session() as session:
@@ -485,13 +487,16 @@ class JobStore:
         provider: str,
         citations_removed: int = 0,
         figures: FigureCounts | None = None,
+        partial: bool = False,
     ) -> bool:
         """Store the report, unless the job was cancelled meanwhile; True if it was stored. The
-        counts are the report's own (set, never added to), so a report stored twice counts once."""
+        counts are the report's own (set, never added to), so a report stored twice counts once.
+        `partial`: it stopped at its cost cap with steps unwritten (a whole report clears it)."""
         return self._update(
             job_id,
             Job.state.not_in(FINISHED_STATES),
             state=JobState.SUCCESS,
+            partial=True if partial else None,
             citations_removed=citations_removed,
             figures_checked=figures.checked if figures else None,
             figures_unsupported=figures.unsupported if figures else None,
@@ -500,6 +505,47 @@ class JobStore:
             error=None,
             retry_at=None,
             finished_at=utcnow(),
+        )
+
+    def continue_partial(self, job_id: str, max_cost_usd: float) -> bool:
+        """Queue a partial report again under a higher cap; False unless it is (still) a partial
+        report spending less than that: a success, or a continuation that failed (a provider
+        down), which keeps its partial report. That report stays stored until the whole one
+        replaces it; its steps stay checkpointed, so none is paid for twice; its tasks' delivery
+        counts start again, since the same tasks run again."""
+        with self.session() as session:
+            continued = session.execute(
+                update(Job)
+                .where(
+                    Job.id == job_id,
+                    Job.state.in_((JobState.SUCCESS, JobState.FAILURE)),
+                    Job.partial.is_(True),
+                    Job.cost_usd < max_cost_usd,
+                )
+                .values(
+                    state=JobState.PENDING,
+                    max_cost_usd=max_cost_usd,
+                    finished_at=None,
+                    error=None,
+                    progress_label="Continuing",
+                    updated_at=utcnow(),
+                )
+            )
+            if continued.rowcount != 1:
+                return False
+            session.execute(delete(TaskDelivery).where(TaskDelivery.job_id == job_id))
+            return True
+
+    def undo_continue(self, job: Job) -> None:
+        """Put a continued job back as it was (`job`, read before): its task could not be queued."""
+        self._update(
+            job.id,
+            Job.state == JobState.PENDING,
+            state=job.state,
+            max_cost_usd=job.max_cost_usd,
+            finished_at=job.finished_at,
+            error=job.error,
+            progress_label=job.progress_label,
         )
 
     def claim_retry(self, job_id: str, new_job_id: str) -> bool:

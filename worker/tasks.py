@@ -36,6 +36,7 @@ from worker.report_job import (
     remaining_stages,
     write_batch,
 )
+from worker.spend import CapReached
 from worker.sweeper import Sweeper
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,8 @@ def write_steps(self: Task, job_id: str, keys: list[str], parallelism: int = 1) 
         raise fail_job(store, job_id, message) from None
     except JobCancelled:
         logger.info("job %s was cancelled; stopped before its next step", job_id)
+        raise Ignore() from None
+    except CapReached:  # stored as a partial report: no retry and no later stage
         raise Ignore() from None
     except JobNeedsInput as exc:  # no retry and no later stage: the analyst's choice queues it again
         logger.info("job %s asks which company it is about: %s", job_id, exc)
