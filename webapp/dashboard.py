@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response
 
 from webapp.api import job_summary
 from webapp.errors import QUEUE_DOWN, error_response, too_many_live_jobs
+from webapp.estimates import over_budget
 from webapp.extensions import jobs
 from webapp.job_views import card_for
 from webapp.validation import ValidationError, parse_batch, uploaded_documents, validate_notes, validate_website
@@ -125,6 +126,9 @@ def submit() -> Response | tuple[str, int]:
     refusal = too_many_live_jobs(user, len(batch.names))
     if refusal:
         return refused(f"Nothing was queued. {refusal}", status=429)
+    over = over_budget(len(batch.names))
+    if over:
+        return refused(f"Nothing was queued. {over.message}", status=402)
 
     fresh = request.form.get("fresh") == "on"
     created: list[Job] = []
