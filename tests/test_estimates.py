@@ -8,8 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from config import Settings
-from tests.conftest import RedisServer, log_in
-from webapp import create_app
+from tests.conftest import RedisServer, log_in, store_of
 from worker.estimate import DEFAULT_INPUT_TOKENS_PER_CALL, DEFAULT_MARGIN, DEFAULT_OUTPUT_TOKENS_PER_CALL
 from worker.pipeline import Checkpoint
 from worker.store import JobStore
@@ -21,23 +20,22 @@ REPORT_HIGH_USD = REPORT_EXPECTED_USD * (1 + DEFAULT_MARGIN)
 
 
 @pytest.fixture
-def app(settings: Settings) -> Flask:
-    # A paid model, so that estimates have a price (the web app builds no provider: no key needed).
-    settings.llm_provider = "openai"
-    settings.openai_model = "gpt-5-mini"
-    return create_app(settings)
+def settings(settings: Settings) -> Settings:
+    """A paid model, so that estimates have a price (the web app builds no provider: no key needed)."""
+    return settings.model_copy(update={"llm_provider": "openai", "openai_model": "gpt-5-mini"})
 
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    client = app.test_client()
-    log_in(client)
-    return client
+    """An analyst's browser, logged in as admin."""
+    browser = app.test_client()
+    log_in(browser)
+    return browser
 
 
 @pytest.fixture
 def store(app: Flask) -> JobStore:
-    return app.extensions["jobs"].store
+    return store_of(app)
 
 
 def with_budget(app: Flask, budget: float) -> None:
