@@ -3,12 +3,17 @@ dashboard), and spend on the account page: the real app, Redis and database, no 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from config import Settings
-from tests.conftest import RedisServer, log_in, store_of
+from tests.conftest import AUTH, RedisServer, log_in, store_of
+from tests.test_api_fuzz import FUZZ, JSON_VALUES, NASTY_TEXT
 from worker.estimate import DEFAULT_INPUT_TOKENS_PER_CALL, DEFAULT_MARGIN, DEFAULT_OUTPUT_TOKENS_PER_CALL
 from worker.pipeline import Checkpoint
 from worker.store import JobStore
@@ -94,7 +99,20 @@ def test_estimate_refuses_what_generate_would_refuse_with_json(
     assert message in response.get_json()["error"]
 
 
+@FUZZ
+@given(payload=st.one_of(JSON_VALUES, st.fixed_dictionaries({"startups": st.lists(NASTY_TEXT, max_size=60)})))
+def test_any_json_gets_a_json_estimate_or_a_json_400(app: Flask, payload: object) -> None:
+    body = json.dumps(payload)
+    response = app.test_client().post("/estimate", data=body, content_type="application/json", headers=AUTH)
+    assert response.status_code in (200, 400), (response.status_code, response.get_data(as_text=True))
+    assert response.is_json and ("error" in response.get_json()) == (response.status_code == 400)
+
+
 def test_estimate_errors_are_json_and_it_needs_a_login(app: Flask, api_client: FlaskClient) -> None:
+    deep = api_client.post("/estimate", data="[" * 30000, content_type="application/json")
+    assert deep.status_code == 400 and "error" in deep.get_json()
+    huge = api_client.post("/estimate", data="x" * 300_000, content_type="application/json")
+    assert huge.status_code == 413 and "error" in huge.get_json()
     response = api_client.post("/estimate", data="Acme", headers={"Accept": "text/html"})
     assert response.status_code == 400 and "error" in response.get_json()
     wrong_method = api_client.get("/estimate", headers={"Accept": "text/html"})

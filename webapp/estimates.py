@@ -99,7 +99,10 @@ def _budget_of(estimate: Estimate) -> dict[str, Any] | None:
 def estimate() -> tuple[Response, int]:
     """What the reports on the given names would cost (`worker.estimate`), and, with a monthly
     budget, whether they fit in what is left of it."""
-    payload = request.get_json(silent=True) if request.is_json else None
+    try:
+        payload = request.get_json(silent=True) if request.is_json else None
+    except RecursionError:  # absurdly deep nesting: no list of names either way
+        payload = None
     if not isinstance(payload, dict):
         return error_response(400, 'Send a JSON object, e.g. {"startup": "Acme"} or {"startups": ["Acme", "Globex"]}.')
     try:
