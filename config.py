@@ -167,6 +167,9 @@ class Settings(BaseSettings):
     # Abuse limits per user: report submissions a minute, and jobs queued or running at once.
     submit_rate_per_minute: int = Field(default=120, ge=1)
     max_live_jobs_per_user: int = Field(default=200, ge=1)
+    # US dollars each user may spend a calendar month (UTC) on reports; a submission whose high
+    # estimate would pass it is refused (worker.budget). Unset: no budget.
+    monthly_budget_usd_per_user: float | None = Field(default=None, gt=0)
     # Failed log-ins a minute from one client address, before the log-in page answers 429.
     login_attempts_per_minute: int = Field(default=10, ge=1)
     # The most reports one comparison (/compare, its CSV and XLSX) holds: a batch of 20 compares in

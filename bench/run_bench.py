@@ -6,6 +6,7 @@ configuration and ours side by side.
     .venv/bin/python -m bench.run_bench --scenario one       # one report alone, at 1 s and 0.2 s a call
     .venv/bin/python -m bench.run_bench --scenario pollers   # status and card reads (bench/pollers.py)
     .venv/bin/python -m bench.run_bench --scenario rerun     # a re-run's calls against the first run's (bench/rerun.py)
+    .venv/bin/python -m bench.run_bench --scenario estimate  # POST /estimate with 50 startups (bench/estimate.py)
     .venv/bin/python -m bench.run_bench --scenario all --write bench/RESULTS.md
 
 For each configuration it starts a fresh redis-server, a Celery worker (run_worker.sh) and the API
@@ -533,7 +534,7 @@ def table(results: list[Result]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", choices=[*SCENARIOS, "pollers", "rerun", "all"], default="default")
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "pollers", "rerun", "estimate", "all"], default="default")
     parser.add_argument("--only", nargs="+", choices=["seed", "ours", "ours-threads"], help="configurations to run")
     parser.add_argument("--write", type=Path, help="append the tables to this Markdown file")
     args = parser.parse_args()
@@ -571,6 +572,11 @@ def main() -> int:
 
         print("running rerun …", flush=True)
         output.append(rerun_table(run_reruns()))
+    if args.scenario in ("estimate", "all"):
+        from bench.estimate import estimate_table, run_estimates  # it imports this module
+
+        print("running estimate …", flush=True)
+        output.append(estimate_table(run_estimates()))
     memory = psutil.virtual_memory().total / 2**30
     machine = f"{os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, {platform.machine()}"
     command = " ".join([".venv/bin/python -m bench.run_bench", *sys.argv[1:]])

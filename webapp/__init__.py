@@ -31,6 +31,7 @@ from webapp import (
     continuing,
     dashboard,
     errors,
+    estimates,
     reports,
     watches,
 )
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(watches.bp)
     app.register_blueprint(compare.bp)
     app.register_blueprint(continuing.bp)
+    app.register_blueprint(estimates.bp)
     limit_requests(app, settings)
     logging.getLogger(__name__).info("Startup Reports ready (database %s)", store.engine.url)
     return app

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask_login import current_user
 
 from webapp.errors import QUEUE_DOWN, error_response, too_many_live_jobs
+from webapp.estimates import over_budget, over_budget_response
 from webapp.extensions import jobs
 from webapp.spend import spend_of
 from webapp.validation import (
@@ -169,6 +170,12 @@ def generate() -> tuple[Response, int]:
     on_ambiguous = payload.get("on_ambiguous") or settings.api_on_ambiguous
     if on_ambiguous not in ON_AMBIGUOUS:
         return error_response(400, '"on_ambiguous" must be "ask", "best" or "fail".')
+    # A repeated Idempotency-Key answers with its job, which costs nothing more.
+    repeated = idempotency_key and jobs().store.find_by_idempotency_key(user, idempotency_key)
+    cap = max_cost if max_cost is not None else settings.max_cost_per_report_usd
+    over = None if repeated else over_budget(1, max_cost_usd=cap)
+    if over:
+        return over_budget_response(over)
     try:
         submission = jobs().request_report(
             startup,
@@ -177,7 +184,7 @@ def generate() -> tuple[Response, int]:
             fresh=fresh,
             material=material,
             on_ambiguous=on_ambiguous,
-            max_cost_usd=max_cost if max_cost is not None else settings.max_cost_per_report_usd,
+            max_cost_usd=cap,
         )
     except QueueUnavailable:
         return error_response(503, QUEUE_DOWN)

@@ -31,6 +31,7 @@ from werkzeug.wrappers import Response
 from webapp.api import job_summary
 from webapp.csv_import import MAX_CSV_BYTES, read_companies
 from webapp.errors import QUEUE_DOWN, error_response, too_many_live_jobs
+from webapp.estimates import over_budget
 from webapp.extensions import jobs
 from webapp.job_views import card_for
 from webapp.validation import (
@@ -142,8 +143,11 @@ def submit() -> Response | tuple[str, int]:
     refusal = too_many_live_jobs(user, len(batch.names))
     if refusal:
         return refused(f"Nothing was queued. {refusal}", status=429)
-
     cap = max_cost if max_cost is not None else settings.max_cost_per_report_usd
+    over = over_budget(len(batch.names), max_cost_usd=cap)
+    if over:
+        return refused(f"Nothing was queued. {over.message}", status=402)
+
     queued = queue_reports([(name, material) for name in batch.names], max_cost_usd=cap)
     if queued.stopped_at is not None:
         error = QUEUE_DOWN
@@ -236,8 +240,11 @@ def submit_companies_csv(upload: FileStorage) -> Response | tuple[str, int]:
     refusal = too_many_live_jobs(current_user.username, len(imported.companies))
     if refusal:
         return _form_error(FormState(error=f"Nothing was queued. {refusal}"), status=429)
-
     cap = max_cost if max_cost is not None else settings.max_cost_per_report_usd
+    over = over_budget(len(imported.companies), max_cost_usd=cap)
+    if over:
+        return _form_error(FormState(error=f"Nothing was queued. {over.message}", problems=rows_not_queued), status=402)
+
     queued = queue_reports([(company.name, company.material) for company in imported.companies], max_cost_usd=cap)
     if queued.stopped_at is not None:
         left = ", ".join(f"{c.name} (row {c.row})" for c in imported.companies[queued.stopped_at :])

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 QUEUE_DOWN = "The job queue (Redis) is unreachable, so nothing was queued. Try again in a minute."
 
-API_PREFIXES = ("/generate", "/status/", "/api/", "/healthz")
+API_PREFIXES = ("/generate", "/estimate", "/status/", "/api/", "/healthz")
 MESSAGES = {
     400: "The request could not be understood.",
     404: "Not found.",

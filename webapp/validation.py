@@ -37,6 +37,8 @@ def normalise_name(text: str) -> str:
 def _mixed_alphabets(name: str) -> tuple[str, list[str]] | None:
     """The first word that mixes Latin, Greek or Cyrillic letters, with those alphabets, or None."""
     for word in name.split():
+        if word.isascii():  # Latin letters alone (most names): skip looking up each one's name
+            continue
         alphabets = {unicodedata.name(char, "").partition(" ")[0] for char in word if char.isalpha()}
         mixed = [alphabet for alphabet in _LOOKALIKE_ALPHABETS if alphabet in alphabets]
         if len(mixed) > 1:
