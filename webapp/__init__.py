@@ -21,7 +21,7 @@ from htmx_flask import Htmx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import PROJECT_ROOT, Settings
-from webapp import api, auth, commands, companies, company_api, dashboard, errors, reports, watches
+from webapp import api, auth, commands, companies, company_api, dashboard, errors, report_api, reports, watches
 from webapp.accounts import Accounts
 from webapp.extensions import csrf, login_manager
 from worker.celery_setup import create_celery
@@ -126,6 +126,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(reports.bp)
     app.register_blueprint(companies.bp)
     app.register_blueprint(company_api.bp)
+    app.register_blueprint(report_api.bp)
     app.register_blueprint(watches.bp)
     limit_requests(app, settings)
     logging.getLogger(__name__).info("Startup Reports ready (database %s)", store.engine.url)

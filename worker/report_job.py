@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from worker.alerts import alert_watchers
 from worker.companies import attach_company, record_change
+from worker.fact_extraction import extract_facts
 from worker.log_context import working_on
 from worker.pipeline import (
     RESEARCH_LABEL,
@@ -201,6 +202,7 @@ def write_batch(
                 provider=report.provider_label,
                 citations_removed=report.citations_removed,
                 figures=report.figures,
+                facts=extract_facts(report.markdown, research),
             )
             change = record_change(store, job_id, threshold=settings.change_threshold) if stored else None
             if change is not None and change.material:

@@ -288,9 +288,17 @@ KEY_FACT_PATTERNS = {
     "Stage": re.compile(r"\b(Pre-seed|Seed|Series [A-H])\b"),
     "Total raised": re.compile(r"\braise[sd]? (?:a |an )?(\$[\d.]+ ?(?:million|billion|M|B))"),
     "Last round": re.compile(r"\braise[sd]? (?:a |an )?(\$[\d.]+ ?(?:million|billion|M|B) Series [A-H])"),
+    "Last round date": re.compile(
+        r"\bin ((?:January|February|March|April|May|June|July|August|September|October|November|December) \d{4})"
+    ),
+    "Lead investors": re.compile(r"\bround led by ([A-Z]\w*(?: [A-Z]\w*)*)"),
     "Head count": re.compile(r"\bemploys ([\d,]+ people)"),
     "Headquarters": re.compile(r"\bheadquarters in ([A-Z][a-z]+)"),
+    "Founded": re.compile(r"\bfounded in (\d{4})\b"),
+    "Website": re.compile(r"\bFind us at ([a-z\d-]+\.[a-z]{2,})\b"),
+    "Business model": re.compile(r"\b(sells [^.]+?)(?: and says|\.)"),
 }
+RECOMMENDATION = "Recommendation: watch, until the company shows revenue beyond its pilots"
 
 
 def _key_facts(sources: list[tuple[str, str]]) -> str:
@@ -300,6 +308,13 @@ def _key_facts(sources: list[tuple[str, str]]) -> str:
         found = next(((m.group(1), n) for n, text in sources if (m := pattern.search(" ".join(text.split())))), None)
         lines.append(f"- **{label}:** {found[0]} [{found[1]}]" if found else f"- **{label}:** Unknown")
     return "\n".join(lines) + "\n\n"
+
+
+def _recommendation(prompt: str) -> str:
+    """The summary's closing recommendation, citing what the first finding cited, as a model
+    carries a section's citation over into its summary."""
+    cited = re.search(r"\[(\d+)\]", prompt)
+    return f"{RECOMMENDATION} [{cited.group(1)}].\n\n" if cited else f"{RECOMMENDATION}.\n\n"
 
 
 def _answer_text(prompt: str) -> str:
@@ -320,6 +335,8 @@ def _answer_text(prompt: str) -> str:
     facts = ""
     if "Now write the section “Snapshot”" in prompt:
         facts = _key_facts(SOURCE_BLOCK.findall(prompt))
+    elif "Write the memo's summary" in prompt:
+        facts = _recommendation(prompt)
     return (
         f"Fake analysis for: {asked}\n\n" + facts + "".join(cited) + f"- The prompt had {words} words.\n"
         "- Figures here come from the fake provider server.\n\n"
