@@ -153,3 +153,14 @@ def test_versions_before_the_new_key_facts_lines_do_not_change_on_them() -> None
     new_lines["Head count"] = "70 people [2]"
     changes = compare_reports(rendered(old_lines), rendered(new_lines), threshold=0.9)
     assert [f.name for f in changes.figures] == ["Head count"]
+
+
+def test_the_website_s_sources_are_the_pages_of_its_domain_or_else_its_own_page() -> None:
+    blog = Source(4, "Acme blog", "https://www.acmerobotics.com/blog/arms", "Arms.", "web")
+    research = Research(sources=(RAISES, TEAM, ABOUT, blog), searched=True, company_website="acmerobotics.com")
+    assert [s.number for s in by_key(extract_facts(rendered(research=research), research))["website"].sources] == [3, 4]
+
+    # An address without a registrable domain (the tests' fake web): only the website's own page.
+    pages = [Source(n, f"Page {n}", f"http://127.0.0.1:8123/page-{n}", "Text.", "web") for n in (1, 2)]
+    research = Research(sources=tuple(pages), searched=True, company_website="http://127.0.0.1:8123/page-2/")
+    assert [s.number for s in by_key(extract_facts(rendered(research=research), research))["website"].sources] == [2]

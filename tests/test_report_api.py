@@ -3,12 +3,13 @@ read it (PRIVATE_REPORTS, as for `/status`)."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import AUTH, logged_in, store_of
+from tests.conftest import AUTH, log_in, logged_in, store_of
 from tests.test_pipeline import run_report
 from worker.celery_setup import ReportsCelery
 from worker.facts import FACT_FIELDS, Fact, FactSource
@@ -108,3 +109,20 @@ def test_the_worker_stores_the_facts_the_report_states(
     assert facts["founded"]["value"].isdigit() and facts["stage"]["value"]
     assert facts["website"]["value"] is None  # the demo knows no website
     assert all(fact["sources"] == [] and fact["found"] is None for fact in facts.values())  # no sources
+
+
+def test_the_report_page_shows_the_facts_with_their_citations(app: Flask) -> None:
+    store = store_of(app)
+    unfound = Fact("total_raised", "$30M", (FactSource(1, "Acme raises", "https://news.example/acme"),), False)
+    with_facts, without = finished(store, facts=[*FACTS, unfound]), finished(store, facts=None)
+    client = app.test_client()
+    log_in(client)
+    page = html.unescape(client.get(f"/reports/{with_facts}").get_data(as_text=True))
+    table = page.split('<table class="key-facts', 1)[1].split("</table>", 1)[0]
+    head_count = table.split(">Head count<", 1)[1].split("</tr>", 1)[0]
+    assert "45 people" in head_count and 'href="https://blog.example/acme-team"' in head_count
+    assert "⚠" not in head_count
+    raised = table.split(">Total raised<", 1)[1].split("</tr>", 1)[0]
+    assert "$30M" in raised and "⚠" in raised and 'href="https://news.example/acme"' in raised
+    assert "Unknown" in table.split(">Founded<", 1)[1].split("</tr>", 1)[0]
+    assert 'class="key-facts' not in client.get(f"/reports/{without}").get_data(as_text=True)

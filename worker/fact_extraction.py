@@ -13,11 +13,11 @@ meeting). Whether a fact's figures were found in its sources is the report's own
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 from worker.changes import KeyFact, ParsedReport, SourceEntry, cited_in, parse_report, sentences
 from worker.facts import FACT_FIELDS, FACT_LABELS, Fact, FactSource
 from worker.research import Research
+from worker.sources.citations import url_key
 from worker.sources.fact_check import FigureCheck
 from worker.sources.identity import registrable_domain
 
@@ -48,18 +48,20 @@ def _source(entry: SourceEntry) -> FactSource:
     return FactSource(entry.number, entry.title, entry.url)
 
 
-def _site(url: str) -> str | None:
-    return registrable_domain(url) or urlsplit(url if "://" in url else f"//{url}").hostname
+def _on_site(url: str, website: str) -> bool:
+    """`url` is a page of `website`: on its registrable domain, or (for an address without one,
+    such as an IP address) the website's own page."""
+    domain = registrable_domain(website)
+    return registrable_domain(url) == domain if domain else url_key(url) == url_key(website)
 
 
 def _website(report: ParsedReport, research: Research | None) -> Fact:
-    """The company's website: the one the research fixed (with the sources read from it), else
-    what the Key facts' Website line says."""
+    """The company's website: the one the research fixed (with the sources it lists from the
+    website's domain), else what the Key facts' Website line says."""
     website = research.company_website if research is not None else None
     if not website:
         return _stated("website", report.facts[FACT_LABELS["website"]], None)
-    site = _site(website)
-    sources = tuple(_source(s) for s in report.sources.values() if s.url and _site(s.url) == site)
+    sources = tuple(_source(s) for s in report.sources.values() if s.url and _on_site(s.url, website))
     return Fact("website", website, sources, None)
 
 

@@ -38,7 +38,7 @@ class Reply:
     hang: bool = False
     malformed: bool = False
     refusal: bool = False
-    #: The answer's text for a prompt, or None for the usual answer (`_answer_text`).
+    #: The answer's text for a prompt, or None for the usual answer (`answer_text`).
     answer: Callable[[str], str | None] | None = None
 
     @classmethod
@@ -317,7 +317,7 @@ def _recommendation(prompt: str) -> str:
     return f"{RECOMMENDATION} [{cited.group(1)}].\n\n" if cited else f"{RECOMMENDATION}.\n\n"
 
 
-def _answer_text(prompt: str) -> str:
+def answer_text(prompt: str) -> str:
     """A short Markdown answer that names what was asked, so tests can tell the steps apart.
 
     When the prompt carries numbered sources, the answer does what a model does: states the
@@ -350,7 +350,7 @@ def _usage(prompt: str, text: str) -> tuple[int, int]:
 
 def _text_of(prompt: str, reply: Reply) -> str:
     answer = reply.answer(prompt) if reply.answer else None
-    return _answer_text(prompt) if answer is None else answer
+    return answer_text(prompt) if answer is None else answer
 
 
 def _openai_answer(body: dict, prompt: str, reply: Reply) -> dict:
