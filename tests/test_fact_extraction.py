@@ -7,6 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from worker.changes import compare_reports
 from worker.fact_extraction import extract_facts, parse_recommendation
@@ -164,3 +167,35 @@ def test_the_website_s_sources_are_the_pages_of_its_domain_or_else_its_own_page(
     pages = [Source(n, f"Page {n}", f"http://127.0.0.1:8123/page-{n}", "Text.", "web") for n in (1, 2)]
     research = Research(sources=tuple(pages), searched=True, company_website="http://127.0.0.1:8123/page-2/")
     assert [s.number for s in by_key(extract_facts(rendered(research=research), research))["website"].sources] == [2]
+
+
+PIECES = st.sampled_from(
+    [
+        "## Snapshot\n\n",
+        "## Summary\n\n",
+        "## Sources\n\n",
+        "**Key facts**\n\n",
+        *(f"- **{label}:** " for label in KEY_FACTS),
+        "$12M ",
+        "45 people ",
+        "2021 ",
+        "[1] ",
+        "[2–4] ",
+        "⚠[^check-1] ",
+        "Unknown",
+        "We recommend ",
+        "take a meeting. ",
+        "pass ",
+        "1. Title — [https://a.example](https://a.example) — accessed 2026-01-01\n",
+        "```\n",
+        "\n",
+    ]
+)
+
+
+@given(st.lists(st.one_of(PIECES, st.text(max_size=20)), max_size=40))
+@hypothesis_settings(max_examples=200, deadline=None)
+def test_any_markdown_gives_every_fact_and_never_an_error(pieces: list[str]) -> None:
+    """The facts are read as the report is stored: whatever a model wrote, the report is stored."""
+    facts = extract_facts("".join(pieces), RESEARCH)
+    assert [fact.key for fact in facts] == [key for key, _ in FACT_FIELDS]
