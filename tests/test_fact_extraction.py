@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from worker.changes import compare_reports
 from worker.fact_extraction import extract_facts, parse_recommendation
 from worker.facts import FACT_FIELDS, Fact, FactSource
 from worker.pipeline import KEY_FACTS, PLAN_STEP, SECTIONS, SYNTHESIS_STEP, Checkpoint, assemble_report
@@ -136,26 +135,6 @@ def test_a_report_without_key_facts_or_recommendation_has_every_fact_unknown() -
 )
 def test_the_recommendation_is_the_word_after_recommend(summary: str, expected: str | None) -> None:
     assert parse_recommendation(summary)[0] == expected
-
-
-def test_versions_before_the_new_key_facts_lines_do_not_change_on_them() -> None:
-    """A report written before Founded, Lead investors, … and the round's own date line were asked
-    for is compared with a new one on what both state: no change from unlisted to stated, and the
-    old Last round line (name, amount, date) against the new two."""
-    old_lines = {
-        "Stage": "Series A [1]",
-        "Total raised": "$12 million [1]",
-        "Last round": "Series A, $12M, March 2024 [1]",
-        "Head count": "60 people [2]",
-        "Headquarters": "Austin [2]",
-    }
-    new_lines = {**KEY_FACTS_LINES, "Last round date": "March 2024 [1]"}
-    changes = compare_reports(rendered(old_lines), rendered(new_lines), threshold=0.9)
-    assert changes.figures == () and not changes.material
-
-    new_lines["Head count"] = "70 people [2]"
-    changes = compare_reports(rendered(old_lines), rendered(new_lines), threshold=0.9)
-    assert [f.name for f in changes.figures] == ["Head count"]
 
 
 def test_the_website_s_sources_are_the_pages_of_its_domain_or_else_its_own_page() -> None:
