@@ -35,6 +35,7 @@ from worker.store import JobStore
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 ADMIN_PASSWORD = "test-admin-password"
+ANALYST_PASSWORD = "a long enough password"
 API_TOKEN = "test-api-token"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
@@ -246,6 +247,26 @@ def api_client(app: Flask) -> FlaskClient:
     """A script's client: every request carries the API token."""
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
+    return client
+
+
+@pytest.fixture
+def private_app(settings: Settings) -> Iterator[Flask]:
+    """The web app with PRIVATE_REPORTS on and two analysts, alice and bob (`logged_in`)."""
+    from webapp import create_app
+
+    settings.private_reports = True
+    app = create_app(settings)
+    app.extensions["accounts"].create_user("alice", ANALYST_PASSWORD)
+    app.extensions["accounts"].create_user("bob", ANALYST_PASSWORD)
+    yield app
+    app.extensions["jobs"].workers.stop()
+
+
+def logged_in(app: Flask, username: str) -> FlaskClient:
+    """A client of `app` logged in as one of `private_app`'s analysts."""
+    client = app.test_client()
+    log_in(client, username, ANALYST_PASSWORD)
     return client
 
 

@@ -201,3 +201,27 @@ def test_a_version_without_key_facts_has_no_figures_to_compare() -> None:
     changes = compare_reports(before, report(FACTS_V1, SOURCES_V1), threshold=0.99)
     assert changes.figures == ()
     assert parse_report(before).facts["Stage"].value is None
+
+
+def test_lines_added_to_the_key_facts_since_a_version_was_written_are_not_changes() -> None:
+    """A version written before Founded, Lead investors, … and the round's own date line were asked
+    for, against a new one: nothing changes from unlisted to stated, and the old Last round line
+    (name, amount, date) is compared with the new two, in either order."""
+    new_facts = {
+        **FACTS_V1,
+        "Last round": "Series A, $12M [2]",
+        "Last round date": "March 2024 [2]",
+        "Lead investors": "Example Ventures [2]",
+        "Founded": "2021 [1]",
+        "Website": "acmerobotics.com [1]",
+        "Business model": "Sells picking arms per unit [1]",
+    }
+    old, new = report(FACTS_V1, SOURCES_V1), report(new_facts, SOURCES_V1)
+    assert compare_reports(old, new, threshold=THRESHOLD).figures == ()
+    assert compare_reports(new, old, threshold=THRESHOLD).figures == ()
+
+    later = report({**new_facts, "Last round date": "May 2025 [2]"}, SOURCES_V1)
+    changes = compare_reports(old, later, threshold=THRESHOLD)
+    assert [(f.name, f.after.value) for f in changes.figures] == [("Last round", "Series A, $12M, May 2025")]
+    newer = report({**new_facts, "Founded": "2020 [1]", "Head count": "55 [3]"}, SOURCES_V1)
+    assert [f.name for f in compare_reports(new, newer, threshold=THRESHOLD).figures] == ["Head count", "Founded"]

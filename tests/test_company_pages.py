@@ -5,21 +5,17 @@ report page's versions and *Changes since* view, and the JSON API (`/api/compani
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from config import Settings
-from tests.conftest import AUTH, log_in, store_of
+from tests.conftest import AUTH, log_in, logged_in, store_of
 from tests.test_changes import FACTS_V1, SOURCES_V1, SOURCES_V2, TRACTION, renumbered, report
-from webapp import create_app
 from worker.companies import attach_company, record_change
 from worker.models import Job
 from worker.store import JobStore
 
-PASSWORD = "a long enough password"
 NEVER_ISSUED = "00000000-0000-0000-0000-000000000000"
 
 V2_FACTS = {**renumbered(FACTS_V1), "Head count": "55 [4]"}  # the team page, now 4th
@@ -133,22 +129,6 @@ def test_bad_requests_are_json_errors(app: Flask, client: FlaskClient) -> None:
         response = client.get(url)
         assert response.status_code == status, (url, response.get_data(as_text=True))
         assert isinstance(response.get_json()["error"], str), url
-
-
-@pytest.fixture
-def private_app(settings: Settings) -> Iterator[Flask]:
-    settings.private_reports = True
-    app = create_app(settings)
-    app.extensions["accounts"].create_user("alice", PASSWORD)
-    app.extensions["accounts"].create_user("bob", PASSWORD)
-    yield app
-    app.extensions["jobs"].workers.stop()
-
-
-def logged_in(app: Flask, username: str) -> FlaskClient:
-    client = app.test_client()
-    log_in(client, username, PASSWORD)
-    return client
 
 
 def test_private_versions_are_listed_only_to_those_who_may_read_them(private_app: Flask) -> None:

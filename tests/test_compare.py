@@ -13,8 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from config import Settings
-from tests.conftest import log_in, store_of
-from tests.test_company_pages import logged_in, private_app  # noqa: F401 (a fixture)
+from tests.conftest import log_in, logged_in, store_of
 from webapp import create_app
 from worker.facts import FACT_FIELDS, Fact, FactSource, dump_facts
 from worker.models import Job

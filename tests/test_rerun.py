@@ -17,7 +17,8 @@ from tests.fakes.search_server import ARTICLES, FakeSearchServer, Hit, Script
 from tests.test_pipeline import fake_llm_settings, run_report, step_of
 from worker import rerun
 from worker.celery_setup import ReportsCelery
-from worker.models import Job, JobState
+from worker.facts import load_facts
+from worker.models import Job, JobState, JobStep
 from worker.pipeline import PLAN_STEP, SECTIONS, SYNTHESIS_STEP
 from worker.research import TOPIC_QUERIES
 
@@ -205,3 +206,30 @@ def test_a_rerun_given_the_website_the_first_run_found_reads_it_only_to_know_the
     research = worker.job_store.load_research(job_id)
     assert not any(source.kind == "provided" for source in research.sources)
     assert research.company_website == f"{web.url}/companies/warehouse"
+
+
+def test_a_snapshot_written_before_the_key_facts_lines_it_now_lacks_is_written_anew(
+    worker: ReportsCelery, fake_llm: FakeLLMServer
+) -> None:
+    """A first version whose Snapshot lists only the five Key facts of before issue 18: its re-run
+    writes the Snapshot (and so the summary) again, and keeps every other step."""
+    first = first_run(worker)
+    store = worker.job_store
+    snapshot = store.load_checkpoints(first.id)["snapshot"]
+    old_lines = ("Stage", "Total raised", "Last round", "Head count", "Headquarters")
+    old_text = "\n".join(
+        line
+        for line in snapshot.text.splitlines()
+        if not line.startswith("- **") or line.split(":**")[0].removeprefix("- **") in old_lines
+    )
+    assert "**Founded:**" in snapshot.text and "**Founded:**" not in old_text
+    with store.session() as session:
+        session.get(JobStep, (first.id, "snapshot")).text = old_text
+    fake_llm.reset()
+
+    second = run_again(worker, first)
+
+    assert sorted(step_of(r.prompt) for r in fake_llm.successes()) == ["snapshot", SYNTHESIS_STEP]
+    assert "**Founded:** 2021" in section(second.report_md, "Snapshot")
+    facts = {fact.key: fact for fact in load_facts(second.facts)}
+    assert facts["founded"].value == "2021" and facts["lead_investors"].value == "Example Ventures"

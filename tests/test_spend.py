@@ -15,6 +15,7 @@ import pytest
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.test_pipeline import TITLES, run_report, step_of, with_fake_llm
 from worker.celery_setup import ReportsCelery
+from worker.facts import load_facts
 from worker.jobs import JobService, NotAllowed, NotContinuable
 from worker.models import JobState
 from worker.pipeline import (
@@ -175,6 +176,9 @@ def test_a_job_stopped_at_its_cap_is_partial_and_continues_without_paying_twice(
     missing = [TITLES[key] for key, _ in step_labels() if key not in written]
     assert f"Not written: {', '.join(missing)}." in job.report_md.split("## Summary")[0]
     assert "cost cap of $6.00" in job.report_md
+    facts = {fact.key: fact for fact in load_facts(job.facts) or []}
+    assert facts, "a partial report keeps the key facts it states, for the comparison"
+    assert facts["recommendation"].value is None  # no summary was written
 
     # Continue: refused at or below the spend, and for someone else; then it resumes.
     service = JobService(worker.job_store, worker)

@@ -32,6 +32,7 @@ from webapp import (
     dashboard,
     errors,
     estimates,
+    report_api,
     reports,
     watches,
 )
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(reports.bp)
     app.register_blueprint(companies.bp)
     app.register_blueprint(company_api.bp)
+    app.register_blueprint(report_api.bp)
     app.register_blueprint(watches.bp)
     app.register_blueprint(compare.bp)
     app.register_blueprint(continuing.bp)

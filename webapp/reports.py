@@ -17,6 +17,7 @@ from webapp.job_views import card_for, format_duration
 from webapp.rendering import render_report
 from webapp.validation import parse_page_number
 from webapp.word_report import report_docx
+from worker.facts import load_facts
 from worker.models import JobState
 
 bp = Blueprint("reports", __name__)
@@ -65,7 +66,10 @@ def show(job_id: str) -> tuple[str, int]:
     rendered = render_report(job.report_md)
     duration = format_duration(job.duration_seconds) if job.duration_seconds is not None else "—"
     history = history_of(job, request.args.get("against"))
-    return render_template("reports/show.html", job=job, report=rendered, duration=duration, history=history), 200
+    facts = load_facts(job.facts)
+    return render_template(
+        "reports/show.html", job=job, report=rendered, duration=duration, history=history, facts=facts
+    ), 200
 
 
 def _report_file(job_id: str, extension: str) -> Response | tuple[Response, int]:

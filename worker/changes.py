@@ -24,6 +24,7 @@ from worker.sources.figures import find_figures
 from worker.sources.sentences import HEADING, split_units
 
 SOURCES_TITLE = "Sources"
+LAST_ROUND, LAST_ROUND_DATE = "Last round", "Last round date"
 _HEADING = re.compile(r"^## (.+?)\s*$", re.MULTILINE)
 # "1. Title — [url](href) — …" or, when the numbers are not 1…n, "7\. Title — …".
 _SOURCE_ITEM = re.compile(r"^(\d+)\\?\.\s+(.*)$", re.MULTILINE)
@@ -59,6 +60,9 @@ class KeyFact:
     #: As the report states it, without its citations; None when unknown.
     value: str | None
     sources: tuple[SourceEntry, ...]
+    #: The line as the report writes it (label, value, citations; no footnote marks), "" when the
+    #: report has no line for it: a version written before the label was asked for.
+    line: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,11 @@ def _cited(text: str) -> list[int]:
     return list(dict.fromkeys(numbers))
 
 
+def cited_in(text: str, sources: Mapping[int, SourceEntry]) -> list[SourceEntry]:
+    """The listed sources `text` cites by number (`[2]`, `[1, 3]`, `[2–4]`), in order, once each."""
+    return [sources[n] for n in _cited(text) if n in sources]
+
+
 def parse_key_facts(snapshot: str, sources: Mapping[int, SourceEntry]) -> dict[str, KeyFact]:
     """The Snapshot's Key facts lines (`- **Stage:** Series B [2]`), by label; a label the report
     does not give, or gives as "Unknown", is unknown. The first line of a label counts."""
@@ -126,10 +135,11 @@ def parse_key_facts(snapshot: str, sources: Mapping[int, SourceEntry]) -> dict[s
         if label is None or label in facts:
             continue
         raw = _FOOTNOTE.sub("", match.group("value"))
-        cited = [sources[n] for n in _cited(raw) if n in sources]
+        cited = cited_in(raw, sources)
         value = " ".join(_CITATION.sub("", raw).split()).rstrip(".").strip()
         known = value.casefold().rstrip(".") not in _UNKNOWN
-        facts[label] = KeyFact(label, value if known else None, tuple(cited) if known else ())
+        line = _FOOTNOTE.sub("", match.group(0)).strip()
+        facts[label] = KeyFact(label, value if known else None, tuple(cited) if known else (), line)
     for label in KEY_FACTS:
         facts.setdefault(label, KeyFact(label, None, ()))
     return facts
@@ -289,6 +299,16 @@ def _has_key_facts(report: ParsedReport) -> bool:
     return bool(_KEY_FACT.search(report.sections.get(SECTIONS[0].title, "")))
 
 
+def _as_stated_in(report: ParsedReport, label: str, other: ParsedReport) -> KeyFact:
+    """`label`'s fact in `report`, comparable with `other`: before the last round's date had a line
+    of its own, the Last round line gave it, so against such a version the two lines are one."""
+    fact, date = report.facts[label], report.facts[LAST_ROUND_DATE]
+    if label == LAST_ROUND and fact.value and date.value and not other.facts[LAST_ROUND_DATE].line:
+        sources = tuple(dict.fromkeys(fact.sources + date.sources))
+        return KeyFact(label, f"{fact.value}, {date.value}", sources, fact.line)
+    return fact
+
+
 def compare_reports(before_md: str, after_md: str, *, threshold: float) -> ReportChanges:
     """The changes from `before_md` to `after_md`. Material when a key fact changed, a funding
     round appeared, Recent news lists a page the earlier version did not, or a section changed by
@@ -300,11 +320,14 @@ def compare_reports(before_md: str, after_md: str, *, threshold: float) -> Repor
     # A version without the list (written before it was asked for, or by a model that ignored
     # it) has no key figures to compare: all of them "changing" from unknown would be noise.
     comparable = _has_key_facts(before) and _has_key_facts(after)
-    figures = tuple(
-        FigureChange(label, before.facts[label], after.facts[label])
+    # A label that one version does not list at all (asked for since it was written) is not
+    # compared: going from unlisted to stated is no change in the company.
+    stated = [
+        (label, _as_stated_in(before, label, after), _as_stated_in(after, label, before))
         for label in KEY_FACTS
-        if comparable and not same_value(before.facts[label].value, after.facts[label].value)
-    )
+        if comparable and before.facts[label].line and after.facts[label].line
+    ]
+    figures = tuple(FigureChange(label, old, new) for label, old, new in stated if not same_value(old.value, new.value))
     known = {_url_key(s) for s in before.sources.values()}
     new_sources = tuple(s for s in after.sources.values() if _url_key(s) not in known)
     old_news = {_url_key(before.sources[n]) for _, _, n in before.news if n in before.sources}
@@ -324,7 +347,7 @@ def compare_reports(before_md: str, after_md: str, *, threshold: float) -> Repor
     )
 
     reasons = [f"{f.name}: {f.before.value or 'unknown'} → {f.after.value or 'unknown'}" for f in figures]
-    round_fact = next((f for f in figures if f.name == "Last round" and f.after.value), None)
+    round_fact = next((f for f in figures if f.name == LAST_ROUND and f.after.value), None)
     if round_fact is not None:
         reasons.append(f"New funding round: {round_fact.after.value}")
     elif new_rounds:

@@ -72,7 +72,19 @@ from worker.sources.fact_check import FigureCheck, FigureCounts
 
 #: The labelled lines the Snapshot's "Key facts" list begins with, in this order: what a new
 #: version of a report is compared on (`worker.changes`), so their labels never vary.
-KEY_FACTS: tuple[str, ...] = ("Stage", "Total raised", "Last round", "Head count", "Headquarters")
+#: Also what a report's key facts as data are read from (`worker.fact_extraction`).
+KEY_FACTS: tuple[str, ...] = (
+    "Stage",
+    "Total raised",
+    "Last round",
+    "Last round date",
+    "Lead investors",
+    "Head count",
+    "Headquarters",
+    "Founded",
+    "Website",
+    "Business model",
+)
 
 
 @dataclass(frozen=True)
@@ -90,8 +102,8 @@ SECTIONS: tuple[Section, ...] = (
         "funding raised to date (rounds, amounts, lead investors). Begin with a list headed "
         "**Key facts** of exactly these lines, in this order, each with its citation: "
         + "; ".join(f"`- **{label}:** …`" for label in KEY_FACTS)
-        + ' (the last round as its name, amount and date). Write "Unknown" for a fact the sources '
-        "do not state.",
+        + " (the last round as its name and amount, its date and lead investors on the lines after "
+        'it; the business model in one line). Write "Unknown" for a fact the sources do not state.',
     ),
     Section(
         "problem",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from worker.alerts import alert_watchers
 from worker.companies import attach_company, record_change
+from worker.fact_extraction import extract_facts
 from worker.log_context import working_on
 from worker.pipeline import (
     RESEARCH_LABEL,
@@ -220,6 +221,7 @@ def write_batch(
                 provider=report.provider_label,
                 citations_removed=report.citations_removed,
                 figures=report.figures,
+                facts=extract_facts(report.markdown, research),
             )
             change = record_change(store, job_id, threshold=settings.change_threshold) if stored else None
             if change is not None and change.material:
@@ -250,6 +252,8 @@ def finish_at_cap(store: JobStore, job: Job, cap: float, *, is_demo: bool, resea
         citations_removed=report.citations_removed,
         figures=report.figures,
         partial=True,
+        # What it has written is stated: a section not written leaves its facts unknown.
+        facts=extract_facts(report.markdown, research),
     )
     logger.info("job %s stopped at its cost cap; not written: %s", job.id, report.unwritten)
 

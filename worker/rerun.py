@@ -21,8 +21,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from worker.changes import parse_key_facts
 from worker.models import JobState
-from worker.pipeline import PLAN_STEP, SECTIONS, SYNTHESIS_STEP, Checkpoint
+from worker.pipeline import KEY_FACTS, PLAN_STEP, SECTIONS, SYNTHESIS_STEP, Checkpoint
 from worker.providers.offline import OfflineProvider
 from worker.research import Material, Research
 from worker.sources.citations import Source, check_citations, cited_numbers, renumber_citations
@@ -94,7 +95,7 @@ def keep_unchanged_steps(
 
     for key in (PLAN_STEP, *(section.key for section in SECTIONS)):
         sources = research.for_step(key)
-        unchanged[key] = key in steps and same_sources(before.for_step(key), sources)
+        unchanged[key] = key in steps and same_sources(before.for_step(key), sources) and asked_as_now(steps[key])
         if unchanged[key] and sources and key not in done:
             keep(key)
     sections_unchanged = all(unchanged[section.key] for section in SECTIONS)
@@ -103,6 +104,16 @@ def keep_unchanged_steps(
     kept = [key for key, checkpoint in done.items() if checkpoint.unchanged_since is not None]
     logger.info("re-run of %s: %d steps kept without a model call: %s", previous.id, len(kept), kept)
     return done
+
+
+def asked_as_now(step: Checkpoint) -> bool:
+    """False for a Snapshot whose Key facts list lacks a line its brief asks for now: written before
+    the line was asked for (issue 18 added five), it is written anew, once, so that the report's key
+    facts (`worker.fact_extraction`) are not unknown for as long as its sources stay the same."""
+    if step.key != SECTIONS[0].key:
+        return True
+    listed = [fact for fact in parse_key_facts(step.text, {}).values() if fact.line]
+    return not listed or len(listed) == len(KEY_FACTS)
 
 
 def source_key(source: Source) -> tuple[str | None, str, str, str]:

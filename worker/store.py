@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.elements import ColumnElement
 
+from worker.facts import Fact, dump_facts
 from worker.models import (
     FINISHED_STATES,
     LIVE_STATES,
@@ -488,10 +489,12 @@ class JobStore:
         citations_removed: int = 0,
         figures: FigureCounts | None = None,
         partial: bool = False,
+        facts: list[Fact] | None = None,
     ) -> bool:
-        """Store the report, unless the job was cancelled meanwhile; True if it was stored. The
-        counts are the report's own (set, never added to), so a report stored twice counts once.
-        `partial`: it stopped at its cost cap with steps unwritten (a whole report clears it)."""
+        """Store the report (and its key facts), unless the job was cancelled meanwhile; True if it
+        was stored. The counts are the report's own (set, never added to), so a report stored twice
+        counts once. `partial`: it stopped at its cost cap with steps unwritten (a whole report
+        clears it)."""
         return self._update(
             job_id,
             Job.state.not_in(FINISHED_STATES),
@@ -501,6 +504,7 @@ class JobStore:
             figures_checked=figures.checked if figures else None,
             figures_unsupported=figures.unsupported if figures else None,
             report_md=report_md,
+            facts=dump_facts(facts) if facts is not None else None,
             provider=provider[:200],
             error=None,
             retry_at=None,

@@ -38,7 +38,7 @@ class Reply:
     hang: bool = False
     malformed: bool = False
     refusal: bool = False
-    #: The answer's text for a prompt, or None for the usual answer (`_answer_text`).
+    #: The answer's text for a prompt, or None for the usual answer (`answer_text`).
     answer: Callable[[str], str | None] | None = None
 
     @classmethod
@@ -288,9 +288,17 @@ KEY_FACT_PATTERNS = {
     "Stage": re.compile(r"\b(Pre-seed|Seed|Series [A-H])\b"),
     "Total raised": re.compile(r"\braise[sd]? (?:a |an )?(\$[\d.]+ ?(?:million|billion|M|B))"),
     "Last round": re.compile(r"\braise[sd]? (?:a |an )?(\$[\d.]+ ?(?:million|billion|M|B) Series [A-H])"),
+    "Last round date": re.compile(
+        r"\bin ((?:January|February|March|April|May|June|July|August|September|October|November|December) \d{4})"
+    ),
+    "Lead investors": re.compile(r"\bround led by ([A-Z]\w*(?: [A-Z]\w*)*)"),
     "Head count": re.compile(r"\bemploys ([\d,]+ people)"),
     "Headquarters": re.compile(r"\bheadquarters in ([A-Z][a-z]+)"),
+    "Founded": re.compile(r"\bfounded in (\d{4})\b"),
+    "Website": re.compile(r"\bFind us at ([a-z\d-]+\.[a-z]{2,})\b"),
+    "Business model": re.compile(r"\b(sells [^.]+?)(?: and says|\.)"),
 }
+RECOMMENDATION = "Recommendation: watch, until the company shows revenue beyond its pilots"
 
 
 def _key_facts(sources: list[tuple[str, str]]) -> str:
@@ -302,7 +310,14 @@ def _key_facts(sources: list[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _answer_text(prompt: str) -> str:
+def _recommendation(prompt: str) -> str:
+    """The summary's closing recommendation, citing what the first finding cited, as a model
+    carries a section's citation over into its summary."""
+    cited = re.search(r"\[(\d+)\]", prompt)
+    return f"{RECOMMENDATION} [{cited.group(1)}].\n\n" if cited else f"{RECOMMENDATION}.\n\n"
+
+
+def answer_text(prompt: str) -> str:
     """A short Markdown answer that names what was asked, so tests can tell the steps apart.
 
     When the prompt carries numbered sources, the answer does what a model does: states the
@@ -320,6 +335,8 @@ def _answer_text(prompt: str) -> str:
     facts = ""
     if "Now write the section “Snapshot”" in prompt:
         facts = _key_facts(SOURCE_BLOCK.findall(prompt))
+    elif "Write the memo's summary" in prompt:
+        facts = _recommendation(prompt)
     return (
         f"Fake analysis for: {asked}\n\n" + facts + "".join(cited) + f"- The prompt had {words} words.\n"
         "- Figures here come from the fake provider server.\n\n"
@@ -333,7 +350,7 @@ def _usage(prompt: str, text: str) -> tuple[int, int]:
 
 def _text_of(prompt: str, reply: Reply) -> str:
     answer = reply.answer(prompt) if reply.answer else None
-    return _answer_text(prompt) if answer is None else answer
+    return answer_text(prompt) if answer is None else answer
 
 
 def _openai_answer(body: dict, prompt: str, reply: Reply) -> dict:

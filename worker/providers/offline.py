@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 COMPETITOR_NAMES = ("Northwind Labs", "Helix Systems", "Blue Quarry", "Parallax AI", "Meridian Works")
 CITIES = ("Berlin", "London", "San Francisco", "Paris", "Toronto", "Singapore", "Austin")
 STAGES = ("Pre-seed", "Seed", "Series A", "Series B")
+LEAD_INVESTORS = ("Example Ventures", "Sample Capital", "Placeholder Partners")
 
 
 class OfflineProvider(Provider):
@@ -71,6 +72,8 @@ class _Facts:
         self.price = rng.choice((49, 99, 249, 499, 1500))
         self.competitors = rng.sample(COMPETITOR_NAMES, 3)
         self.head_count = rng.randint(5, 120)
+        self.last_round_year = rng.randint(self.founded, 2025)
+        self.lead_investor = rng.choice(LEAD_INVESTORS)
 
     def write_plan(self) -> str:
         return (
@@ -85,8 +88,13 @@ class _Facts:
             f"- **Stage:** {self.stage}\n"
             f"- **Total raised:** about ${self.raised}M (demo figure)\n"
             f"- **Last round:** {self.stage}, ${self.raised}M (demo figure)\n"
+            f"- **Last round date:** {self.last_round_year} (demo figure)\n"
+            f"- **Lead investors:** {self.lead_investor} (illustrative)\n"
             f"- **Head count:** {self.head_count} (demo figure)\n"
-            f"- **Headquarters:** {self.city}\n\n"
+            f"- **Headquarters:** {self.city}\n"
+            f"- **Founded:** {self.founded}\n"
+            "- **Website:** Unknown\n"
+            "- **Business model:** annual software subscriptions per site (illustrative)\n\n"
             f"{self.name} builds workflow software for mid-sized industrial firms (illustrative). "
             f"It was founded in {self.founded}."
         )

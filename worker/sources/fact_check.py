@@ -105,6 +105,16 @@ class FigureCheck:
             prose = prose[:start] + replacement + prose[end:]
         return prose
 
+    def found_in_cited(self, text: str) -> bool | None:
+        """Whether every figure `text` (one line or sentence) claims is stated by a source it cites,
+        looked up as `check` looks them up but counting nothing: None when there is nothing to
+        check (no figure in it, or no sources to check against)."""
+        figures = claimed_figures(mask_citations(text)) if self.check_figures else []
+        if not figures:
+            return None
+        cited = cited_sources(text, self.sources)
+        return all(any(stated_in(figure, self._figures_of(number)) for number in cited) for figure in figures)
+
     def _look_up(
         self, figure: Figure, cited: list[int], section: str, *, factual: bool, estimate: bool, lost: bool
     ) -> str | None:
