@@ -21,6 +21,7 @@ from worker.store import JobStore
 pytestmark = pytest.mark.integration
 
 COMPANIES = [f"Batch Company {n:02d}" for n in range(1, 21)]
+FACT_KEYS = [key for key, _ in FACT_FIELDS]
 
 
 def logged_in(base: str) -> requests.Session:
@@ -69,16 +70,25 @@ def test_twenty_companies_from_a_csv_run_and_compare_in_one_table(
     data = requests.get(f"{api_server}/api/compare", params={"ids": ids}, headers=AUTH, timeout=30).json()
     assert [company["startup"] for company in data["companies"]] == COMPANIES
     assert [fact["key"] for fact in data["facts"]] == [key for key, _ in FACT_FIELDS]
+    # Every report kept its key facts: the rows hold what each report states, the recommendation on top.
+    assert all(company["facts_kept"] for company in data["companies"])
+    stages = [company["facts"][FACT_KEYS.index("stage")]["value"] for company in data["companies"]]
+    recommendations = [company["facts"][0]["value"] for company in data["companies"]]
+    assert all(stages) and set(recommendations) <= {"Pass", "Watch", "Take a meeting"} and all(recommendations)
 
     as_csv = browser.get(f"{api_server}/compare.csv", params={"ids": ids}, timeout=30)
     table = list(csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
     assert [row[0] for row in table[1:]] == COMPANIES
     assert [row[1] for row in table[1:]] == [f"{api_server}/reports/{job.id}" for job in jobs]
+    stage_column = table[0].index("Stage")
+    assert [row[stage_column].removeprefix("'") for row in table[1:]] == stages
 
     as_xlsx = browser.get(f"{api_server}/compare.xlsx", params={"ids": ids}, timeout=30)
     sheet = openpyxl.load_workbook(io.BytesIO(as_xlsx.content)).active
     assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == COMPANIES
     assert sheet.max_row == 21
+    recommendation_column = [cell.value for cell in sheet[1]].index("Recommendation")
+    assert [row[recommendation_column] for row in sheet.iter_rows(min_row=2, values_only=True)] == recommendations
 
     # Each report downloads as a Word document with every section the pipeline wrote.
     report = requests.get(f"{api_server}/reports/{jobs[0].id}.docx", headers=AUTH, timeout=30)
