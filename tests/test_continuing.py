@@ -54,6 +54,7 @@ def queued_ids(redis_server: RedisServer) -> list[str]:
         ("lots", "must be a number of US dollars"),
         (True, "must be a positive number"),
         (float("nan"), "must be a positive number"),
+        (10**400, "must be a positive number"),  # more digits than a float holds: was a 500
     ],
 )
 def test_a_cap_above_the_setting_or_not_a_positive_number_is_refused(
