@@ -21,6 +21,7 @@ from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 from lxml import html as lxml_html
 from lxml.html import HtmlElement
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from webapp.rendering import ALLOWED_URL_SCHEMES
 
@@ -34,7 +35,9 @@ def report_docx(text: str) -> bytes:
     # Raw HTML in a provider's Markdown is text, as on the page: never markup.
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
-    body = md.convert(text)
+    # Control characters (a model's or a web page's stray \x0b) cannot be in XML: python-docx
+    # refuses them, so they are dropped, as the spreadsheets drop them.
+    body = md.convert(ILLEGAL_CHARACTERS_RE.sub("", text))
     document = new_document()
     if body.strip():
         for element in lxml_html.fragment_fromstring(body, create_parent="div"):
