@@ -130,6 +130,31 @@ def test_continue_queues_the_same_job_under_a_higher_cap(
     assert store.get_job(job_id).report_md.startswith("# Capped Co")
 
 
+def test_a_cancelled_continuation_keeps_its_partial_report_readable(
+    client: FlaskClient, app: Flask, clean_redis: RedisServer
+) -> None:
+    """Cancelling a continuation used to leave a cancelled job, whose page shows no report: the
+    partial report was stored but out of reach, and could not be continued either."""
+    store = store_of(app)
+    job_id = partial_job(store)
+    assert client.post(f"/api/jobs/{job_id}/continue", json={"max_cost_usd": 1.5}).status_code == 202
+    cancelled = client.post(f"/api/jobs/{job_id}/cancel")
+    assert cancelled.status_code == 200, cancelled.get_json()
+    status = client.get(f"/status/{job_id}").get_json()
+    assert (status["state"], status["partial"], status["cancelled_by"]) == ("SUCCESS", True, "admin")
+    assert "continue_url" not in status  # its tasks' ids are revoked: a continuation would never run
+    page = client.get(f"/reports/{job_id}").get_data(as_text=True)
+    assert "Partial report" in page and "continuing it was cancelled by admin" in page
+    assert f"/jobs/{job_id}/continue" not in page
+    again = client.post(f"/api/jobs/{job_id}/continue", json={"max_cost_usd": 1.8})
+    assert again.status_code == 409 and "cancelled by admin" in again.get_json()["error"]
+    assert client.get(f"/reports/{job_id}.md").status_code == 200
+    # A job that is not a partial report is cancelled as before.
+    other = client.post("/generate", json={"startup": "Other Co"}).get_json()["job_id"]
+    assert client.post(f"/api/jobs/{other}/cancel").status_code == 200
+    assert store.get_job(other).state == "REVOKED"
+
+
 def test_a_continue_that_cannot_be_queued_leaves_the_partial_report_as_it_was(
     settings: Settings, database_url: str
 ) -> None:

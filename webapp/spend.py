@@ -28,5 +28,6 @@ def spend_of(job: Job) -> dict[str, Any]:
     }
     if job.partial and job.state in (JobState.SUCCESS, JobState.FAILURE):  # a continuation may fail
         data["unwritten"] = unwritten_steps(job)
-        data["continue_url"] = url_for("continuing.continue_api", job_id=job.id)
+        if not job.cancelled_by:  # a cancelled continuation cannot run again (`continue_report`)
+            data["continue_url"] = url_for("continuing.continue_api", job_id=job.id)
     return data
