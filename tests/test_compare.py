@@ -83,6 +83,26 @@ def test_the_page_has_a_column_per_company_and_the_recommendation_row_first(
     assert f"/compare.xlsx?ids={ids}" in page.replace("%2C", ",")
 
 
+def test_values_names_and_sources_from_the_web_are_text_and_only_web_links_are_links(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Facts come from web pages and a model: markup in them is shown, never run."""
+    store = store_of(app)
+    hostile_sources = (
+        FactSource(1, '"><img src=x onerror=alert(1)>', "javascript:alert(1)"),
+        FactSource(2, "Data URL", "data:text/html,<script>alert(2)</script>"),
+        FactSource(3, "Fine", "https://news.example/fine"),
+    )
+    facts = [Fact("recommendation", "<script>alert(3)</script>", hostile_sources, None)]
+    evil = finished(store, "<b onmouseover=alert(4)>Evil</b>", facts)
+    globex = finished(store, "Globex", acme_facts())
+    page = client.get(f"/compare?ids={evil.id},{globex.id}").get_data(as_text=True)
+    assert "<script>alert(3)" not in page and "&lt;script&gt;alert(3)&lt;/script&gt;" in page
+    assert "<b onmouseover" not in page and "<img src=x" not in page
+    assert 'href="javascript:' not in page and 'href="data:' not in page
+    assert '<a href="https://news.example/fine" title="Fine" rel="noopener">[3]</a>' in page
+
+
 def test_repeated_ids_work_as_the_reports_list_sends_them(client: FlaskClient, three: list[Job]) -> None:
     query = "&".join(f"ids={job.id}" for job in three[:2]) + f"&ids={three[0].id}"  # a repeat counts once
     data = client.get(f"/api/compare?{query}").get_json()
