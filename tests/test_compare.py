@@ -169,6 +169,24 @@ def test_a_private_report_of_another_user_is_not_compared(private_app: Flask) ->
     assert alice.get(f"/api/compare?ids={alices[0].id},{alices[1].id}").status_code == 200
 
 
+def test_private_reports_do_not_leak_through_the_page_the_files_or_the_docx(
+    private_app: Flask,  # noqa: F811 (the fixture)
+) -> None:
+    store = store_of(private_app)
+    alices = [finished(store, name, acme_facts(), owner="alice") for name in ("Acme Robotics", "Globex")]
+    bob = logged_in(private_app, "bob")
+    ids = f"{alices[0].id},{alices[1].id}"
+    for url in (f"/compare?ids={ids}", f"/compare.csv?ids={ids}", f"/compare.xlsx?ids={ids}"):
+        refused = bob.get(url)
+        assert refused.status_code == 404, url
+        assert b"Acme" not in refused.data and b"Take a meeting" not in refused.data, url
+    docx = bob.get(f"/reports/{alices[0].id}.docx")
+    assert docx.status_code == 404 and "error" in docx.get_json()
+    alice = logged_in(private_app, "alice")
+    assert alice.get(f"/compare.xlsx?ids={ids}").status_code == 200
+    assert alice.get(f"/reports/{alices[0].id}.docx").status_code == 200
+
+
 def test_the_reports_list_ticks_reports_into_a_compare_form(client: FlaskClient, three: list[Job]) -> None:
     page = client.get("/reports").get_data(as_text=True)
     assert '<form id="compare-form" class="compare-form" method="get" action="/compare">' in page

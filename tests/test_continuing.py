@@ -183,6 +183,23 @@ def test_only_the_owner_or_an_admin_may_continue(app: Flask) -> None:
     assert response.status_code == 403 and "may continue it" in response.get_json()["error"]
 
 
+def test_with_private_reports_another_user_s_partial_report_is_unknown_to_continue(settings: Settings) -> None:
+    app = create_app(make_settings(**{**settings.model_dump(), "private_reports": True}))
+    accounts = app.extensions["accounts"]
+    for name in ("alice", "bob"):
+        accounts.create_user(name, "a-long-enough-password")
+    job_id = partial_job(store_of(app), owner="alice")
+    bob = app.test_client()
+    log_in(bob, "bob", "a-long-enough-password")
+    api = bob.post(f"/api/jobs/{job_id}/continue", json={"max_cost_usd": 1.0})
+    assert api.status_code == 404 and "Capped Co" not in api.get_data(as_text=True)
+    token = csrf_token_of(bob.get("/").get_data(as_text=True))
+    form = bob.post(f"/jobs/{job_id}/continue", data={"csrf_token": token, "max_cost_usd": "1.0"})
+    assert form.status_code == 404 and "Capped Co" not in form.get_data(as_text=True)
+    assert store_of(app).get_job(job_id).state == "SUCCESS"  # not continued
+    app.extensions["jobs"].workers.stop()
+
+
 def test_the_form_takes_a_cap_and_the_card_and_page_show_spend_and_continue(
     app: Flask, clean_redis: RedisServer
 ) -> None:
