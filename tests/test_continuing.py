@@ -6,6 +6,8 @@ tests/integration/test_cost_cap_e2e.py."""
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flask import Flask
@@ -128,6 +130,22 @@ def test_continue_queues_the_same_job_under_a_higher_cap(
     assert failed["state"] == "FAILURE" and failed["partial"] is True and "continue_url" in failed
     assert client.post(url, json={"max_cost_usd": 1.8}).status_code == 202
     assert store.get_job(job_id).report_md.startswith("# Capped Co")
+
+
+def test_two_continue_presses_at_once_queue_the_job_once(app: Flask, clean_redis: RedisServer) -> None:
+    job_id = partial_job(store_of(app))
+    start = threading.Barrier(4)
+
+    def press(_: int) -> int:
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
+        start.wait()
+        return client.post(f"/api/jobs/{job_id}/continue", json={"max_cost_usd": 1.5}).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = sorted(pool.map(press, range(4)))
+    assert statuses == [202, 409, 409, 409]
+    assert queued_ids(clean_redis) == [job_id]
 
 
 def test_a_cancelled_continuation_keeps_its_partial_report_readable(
