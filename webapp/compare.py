@@ -9,6 +9,7 @@ readable by the requester (PRIVATE_REPORTS); otherwise a message naming the ids 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,7 +142,9 @@ def api() -> tuple[Response, int]:
     return jsonify(comparison_json(comparison)), 200
 
 
-def _download(make: Any, mimetype: str, extension: str) -> Response | tuple[Response, int]:
+def _download(
+    make: Callable[[dict[str, Any]], bytes], mimetype: str, extension: str
+) -> Response | tuple[Response, int]:
     try:
         comparison = build_comparison(requested_ids())
     except NotComparable as exc:
