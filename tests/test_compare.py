@@ -198,6 +198,8 @@ def test_the_reports_list_ticks_reports_into_a_compare_form(client: FlaskClient,
 HOSTILE = ['=HYPERLINK("https://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
 #: Formulas behind leading spaces or a line break: a spreadsheet that trims them on import meets "=".
 HOSTILE_INDENTED = ["  =1+1", "\n@SUM(A1)"]
+#: A formula behind control characters, which XML cannot hold and a spreadsheet may drop.
+HOSTILE_CONTROL = "\x00\x01=2+2"
 
 
 @pytest.fixture
@@ -207,6 +209,7 @@ def hostile(app: Flask) -> list[Job]:
     facts = [Fact("recommendation", HOSTILE[0]), Fact("stage", HOSTILE[1]), Fact("total_raised", HOSTILE[2])]
     facts += [Fact("head_count", HOSTILE[3]), Fact("founded", HOSTILE[4]), Fact("headquarters", HOSTILE[5])]
     facts += [Fact("website", HOSTILE_INDENTED[0]), Fact("business_model", HOSTILE_INDENTED[1])]
+    facts += [Fact("last_round", HOSTILE_CONTROL)]
     return [finished(store, "=cmd|' /C calc'!A0", facts), finished(store, "Globex", acme_facts())]
 
 
@@ -222,7 +225,7 @@ def test_the_csv_has_a_row_per_company_and_no_formula(client: FlaskClient, hosti
     assert evil[0] == "'=cmd|' /C calc'!A0" and evil[1].endswith(f"/reports/{hostile[0].id}")
     for cell in evil + globex:
         assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
-    assert {"'" + text for text in HOSTILE + HOSTILE_INDENTED} <= set(evil)
+    assert {"'" + text for text in HOSTILE + HOSTILE_INDENTED} | {"'=2+2"} <= set(evil)
     assert globex[header.index("Stage")] == "Series A"
     assert globex[header.index("Stage sources")] == "[2] https://news.example/acme-raises\n[1] Analyst notes (provided)"
     assert "not found" in globex[header.index("Total raised")]
@@ -239,5 +242,5 @@ def test_the_xlsx_has_a_row_per_company_and_no_formula(client: FlaskClient, host
     header, evil, globex = values
     assert header[2::2] == [label for _, label in FACT_FIELDS]
     assert evil[0] == "'=cmd|' /C calc'!A0" and globex[0] == "Globex"
-    assert {"'" + text for text in HOSTILE + HOSTILE_INDENTED} <= set(evil)
+    assert {"'" + text for text in HOSTILE + HOSTILE_INDENTED} | {"'=2+2"} <= set(evil)
     assert sheet.cell(row=3, column=2).hyperlink.target.endswith(f"/reports/{hostile[1].id}")
