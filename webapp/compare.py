@@ -128,7 +128,7 @@ def page() -> tuple[str, int]:
     try:
         comparison = build_comparison(ids)
     except NotComparable as exc:
-        return render_template("compare/index.html", comparison=None, error=str(exc), bad_ids=exc.ids), exc.status
+        return render_template("compare/index.html", comparison=None, error=str(exc)), exc.status
     query = ",".join(comparison.ids)
     return render_template("compare/index.html", comparison=comparison, error="", query=query), 200
 
