@@ -82,6 +82,26 @@ def test_the_page_has_a_column_per_company_and_the_recommendation_row_first(
     assert f"/compare.xlsx?ids={ids}" in page.replace("%2C", ",")
 
 
+def test_values_names_and_sources_from_the_web_are_text_and_only_web_links_are_links(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Facts come from web pages and a model: markup in them is shown, never run."""
+    store = store_of(app)
+    hostile_sources = (
+        FactSource(1, '"><img src=x onerror=alert(1)>', "javascript:alert(1)"),
+        FactSource(2, "Data URL", "data:text/html,<script>alert(2)</script>"),
+        FactSource(3, "Fine", "https://news.example/fine"),
+    )
+    facts = [Fact("recommendation", "<script>alert(3)</script>", hostile_sources, None)]
+    evil = finished(store, "<b onmouseover=alert(4)>Evil</b>", facts)
+    globex = finished(store, "Globex", acme_facts())
+    page = client.get(f"/compare?ids={evil.id},{globex.id}").get_data(as_text=True)
+    assert "<script>alert(3)" not in page and "&lt;script&gt;alert(3)&lt;/script&gt;" in page
+    assert "<b onmouseover" not in page and "<img src=x" not in page
+    assert 'href="javascript:' not in page and 'href="data:' not in page
+    assert '<a href="https://news.example/fine" title="Fine" rel="noopener">[3]</a>' in page
+
+
 def test_repeated_ids_work_as_the_reports_list_sends_them(client: FlaskClient, three: list[Job]) -> None:
     query = "&".join(f"ids={job.id}" for job in three[:2]) + f"&ids={three[0].id}"  # a repeat counts once
     data = client.get(f"/api/compare?{query}").get_json()
@@ -148,6 +168,24 @@ def test_a_private_report_of_another_user_is_not_compared(private_app: Flask) ->
     assert alice.get(f"/api/compare?ids={alices[0].id},{alices[1].id}").status_code == 200
 
 
+def test_private_reports_do_not_leak_through_the_page_the_files_or_the_docx(
+    private_app: Flask,  # noqa: F811 (the fixture)
+) -> None:
+    store = store_of(private_app)
+    alices = [finished(store, name, acme_facts(), owner="alice") for name in ("Acme Robotics", "Globex")]
+    bob = logged_in(private_app, "bob")
+    ids = f"{alices[0].id},{alices[1].id}"
+    for url in (f"/compare?ids={ids}", f"/compare.csv?ids={ids}", f"/compare.xlsx?ids={ids}"):
+        refused = bob.get(url)
+        assert refused.status_code == 404, url
+        assert b"Acme" not in refused.data and b"Take a meeting" not in refused.data, url
+    docx = bob.get(f"/reports/{alices[0].id}.docx")
+    assert docx.status_code == 404 and "error" in docx.get_json()
+    alice = logged_in(private_app, "alice")
+    assert alice.get(f"/compare.xlsx?ids={ids}").status_code == 200
+    assert alice.get(f"/reports/{alices[0].id}.docx").status_code == 200
+
+
 def test_the_reports_list_ticks_reports_into_a_compare_form(client: FlaskClient, three: list[Job]) -> None:
     page = client.get("/reports").get_data(as_text=True)
     assert '<form id="compare-form" class="compare-form" method="get" action="/compare">' in page
@@ -157,6 +195,10 @@ def test_the_reports_list_ticks_reports_into_a_compare_form(client: FlaskClient,
 
 
 HOSTILE = ['=HYPERLINK("https://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+#: Formulas behind leading spaces or a line break: a spreadsheet that trims them on import meets "=".
+HOSTILE_INDENTED = ["  =1+1", "\n@SUM(A1)"]
+#: A formula behind control characters, which XML cannot hold and a spreadsheet may drop.
+HOSTILE_CONTROL = "\x00\x01=2+2"
 
 
 @pytest.fixture
@@ -165,6 +207,8 @@ def hostile(app: Flask) -> list[Job]:
     store = store_of(app)
     facts = [Fact("recommendation", HOSTILE[0]), Fact("stage", HOSTILE[1]), Fact("total_raised", HOSTILE[2])]
     facts += [Fact("head_count", HOSTILE[3]), Fact("founded", HOSTILE[4]), Fact("headquarters", HOSTILE[5])]
+    facts += [Fact("website", HOSTILE_INDENTED[0]), Fact("business_model", HOSTILE_INDENTED[1])]
+    facts += [Fact("last_round", HOSTILE_CONTROL)]
     return [finished(store, "=cmd|' /C calc'!A0", facts), finished(store, "Globex", acme_facts())]
 
 
@@ -180,7 +224,7 @@ def test_the_csv_has_a_row_per_company_and_no_formula(client: FlaskClient, hosti
     assert evil[0] == "'=cmd|' /C calc'!A0" and evil[1].endswith(f"/reports/{hostile[0].id}")
     for cell in evil + globex:
         assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
-    assert {"'" + text for text in HOSTILE} <= set(evil)
+    assert {"'" + text for text in HOSTILE + HOSTILE_INDENTED} | {"'=2+2"} <= set(evil)
     assert globex[header.index("Stage")] == "Series A"
     assert globex[header.index("Stage sources")] == "[2] https://news.example/acme-raises\n[1] Analyst notes (provided)"
     assert "not found" in globex[header.index("Total raised")]
@@ -197,5 +241,5 @@ def test_the_xlsx_has_a_row_per_company_and_no_formula(client: FlaskClient, host
     header, evil, globex = values
     assert header[2::2] == [label for _, label in FACT_FIELDS]
     assert evil[0] == "'=cmd|' /C calc'!A0" and globex[0] == "Globex"
-    assert {"'" + text for text in HOSTILE} <= set(evil)
+    assert {"'" + text for text in HOSTILE + HOSTILE_INDENTED} | {"'=2+2"} <= set(evil)
     assert sheet.cell(row=3, column=2).hyperlink.target.endswith(f"/reports/{hostile[1].id}")

@@ -6,6 +6,8 @@ tests/integration/test_cost_cap_e2e.py."""
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flask import Flask
@@ -54,6 +56,7 @@ def queued_ids(redis_server: RedisServer) -> list[str]:
         ("lots", "must be a number of US dollars"),
         (True, "must be a positive number"),
         (float("nan"), "must be a positive number"),
+        (10**400, "must be a positive number"),  # more digits than a float holds: was a 500
     ],
 )
 def test_a_cap_above_the_setting_or_not_a_positive_number_is_refused(
@@ -129,6 +132,47 @@ def test_continue_queues_the_same_job_under_a_higher_cap(
     assert store.get_job(job_id).report_md.startswith("# Capped Co")
 
 
+def test_two_continue_presses_at_once_queue_the_job_once(app: Flask, clean_redis: RedisServer) -> None:
+    job_id = partial_job(store_of(app))
+    start = threading.Barrier(4)
+
+    def press(_: int) -> int:
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
+        start.wait()
+        return client.post(f"/api/jobs/{job_id}/continue", json={"max_cost_usd": 1.5}).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = sorted(pool.map(press, range(4)))
+    assert statuses == [202, 409, 409, 409]
+    assert queued_ids(clean_redis) == [job_id]
+
+
+def test_a_cancelled_continuation_keeps_its_partial_report_readable(
+    client: FlaskClient, app: Flask, clean_redis: RedisServer
+) -> None:
+    """Cancelling a continuation used to leave a cancelled job, whose page shows no report: the
+    partial report was stored but out of reach, and could not be continued either."""
+    store = store_of(app)
+    job_id = partial_job(store)
+    assert client.post(f"/api/jobs/{job_id}/continue", json={"max_cost_usd": 1.5}).status_code == 202
+    cancelled = client.post(f"/api/jobs/{job_id}/cancel")
+    assert cancelled.status_code == 200, cancelled.get_json()
+    status = client.get(f"/status/{job_id}").get_json()
+    assert (status["state"], status["partial"], status["cancelled_by"]) == ("SUCCESS", True, "admin")
+    assert "continue_url" not in status  # its tasks' ids are revoked: a continuation would never run
+    page = client.get(f"/reports/{job_id}").get_data(as_text=True)
+    assert "Partial report" in page and "continuing it was cancelled by admin" in page
+    assert f"/jobs/{job_id}/continue" not in page
+    again = client.post(f"/api/jobs/{job_id}/continue", json={"max_cost_usd": 1.8})
+    assert again.status_code == 409 and "cancelled by admin" in again.get_json()["error"]
+    assert client.get(f"/reports/{job_id}.md").status_code == 200
+    # A job that is not a partial report is cancelled as before.
+    other = client.post("/generate", json={"startup": "Other Co"}).get_json()["job_id"]
+    assert client.post(f"/api/jobs/{other}/cancel").status_code == 200
+    assert store.get_job(other).state == "REVOKED"
+
+
 def test_a_continue_that_cannot_be_queued_leaves_the_partial_report_as_it_was(
     settings: Settings, database_url: str
 ) -> None:
@@ -155,6 +199,23 @@ def test_only_the_owner_or_an_admin_may_continue(app: Flask) -> None:
         f"/api/jobs/{job_id}/continue", json={"max_cost_usd": 1.0}, headers={"Authorization": f"Bearer {secret}"}
     )
     assert response.status_code == 403 and "may continue it" in response.get_json()["error"]
+
+
+def test_with_private_reports_another_user_s_partial_report_is_unknown_to_continue(settings: Settings) -> None:
+    app = create_app(make_settings(**{**settings.model_dump(), "private_reports": True}))
+    accounts = app.extensions["accounts"]
+    for name in ("alice", "bob"):
+        accounts.create_user(name, "a-long-enough-password")
+    job_id = partial_job(store_of(app), owner="alice")
+    bob = app.test_client()
+    log_in(bob, "bob", "a-long-enough-password")
+    api = bob.post(f"/api/jobs/{job_id}/continue", json={"max_cost_usd": 1.0})
+    assert api.status_code == 404 and "Capped Co" not in api.get_data(as_text=True)
+    token = csrf_token_of(bob.get("/").get_data(as_text=True))
+    form = bob.post(f"/jobs/{job_id}/continue", data={"csrf_token": token, "max_cost_usd": "1.0"})
+    assert form.status_code == 404 and "Capped Co" not in form.get_data(as_text=True)
+    assert store_of(app).get_job(job_id).state == "SUCCESS"  # not continued
+    app.extensions["jobs"].workers.stop()
 
 
 def test_the_form_takes_a_cap_and_the_card_and_page_show_spend_and_continue(

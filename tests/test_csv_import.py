@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import io
+import time
 
 import pytest
 from flask import Flask
@@ -54,6 +55,21 @@ def test_excel_files_with_a_bom_semicolons_and_other_column_orders() -> None:
     (zeta,) = read_companies(excel).companies
     assert zeta.name == "Zeta GmbH" and zeta.material.notes == "„Quote“ & notes"
     assert [c.name for c in read_companies(b"name\nOnly Co\n").companies] == ["Only Co"]
+    # Excel's "Unicode Text": UTF-16 with a byte order mark, tab-separated (was "not a CSV").
+    unicode_text = "Name\tWebsite\r\nZürich AG\tzuerich.example\r\n".encode("utf-16")
+    (zurich,) = read_companies(unicode_text).companies
+    assert zurich.name == "Zürich AG" and zurich.material.website == "https://zuerich.example"
+
+
+def test_a_crafted_header_row_is_read_in_a_moment() -> None:
+    """csv.Sniffer is quadratic in what it reads: this 150 KB header row took minutes, a worker
+    held all along. Only the header's first kilobyte is sniffed now."""
+    started = time.monotonic()
+    with pytest.raises(ValidationError, match="lists no company"):
+        read_companies(b"name," + b',"a' * 50_000)
+    assert time.monotonic() - started < 5
+    # A header ended by a carriage return alone (old Mac files) is the first row, not the whole file.
+    assert [c.name for c in read_companies(b"name;notes\rAcme;met in May\r").companies] == ["Acme"]
 
 
 def test_a_long_bad_website_is_shortened_in_its_message() -> None:
@@ -69,8 +85,11 @@ def test_a_long_bad_website_is_shortened_in_its_message() -> None:
         (b"name\n\n\n", "lists no company"),
         ("name\nZ\u00fcrich AG\n".encode("latin-1"), "not UTF-8"),
         (b"PK\x03\x04\x00\x00binary", "not a CSV"),
+        ("name\nA\x00B\n".encode("utf-16"), "not a CSV"),
         (b"name\n" + b"x" * (1024 * 1024), "larger than"),
-        (("name\n" + "\n".join(f"Company {n}" for n in range(51))).encode(), "51 companies, more than the 50"),
+        (("name\n" + "\n".join(f"Company {n}" for n in range(51))).encode(), "more than the 50 companies"),
+        # Bad rows count too: 100,000 of them were as many messages on the page.
+        (b"name,website\n" + b",x\n" * 100_000 + b"Acme,\n", "more than the 50 companies"),
     ],
 )
 def test_a_file_that_cannot_be_used_is_refused_as_a_whole(data: bytes, message: str) -> None:

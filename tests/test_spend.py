@@ -203,6 +203,22 @@ def test_a_job_stopped_at_its_cap_is_partial_and_continues_without_paying_twice(
     assert job.max_cost_usd == 100.0 and job.cost_usd <= 100.0
 
 
+def test_answers_without_usage_are_booked_at_their_worst_case_so_the_cap_still_holds(
+    build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
+) -> None:
+    """An OpenAI-compatible server that reports no usage: each step used to cost nothing, every
+    reservation was freed, and a capped report was written whole at any price."""
+    fake_llm.set_default("openai", Reply(no_usage=True))
+    worker = with_fake_llm(build_worker, fake_llm, llm_prices={"gpt-5-mini": (1000.0, 1000.0)})
+    job_id = worker.job_store.create_job("Acme", max_cost_usd=6.0).id
+    with pytest.raises(CapReached):
+        run_report(worker, job_id, parallelism=1)  # one call at a time: no other call's reservation stops it
+    job = worker.job_store.get_job(job_id)
+    assert job.state == JobState.SUCCESS and job.partial is True
+    assert len(fake_llm.requests) == job.calls < TOTAL_STEPS
+    assert 0 < job.cost_usd <= 6.0 and job.unpriced_calls == 0  # the steps' worst cases, on the books
+
+
 def test_a_capped_job_with_an_unpriced_model_fails_before_any_call(
     build_worker: Callable[..., ReportsCelery], fake_llm: FakeLLMServer
 ) -> None:

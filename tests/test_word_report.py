@@ -57,6 +57,18 @@ def test_every_heading_table_link_and_the_sources_list_are_in_the_document() -> 
     assert [cell.text for cell in table.rows[1].cells] == ["Plan", "openai", "gpt"]
 
 
+def test_control_characters_are_dropped_and_only_web_links_are_links() -> None:
+    """Text from web pages and a model may hold characters XML cannot (was a 500) and any URL."""
+    text = (
+        "# Acme\n\nVertical\x0btab, \x01 and \x1f. [bad](javascript:alert(1)) [good](https://acme.example) "
+        "[file](file:///etc/passwd) [mail](mailto:ceo@acme.example) [loud](HTTPS://ACME.EXAMPLE/A)"
+    )
+    document = docx.Document(io.BytesIO(report_docx(text)))
+    assert document.paragraphs[1].text == "Verticaltab,  and . bad good file mail loud"
+    targets = [rel.target_ref for rel in document.part.rels.values() if rel.reltype.endswith("/hyperlink")]
+    assert sorted(targets) == ["HTTPS://ACME.EXAMPLE/A", "https://acme.example"]
+
+
 def test_the_report_page_and_the_download(app: Flask, api_client: FlaskClient) -> None:
     store = store_of(app)
     job = store.create_job("Acme Robotics", "admin")

@@ -9,6 +9,7 @@ readable by the requester (PRIVATE_REPORTS); otherwise a message naming the ids 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,7 +128,7 @@ def page() -> tuple[str, int]:
     try:
         comparison = build_comparison(ids)
     except NotComparable as exc:
-        return render_template("compare/index.html", comparison=None, error=str(exc), bad_ids=exc.ids), exc.status
+        return render_template("compare/index.html", comparison=None, error=str(exc)), exc.status
     query = ",".join(comparison.ids)
     return render_template("compare/index.html", comparison=comparison, error="", query=query), 200
 
@@ -141,7 +142,9 @@ def api() -> tuple[Response, int]:
     return jsonify(comparison_json(comparison)), 200
 
 
-def _download(make: Any, mimetype: str, extension: str) -> Response | tuple[Response, int]:
+def _download(
+    make: Callable[[dict[str, Any]], bytes], mimetype: str, extension: str
+) -> Response | tuple[Response, int]:
     try:
         comparison = build_comparison(requested_ids())
     except NotComparable as exc:

@@ -8,14 +8,13 @@ from flask import url_for
 
 from webapp.extensions import jobs
 from worker.models import Job, JobState
-from worker.pipeline import PLAN_STEP, SYNTHESIS_STEP, step_labels
+from worker.pipeline import step_labels, step_title
 
 
 def unwritten_steps(job: Job) -> list[str]:
     """The titles of the steps a partial report lacks, in report order."""
     written = {step.key for step in jobs().store.steps(job.id)}
-    titles = {PLAN_STEP: "Research plan", SYNTHESIS_STEP: "Summary"}  # as the report names them
-    return [titles.get(key, label) for key, label in step_labels() if key not in written]
+    return [step_title(key) for key, _ in step_labels() if key not in written]
 
 
 def spend_of(job: Job) -> dict[str, Any]:
@@ -28,5 +27,6 @@ def spend_of(job: Job) -> dict[str, Any]:
     }
     if job.partial and job.state in (JobState.SUCCESS, JobState.FAILURE):  # a continuation may fail
         data["unwritten"] = unwritten_steps(job)
-        data["continue_url"] = url_for("continuing.continue_api", job_id=job.id)
+        if not job.cancelled_by:  # a cancelled continuation cannot run again (`continue_report`)
+            data["continue_url"] = url_for("continuing.continue_api", job_id=job.id)
     return data

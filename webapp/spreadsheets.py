@@ -6,8 +6,11 @@ so this is the layout an analyst can work with. Each fact gets two columns: its 
 sources ("[2] https://…", one a line).
 
 Every text cell is written so that no spreadsheet runs it as a formula (OWASP's CSV injection
-advice): one that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`.
-A report's facts come from web pages and a model, so they are untrusted input.
+advice): one that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`;
+so does one whose first character after leading spaces or line breaks is one of those, since a
+spreadsheet that trims spaces on import (LibreOffice's "Trim spaces", Excel's TRIM on a paste)
+would otherwise meet the formula. A report's facts come from web pages and a model, so they are
+untrusted input.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ NO_FACTS = "— (facts were not kept for this report)"
 
 
 def spreadsheet_safe(text: str) -> str:
-    """`text` as a spreadsheet shows it and never evaluates it."""
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+    """`text` as a spreadsheet shows it and never evaluates it. Control characters go first (XML
+    cannot hold them, and a spreadsheet that drops them would meet what follows as the start)."""
+    text = ILLEGAL_CHARACTERS_RE.sub("", text)
+    return "'" + text if text.lstrip().startswith(FORMULA_TRIGGERS) or text.startswith(FORMULA_TRIGGERS) else text
 
 
 def _value(fact: dict[str, Any]) -> str:
@@ -68,8 +73,7 @@ def comparison_xlsx(comparison: dict[str, Any]) -> bytes:
     sheet = workbook.active
     sheet.title = "Comparison"
     for row in comparison_rows(comparison):
-        # Control characters that XML cannot hold are dropped (openpyxl refuses them otherwise).
-        sheet.append([ILLEGAL_CHARACTERS_RE.sub("", cell) for cell in row])
+        sheet.append(row)
     for row in sheet.iter_rows():
         for cell in row:
             # openpyxl stores any str starting with "=" as a formula; escaped text never does, and

@@ -124,6 +124,9 @@ def validate_notes(value: object) -> str | None:
     return notes
 
 
+NOT_A_CAP = 'The cost cap ("max_cost_usd") must be a positive number of US dollars, e.g. 0.50.'
+
+
 def validate_max_cost(value: object, limit: float | None) -> float | None:
     """A cost cap in US dollars: a positive number no higher than MAX_COST_PER_REPORT_USD (`limit`,
     None for no limit); None when not given. A form's text is read as a number too."""
@@ -134,14 +137,20 @@ def validate_max_cost(value: object, limit: float | None) -> float | None:
             value = float(value.strip().removeprefix("$"))
         except ValueError:
             raise ValidationError('The cost cap ("max_cost_usd") must be a number of US dollars, e.g. 0.50.') from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise ValidationError('The cost cap ("max_cost_usd") must be a positive number of US dollars, e.g. 0.50.')
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(NOT_A_CAP)
+    try:
+        value = float(value)  # a JSON integer may have more digits than a float holds
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value) or value <= 0:
+        raise ValidationError(NOT_A_CAP)
     if limit is not None and value > limit:
         raise ValidationError(
             f'The cost cap ("max_cost_usd") must be at most ${limit:g}, the most a report may cost here '
             "(MAX_COST_PER_REPORT_USD)."
         )
-    return float(value)
+    return value
 
 
 def upload_filename(raw: str | None) -> str:

@@ -9,6 +9,7 @@ and the Sources list's) hyperlinks, and footnotes a numbered "Notes" list at the
 from __future__ import annotations
 
 import io
+from urllib.parse import urlsplit
 
 import markdown
 from docx import Document as new_document
@@ -21,11 +22,13 @@ from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 from lxml import html as lxml_html
 from lxml.html import HtmlElement
-
-from webapp.rendering import ALLOWED_URL_SCHEMES
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 HEADINGS = {f"h{n}": n - 1 for n in range(1, 7)}  # "#" is the title (level 0), "##" Heading 1
 LINK_COLOUR = RGBColor(0x2F, 0x6F, 0xDE)
+#: A report's links come from web pages and a model: only web addresses become clickable in Word
+#: (not javascript:, file: or mailto:); any other link is kept as its text.
+LINK_SCHEMES = {"http", "https"}
 
 
 def report_docx(text: str) -> bytes:
@@ -34,7 +37,9 @@ def report_docx(text: str) -> bytes:
     # Raw HTML in a provider's Markdown is text, as on the page: never markup.
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
-    body = md.convert(text)
+    # Control characters (a model's or a web page's stray \x0b) cannot be in XML: python-docx
+    # refuses them, so they are dropped, as the spreadsheets drop them.
+    body = md.convert(ILLEGAL_CHARACTERS_RE.sub("", text))
     document = new_document()
     if body.strip():
         for element in lxml_html.fragment_fromstring(body, create_parent="div"):
@@ -132,7 +137,7 @@ def _inline(
             _inline(paragraph, child, bold=True, italic=italic)
         elif child.tag in ("em", "i"):
             _inline(paragraph, child, bold=bold, italic=True)
-        elif child.tag == "a" and child.get("href", "").split(":", 1)[0] in ALLOWED_URL_SCHEMES:
+        elif child.tag == "a" and urlsplit(child.get("href", "")).scheme.lower() in LINK_SCHEMES:
             _hyperlink(paragraph, child.get("href"), child.text_content())
         elif child.tag == "sup":  # a footnote's reference
             _run(paragraph, child.text_content(), bold=bold, italic=italic).font.superscript = True

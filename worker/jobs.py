@@ -333,6 +333,13 @@ class JobService:
             raise NotContinuable(
                 f"Only a report that stopped at its cost cap can be continued (this one is {job.state})."
             )
+        if job.cancelled_by:
+            # Cancelling revoked its tasks' ids, and Celery's workers drop a task whose id they
+            # hold as revoked (for hours): a continuation queued now would never run.
+            raise NotContinuable(
+                f"Its continuation was cancelled by {job.cancelled_by}, so it cannot be continued again; "
+                "its partial report stays as it is. Ask for a fresh report to write it whole."
+            )
         if max_cost_usd <= job.cost_usd:
             raise NotContinuable(f"The new cap must be above the ${job.cost_usd:.4f} this report has spent already.")
         if not self.store.continue_partial(job_id, max_cost_usd):

@@ -293,7 +293,7 @@ def plan_prompt(startup: str, sources: str = "") -> Prompt:
 
 
 def section_prompt(startup: str, section: Section, findings: list[Checkpoint], sources: str = "") -> Prompt:
-    earlier = "\n\n".join(f"### {_title_of(c.key)}\n{_excerpt(c.text)}" for c in findings)
+    earlier = "\n\n".join(f"### {step_title(c.key)}\n{_excerpt(c.text)}" for c in findings)
     user = (
         f"Startup: “{startup}”.\n\n"
         f"What the research has found so far:\n\n{earlier}\n\n"
@@ -306,7 +306,7 @@ def section_prompt(startup: str, section: Section, findings: list[Checkpoint], s
 
 
 def synthesis_prompt(startup: str, findings: list[Checkpoint]) -> Prompt:
-    body = "\n\n".join(f"### {_title_of(c.key)}\n{_excerpt(c.text)}" for c in findings)
+    body = "\n\n".join(f"### {step_title(c.key)}\n{_excerpt(c.text)}" for c in findings)
     user = (
         f"Here are the sections of an investment memo on “{startup}”:\n\n{body}\n\n"
         "Write the memo's summary: three to five sentences a partner can read in a minute, "
@@ -316,7 +316,8 @@ def synthesis_prompt(startup: str, findings: list[Checkpoint]) -> Prompt:
     return Prompt(system=SYSTEM_PROMPT, user=user, step=SYNTHESIS_STEP, startup=startup)
 
 
-def _title_of(key: str) -> str:
+def step_title(key: str) -> str:
+    """A step's title as the report names it (its "Written by" table, a partial report's list)."""
     if key == PLAN_STEP:
         return "Research plan"
     if key == SYNTHESIS_STEP:
@@ -622,7 +623,7 @@ def assemble_report(
     removed = sum(c.citations_removed for c in steps)
     # From the stored steps, every time: a retried or resumed job's figures are counted once.
     check = FigureCheck(research.sources, check_figures=bool(research.sources)) if research is not None else None
-    titles = [_title_of(key) for key in unwritten]
+    titles = [step_title(key) for key in unwritten]
     partial_note = _partial_note(titles, stopped_because) if stopped_because else None
     markdown = render_markdown(
         startup, plan, sections, summary, is_demo, providers, generated_at, research, removed, check, partial_note
@@ -711,7 +712,7 @@ def render_markdown(
     if research is not None and research.sources:
         parts.append(render_sources(research.sources).strip())
     written_by = "\n".join(
-        f"| {_title_of(c.key)} | {_written_by(c)} | {c.model or '—'} |" for c in [plan, *sections, summary]
+        f"| {step_title(c.key)} | {_written_by(c)} | {c.model or '—'} |" for c in [plan, *sections, summary]
     )
     footer = f"---\n\n**Written by**\n\n| Step | Provider | Model |\n|---|---|---|\n{written_by}"
     if research is not None:

@@ -175,8 +175,9 @@ def write_batch(
             cost = estimate_cost(
                 settings.llm_prices, checkpoint.model, checkpoint.input_tokens, checkpoint.output_tokens
             )
-            store.save_checkpoint(job_id, checkpoint, cost)
-            guard.settle(cost)
+            if guard.cap is not None and checkpoint.paid and not (checkpoint.input_tokens or checkpoint.output_tokens):
+                cost = None  # no usage reported: booked at its worst case (`SpendGuard.settle`)
+            store.save_checkpoint(job_id, checkpoint, guard.settle(cost))
 
         try:
             provider = build_provider(

@@ -99,9 +99,14 @@ class SpendGuard:
                 raise CapReached(self.cap, self._spent + in_flight, estimate)
             self._reserved.setdefault(threading.get_ident(), []).append(estimate)
 
-    def settle(self, cost: float | None) -> None:
+    def settle(self, cost: float | None) -> float | None:
         """A step this thread wrote is stored, at `cost`: its last attempt's reservation gives way
-        to the real cost; the attempts before it (failed) stay spent at their worst case."""
+        to the real cost; the attempts before it (failed) stay spent at their worst case. `cost`
+        None (the provider reported no usage) books the step at its worst case instead of nothing,
+        or every answer without usage would free its reservation and the cap would never be
+        reached. Returns what the step is booked at."""
         with self._lock:
             held = self._reserved.pop(threading.get_ident(), [])
-            self._spent += sum(held[:-1]) + (cost or 0.0)
+            booked = cost if cost is not None or not held else held[-1]
+            self._spent += sum(held[:-1]) + (booked or 0.0)
+            return booked

@@ -357,8 +357,21 @@ class JobStore:
         )
 
     def mark_cancelled(self, job_id: str, *, by: str) -> bool:
-        """Cancel a live job; False if it had already finished."""
-        return self._update(
+        """Cancel a live job; False if it had already finished. A partial report being continued
+        (`continue_partial`) goes back to its partial report, which is readable as before: a
+        cancelled job shows no report, and its partial report is what the analyst paid for."""
+        stopped_continuing = self._update(
+            job_id,
+            Job.state.in_(LIVE_STATES),
+            Job.partial.is_(True),
+            Job.report_md.is_not(None),
+            state=JobState.SUCCESS,
+            cancelled_by=by,
+            progress_label="Continuation cancelled",
+            retry_at=None,
+            finished_at=utcnow(),
+        )
+        return stopped_continuing or self._update(
             job_id,
             Job.state.in_(LIVE_STATES),
             state=JobState.REVOKED,
@@ -524,6 +537,7 @@ class JobStore:
                     Job.id == job_id,
                     Job.state.in_((JobState.SUCCESS, JobState.FAILURE)),
                     Job.partial.is_(True),
+                    Job.cancelled_by.is_(None),  # its tasks' ids are revoked (`mark_cancelled`)
                     Job.cost_usd < max_cost_usd,
                 )
                 .values(

@@ -38,6 +38,8 @@ class Reply:
     hang: bool = False
     malformed: bool = False
     refusal: bool = False
+    #: Leave out `usage`, as some OpenAI-compatible servers and proxies do (it is optional).
+    no_usage: bool = False
     #: The answer's text for a prompt, or None for the usual answer (`answer_text`).
     answer: Callable[[str], str | None] | None = None
 
@@ -360,18 +362,20 @@ def _openai_answer(body: dict, prompt: str, reply: Reply) -> dict:
     message: dict[str, Any] = {"role": "assistant", "content": None if refusal else text}
     if refusal:
         message["refusal"] = "I can't help with that."
-    return {
+    answer: dict[str, Any] = {
         "id": f"chatcmpl-{time.monotonic_ns()}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model", ""),
         "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
-        "usage": {
+    }
+    if not reply.no_usage:
+        answer["usage"] = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
-        },
-    }
+        }
+    return answer
 
 
 def _anthropic_answer(body: dict, prompt: str, reply: Reply) -> dict:
