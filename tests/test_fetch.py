@@ -211,9 +211,11 @@ def test_loopback_is_refused_unless_private_addresses_are_allowed(web: FakeSearc
 )
 def test_private_hosts_are_refused_before_connecting(url: str) -> None:
     started = time.monotonic()
-    with Fetcher(timeout=5) as guarded, pytest.raises(FetchRefused, match="not a public address"):
+    with Fetcher(timeout=30) as guarded, pytest.raises(FetchRefused, match="not a public address"):
         guarded.fetch(url)
-    assert time.monotonic() - started < 1  # no connection attempt waited on
+    # No connection attempt waited on: that would take the 30 s timeout (10.0.0.1 and the
+    # metadata address answer nothing here). The margin is for a loaded machine.
+    assert time.monotonic() - started < 10
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/x", "gopher://127.0.0.1/", "/relative"])
