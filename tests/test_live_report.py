@@ -81,7 +81,7 @@ def test_a_running_report_shows_its_finished_sections_rendered_and_the_others_as
     assert '<h2 id="sec-sources">Sources</h2>' in page
     # The progress: the job's card, step and elapsed time, refreshed by the page's poll (not its own).
     assert f"step 2 of {TOTAL_STEPS}: Writing the sections: 1 of 11 done" in page and "Elapsed" in page
-    assert f'hx-get="/reports/{job_id}/live?shown=snapshot"' in page and 'hx-trigger="every 2s"' in page
+    assert f'hx-get="/reports/{job_id}/live?shown=snapshot,sources"' in page and 'hx-trigger="every 2s"' in page
     assert "/card" not in page
 
 
@@ -92,19 +92,29 @@ def test_before_the_plan_every_section_waits_for_it(client: FlaskClient, store: 
     assert "still being written" in page
 
 
-def test_the_poll_swaps_in_only_the_sections_finished_since(client: FlaskClient, store: JobStore) -> None:  # noqa: F811
+def test_the_poll_swaps_in_only_the_sections_finished_since(
+    client: FlaskClient,  # noqa: F811
+    store: JobStore,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     job_id = running(store, "plan", "snapshot")
     store.save_checkpoint(job_id, checkpoint("risks", "## Risks\n\n- High: money [1]."))
     answer = client.get(f"/reports/{job_id}/live?shown=snapshot", headers=HX)
     body = answer.get_data(as_text=True)
     assert answer.status_code == 200
     assert body.startswith('<div class="live-progress" id="live-progress"')
-    assert f'hx-get="/reports/{job_id}/live?shown=snapshot,risks"' in body  # the next poll knows it
+    assert f'hx-get="/reports/{job_id}/live?shown=snapshot,risks,sources"' in body  # the next poll knows it
     risks = section(body, "risks")
     assert 'hx-swap-oob="true"' in risks and '<h2 id="sec-risks">Risks</h2>' in risks
     assert '<a href="https://news.example/acme"' in risks
     assert 'id="live-snapshot"' not in body  # already on the page: not swapped again
     assert "Being written…" in section(body, "team")  # placeholders come along (they change)
+    assert 'id="live-sources" hx-swap-oob="true"' in body  # the page listed none yet
+    assert "Acme raises" in body
+    # Once the page lists them, neither they nor the sources are read again for a poll.
+    monkeypatch.setattr(store, "load_research", lambda job_id: pytest.fail("the research was read again"))
+    again = client.get(f"/reports/{job_id}/live?shown=snapshot,risks,sources", headers=HX).get_data(as_text=True)
+    assert "hx-swap-oob" in again and "live-sources" not in again and "Acme raises" not in again
 
 
 def test_once_the_job_succeeds_the_poll_answers_with_the_finished_report_and_stops(

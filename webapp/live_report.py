@@ -40,12 +40,15 @@ class LiveSection:
 @dataclass(frozen=True)
 class LiveReport:
     sections: list[LiveSection]
-    #: The rendered Sources list, known from the research step on ("" before, or without sources).
-    sources_html: str
+    #: The rendered Sources list, known from the research step on: None before (or without
+    #: sources), "" when skipped as already on the page.
+    sources_html: str | None
 
     @property
     def written(self) -> list[str]:
-        return [section.key for section in self.sections if section.html is not None]
+        """What the page shows: the finished sections' keys, and "sources" once it lists them."""
+        keys = [section.key for section in self.sections if section.html is not None]
+        return keys + ["sources"] if self.sources_html is not None else keys
 
 
 def placeholder_of(key: str, job: Job, done: Collection[str]) -> str:
@@ -81,7 +84,7 @@ def live_report(
     skip: Collection[str] = (),
 ) -> LiveReport:
     """The report of `job` as far as it is written. Sections in `skip` (already on the reader's
-    page) are not rendered again: their `html` is ""."""
+    page) are not rendered again: their `html` is ""; nor are the sources, if "sources" is."""
     sections = []
     for key, title in READ_STEPS:
         checkpoint = checkpoints.get(key)
@@ -100,6 +103,8 @@ def live_report(
                 placeholder=placeholder_of(key, job, checkpoints),
             )
         )
-    sources = research.sources if research is not None else []
-    sources_html = render_report(render_sources(sources)).html if sources else ""
+    sources = research.sources if research is not None else ()
+    sources_html = None
+    if sources:
+        sources_html = "" if "sources" in skip else render_report(render_sources(sources)).html
     return LiveReport(sections=sections, sources_html=sources_html)

@@ -103,12 +103,13 @@ def live(job_id: str) -> Response | tuple[str, int]:
             article = render_template("reports/_live.html", **written_so_far(job))
         return htmx_response(article, HTMX_STOP_POLLING, retarget="#report", reswap="outerHTML")
     known = {key for key, _ in READ_STEPS}
-    shown = {key for key in request.args.get("shown", "").split(",") if key in known}
+    shown = {key for key in request.args.get("shown", "").split(",") if key in known or key == "sources"}
     store = jobs().store
     checkpoints = store.load_checkpoints(job.id)
     new = [key for key in known if key in checkpoints and key not in shown]
-    # The sources are read only when there is a section to render with them.
-    live_now = live_report(job, checkpoints, store.load_research(job.id) if new else None, skip=shown)
+    # The research is read only when there is something to render with it.
+    research = store.load_research(job.id) if new or "sources" not in shown else None
+    live_now = live_report(job, checkpoints, research, skip=shown)
     return render_template(
         "reports/_live_update.html",
         job=job,
