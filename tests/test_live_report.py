@@ -92,6 +92,21 @@ def test_before_the_plan_every_section_waits_for_it(client: FlaskClient, store: 
     assert "still being written" in page
 
 
+def test_the_reader_is_told_of_demo_output_and_of_a_report_without_search(
+    client: FlaskClient,  # noqa: F811
+    store: JobStore,  # noqa: F811
+) -> None:
+    job_id = running(store, research=Research(searched=False, warnings=("The website https://acme.example timed out",)))
+    store.save_checkpoint(job_id, Checkpoint(key="plan", text="Plan.", provider="offline", model="demo"))
+    for page in (
+        client.get(f"/reports/{job_id}", headers=HTML).get_data(as_text=True),
+        client.get(f"/reports/{job_id}/live?shown=", headers=HX).get_data(as_text=True),
+    ):
+        notices = re.search(r'<div class="live-notices".*?</div>', page, re.S).group(0)
+        assert "Demo output: not research." in notices and "No sources were searched." in notices
+        assert "timed out" in notices and "<a " not in notices
+
+
 def test_the_poll_swaps_in_only_the_sections_finished_since(
     client: FlaskClient,  # noqa: F811
     store: JobStore,  # noqa: F811

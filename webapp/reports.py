@@ -16,9 +16,10 @@ from webapp.companies import history_of
 from webapp.errors import error_response
 from webapp.extensions import jobs
 from webapp.job_views import card_for, format_duration
-from webapp.live_report import READ_STEPS, live_report
+from webapp.live_report import live_report
 from webapp.rendering import render_report
 from webapp.validation import parse_page_number
+from worker.draft import READ_STEPS, SOURCES
 from worker.models import QUEUED_STATES, Job, JobState
 from worker.sources.citations import link_citations
 
@@ -67,10 +68,8 @@ def finished_report(job: Job) -> dict[str, object]:
 
 def written_so_far(job: Job) -> dict[str, object]:
     """What the article of a report still being written (`reports/_live.html`) shows."""
-    store = jobs().store
-    live = live_report(job, store.load_checkpoints(job.id), store.load_research(job.id))
-    polls = job.state in QUEUED_STATES
-    return {"job": job, "card": card_for(job), "live": live, "polls": polls, "shown": ",".join(live.written)}
+    live = live_report(job, jobs().draft(job))
+    return {"job": job, "card": card_for(job), "live": live, "polls": job.state in QUEUED_STATES}
 
 
 @bp.get("/reports/<job_id>")
@@ -102,24 +101,18 @@ def live(job_id: str) -> Response | tuple[str, int]:
         else:
             article = render_template("reports/_live.html", **written_so_far(job))
         return htmx_response(article, HTMX_STOP_POLLING, retarget="#report", reswap="outerHTML")
-    known = {key for key, _ in READ_STEPS}
-    shown = {key for key in request.args.get("shown", "").split(",") if key in known or key == "sources"}
-    store = jobs().store
-    checkpoints = store.load_checkpoints(job.id)
-    new = [key for key in known if key in checkpoints and key not in shown]
-    # The research is read only when there is something to render with it.
-    research = store.load_research(job.id) if new or "sources" not in shown else None
-    live_now = live_report(job, checkpoints, research, skip=shown)
+    known = {key for key, _ in READ_STEPS} | {SOURCES}
+    shown = {key for key in request.args.get("shown", "").split(",") if key in known}
+    live_now = live_report(job, jobs().draft(job, skip=shown))
     return render_template(
         "reports/_live_update.html",
         job=job,
         card=card_for(job),
         live=live_now,
         polls=True,
-        shown=",".join(live_now.written),
         # The new sections, and the placeholders (which change: "Waiting for the plan…", then
-        # "Being written…"); not the sections the page already shows.
-        swapped=[section for section in live_now.sections if section.key in new or section.html is None],
+        # "Being written…"); not the sections the page shows already.
+        swapped=[section for section in live_now.sections if section.html != ""],
     ), 200
 
 

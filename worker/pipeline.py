@@ -626,15 +626,7 @@ def render_markdown(
     summary_body = render_section(summary, research=research, check=check)
     bodies = [render_section(c, research=research, check=check) for c in sections]
 
-    parts = [f"# {startup}: investment memo"]
-    if is_demo:
-        parts.append(DEMO_BANNER)
-    if research is not None and not research.searched:
-        parts.append(NO_SEARCH_BANNER)
-    if research is not None and research.warnings:
-        # A warning quotes what the analyst typed (the website) and what a page or server said:
-        # text, escaped as the Sources list escapes titles, never a link or emphasis of its own.
-        parts.append("\n".join(f"> {escape_markdown(warning)}  " for warning in research.warnings).rstrip())
+    parts = [f"# {startup}: investment memo", *report_notices(is_demo, research)]
     if research is not None and research.company_website:
         parts.append(f"Company website: {escape_markdown(research.company_website)}")
     by = ", ".join(providers) if providers else "no model"
@@ -661,6 +653,19 @@ def render_markdown(
     if check is not None and check.notes:
         parts.append(check.footnotes())
     return "\n\n".join(parts) + "\n"
+
+
+def report_notices(is_demo: bool, research: Research | None) -> list[str]:
+    """What a reader must know before reading the report, as Markdown blocks: that it is demo
+    output, that no web search was run, and what went wrong reading the sources."""
+    notices = [DEMO_BANNER] if is_demo else []
+    if research is not None and not research.searched:
+        notices.append(NO_SEARCH_BANNER)
+    if research is not None and research.warnings:
+        # A warning quotes what the analyst typed (the website) and what a page or server said:
+        # text, escaped as the Sources list escapes titles, never a link or emphasis of its own.
+        notices.append("\n".join(f"> {escape_markdown(warning)}  " for warning in research.warnings).rstrip())
+    return notices
 
 
 def render_section(
