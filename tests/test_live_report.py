@@ -85,6 +85,12 @@ def test_a_running_report_shows_its_finished_sections_rendered_and_the_others_as
     assert "/card" not in page
 
 
+def test_a_running_jobs_card_links_to_the_report_being_written(client: FlaskClient, store: JobStore) -> None:  # noqa: F811
+    job_id = running(store)
+    card = re.search(rf'<article[^>]*id="job-{job_id}".*?</article>', client.get("/").get_data(as_text=True), re.S)
+    assert f'<a href="/reports/{job_id}">Acme</a>' in card.group(0)
+
+
 def test_before_the_plan_every_section_waits_for_it(client: FlaskClient, store: JobStore) -> None:  # noqa: F811
     job_id = running(store, research=None)
     page = client.get(f"/reports/{job_id}", headers=HTML).get_data(as_text=True)

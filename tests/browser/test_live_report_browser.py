@@ -29,9 +29,9 @@ def test_the_snapshot_is_read_while_the_risks_are_written(
     page.goto(api_server + "/")
     page.fill("#startups", "Acme Robotics")
     page.click("#submit-form button[type=submit]")
-    job_id = page.locator("article.card").first.get_attribute("id").removeprefix("job-")
-
-    page.goto(f"{api_server}/reports/{job_id}")
+    # The card's title opens the report while it is written.
+    page.locator("article.card .card__title").get_by_role("link", name="Acme Robotics").click()
+    page.wait_for_url(f"{api_server}/reports/*")
     page.evaluate("window.__marker = 1")
     snapshot, risks = page.locator("#live-snapshot"), page.locator("#live-risks")
     expect(snapshot.locator("h2")).to_have_text("Snapshot")
