@@ -130,6 +130,7 @@ def test_the_poll_swaps_in_only_the_sections_finished_since(
     assert '<a href="https://news.example/acme"' in risks
     assert 'id="live-snapshot"' not in body  # already on the page: not swapped again
     assert "Being written…" in section(body, "team")  # placeholders come along (they change)
+    assert client.get(f"/reports/{job_id}/live").headers["Location"] == f"/reports/{job_id}"  # without htmx
     assert 'id="live-sources" hx-swap-oob="true"' in body  # the page listed none yet
     assert "Acme raises" in body
     # Once the page lists them, neither they nor the sources are read again for a poll.

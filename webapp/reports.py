@@ -7,7 +7,7 @@ import math
 import re
 import unicodedata
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 from htmx_flask import make_response as htmx_response
 from htmx_flask import request as htmx_request
@@ -95,6 +95,8 @@ def live(job_id: str) -> Response | tuple[str, int]:
     if job is None:
         status = HTMX_STOP_POLLING if htmx_request.htmx else 404
         return render_template("errors/_card_missing.html", job_id=job_id), status
+    if not htmx_request.htmx:  # a fragment, for the page's poll; a browser opening it gets the page
+        return redirect(url_for(".show", job_id=job_id), 303)
     if job.state not in QUEUED_STATES:
         if job.state == JobState.SUCCESS and job.report_md is not None:
             article = render_template("reports/_report.html", **finished_report(job))
