@@ -1,6 +1,6 @@
 """Reading a report while it is written, in headless Chromium against the real stack: the Snapshot
 shows rendered while the Risks are still being written, and the page becomes the finished report
-without a reload."""
+without a reload, the section being read staying where it was on the screen."""
 
 from __future__ import annotations
 
@@ -39,6 +39,10 @@ def test_the_snapshot_is_read_while_the_risks_are_written(
     expect(risks.locator(".live-section__placeholder")).to_have_text("Being written…")
     expect(page.locator(".card__status")).to_contain_text("Writing the sections")
     screenshot(page, "live-report-laptop.png")
+    # The analyst reads the Market size; the finished report will not move it on the screen.
+    top_of_market = "document.getElementById('sec-market-size').getBoundingClientRect().top"
+    page.evaluate("document.getElementById('sec-market-size').scrollIntoView()")
+    reading_at = page.evaluate(top_of_market)
 
     # The finished report replaces the page's article: its download, every heading, no reload.
     expect(page.get_by_role("link", name="Download .md")).to_be_visible(timeout=60_000)
@@ -47,4 +51,5 @@ def test_the_snapshot_is_read_while_the_risks_are_written(
     expect(page.locator("#live-risks")).to_have_count(0)
     expect(page.locator("#report .report__body")).to_contain_text("Fake analysis for: Startup: “Acme Robotics”")
     assert page.evaluate("window.__marker") == 1, "the page was reloaded"
+    assert abs(page.evaluate(top_of_market) - reading_at) < 2, (reading_at, page.evaluate(top_of_market))
     page.wait_for_timeout(2500)  # polling has stopped: no request fails when the next poll would be due
