@@ -12,6 +12,7 @@ from worker.sources.citations import (
     check_citations,
     cited_numbers,
     format_for_prompt,
+    link_citations,
     render_sources,
     renumber_citations,
 )
@@ -255,3 +256,13 @@ def test_a_kept_text_cites_its_sources_by_their_new_numbers_and_loses_those_gone
     )
     checked, removed = check(renumbered)
     assert removed == 1 and "[0]" not in checked and UNSUPPORTED_CLAIM in checked
+
+
+def test_citations_link_to_their_sources_pages_but_not_in_code_nor_for_the_analysts_notes() -> None:
+    text = "Raised $12M [1, 2] with 45 people [3]; see `x[1]` and [^check-1].\n\n```\nlist[1]\n```\n"
+    html = render_report(link_citations(text, SOURCES)).html
+    assert html.startswith(
+        '<p>Raised $12M <a href="https://news.example/acme-raises" rel="noopener noreferrer nofollow">[1]</a>[2] '
+        'with 45 people <a href="https://www.acme.example/team/" rel="noopener noreferrer nofollow">[3]</a>;'
+    )
+    assert "<code>x[1]</code>" in html and "list[1]" in html and html.count("<a ") == 2

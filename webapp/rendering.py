@@ -48,6 +48,11 @@ def _slug(value: str, separator: str) -> str:
     return "sec-" + slugify_unicode(value, separator)
 
 
+def heading_anchor(title: str) -> str:
+    """The id `render_report` gives a `## ` heading of this title (the table of contents links it)."""
+    return _slug(title, "-")
+
+
 def render_report(text: str) -> RenderedReport:
     """Render a report; its first `# ` title is left out (the page shows its own header)."""
     lines = text.splitlines()

@@ -11,6 +11,7 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Collection
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from celery import Celery
 
 from worker.celery_setup import TASK_NAME, step_task_id
+from worker.draft import Draft, draft_of, needs_research
 from worker.models import Job, JobState
 from worker.pipeline import step_labels
 from worker.research import Document, Material
@@ -364,6 +366,13 @@ class JobService:
         two that no task can record itself (a hard time limit, a process that died)."""
         job = self.store.get_job(job_id) if is_job_id(job_id) else None
         return job if job is not None and self.may_read(job, requester) else None
+
+    def draft(self, job: Job, *, skip: Collection[str] = ()) -> Draft:
+        """What `job` has written so far (`worker.draft`), less what the reader's page shows
+        already (`skip`); its research is read only when something new needs it."""
+        checkpoints = self.store.load_checkpoints(job.id)
+        research = self.store.load_research(job.id) if needs_research(checkpoints, skip) else None
+        return draft_of(checkpoints, research, skip=skip)
 
     def retry(self, job_id: str, requester: Requester) -> Job:
         """Queue a failed job's startup again as a new job, once: a second call returns the same

@@ -669,28 +669,13 @@ def render_markdown(
     """The memo's Markdown; `partial_note` heads a partial one. With `check`, each section's
     figures are looked up in the sources its sentences cite (in the order a reader meets them, so
     the footnotes are numbered that way)."""
-
-    def body_of(checkpoint: Checkpoint, title: str, factual: bool = True) -> str:
-        body = demote_headings(_strip_heading(checkpoint.text, title))
-        body = check.check(body, section=title, factual=factual) if check is not None else body
-        if checkpoint.unchanged_since is not None:
-            body = f"*Unchanged since {checkpoint.unchanged_since:%Y-%m-%d}: its sources are the same.*\n\n{body}"
-        return body
-
-    summary_body = body_of(summary, "Summary")
-    bodies = [body_of(c, s.title, s.key not in OPINION_SECTIONS) for s, c in zip(SECTIONS, sections, strict=True)]
+    summary_body = render_section(summary, research=research, check=check)
+    bodies = [render_section(c, research=research, check=check) for c in sections]
 
     parts = [f"# {startup}: investment memo"]
     if partial_note:
         parts.append(partial_note)
-    if is_demo:
-        parts.append(DEMO_BANNER)
-    if research is not None and not research.searched:
-        parts.append(NO_SEARCH_BANNER)
-    if research is not None and research.warnings:
-        # A warning quotes what the analyst typed (the website) and what a page or server said:
-        # text, escaped as the Sources list escapes titles, never a link or emphasis of its own.
-        parts.append("\n".join(f"> {escape_markdown(warning)}  " for warning in research.warnings).rstrip())
+    parts += report_notices(is_demo, research)
     if research is not None and research.company_website:
         parts.append(f"Company website: {escape_markdown(research.company_website)}")
     by = ", ".join(providers) if providers else "no model"
@@ -699,12 +684,7 @@ def render_markdown(
     if counts is not None:
         parts.append(_figures_line(counts))
     parts.append(f"## Summary\n\n{summary_body}")
-    conflicts = source_conflicts(research.sources) if research is not None else []
     for section, body in zip(SECTIONS, bodies, strict=True):
-        if section.key == "diligence" and conflicts:
-            body += "\n\n**Where the sources disagree**\n\n" + "\n".join(f"- {c}" for c in conflicts)
-        if research is not None:
-            body = note_old_sources(body, research.sources, research.max_age_days)
         parts.append(f"## {section.title}\n\n{body}")
     parts.append(f"## {NEWS_TITLE}\n\n{render_recent_news(research)}")
     if check is not None and check.appendix():
@@ -722,6 +702,40 @@ def render_markdown(
     if check is not None and check.notes:
         parts.append(check.footnotes())
     return "\n\n".join(parts) + "\n"
+
+
+def report_notices(is_demo: bool, research: Research | None) -> list[str]:
+    """What a reader must know before reading the report, as Markdown blocks: that it is demo
+    output, that no web search was run, and what went wrong reading the sources."""
+    notices = [DEMO_BANNER] if is_demo else []
+    if research is not None and not research.searched:
+        notices.append(NO_SEARCH_BANNER)
+    if research is not None and research.warnings:
+        # A warning quotes what the analyst typed (the website) and what a page or server said:
+        # text, escaped as the Sources list escapes titles, never a link or emphasis of its own.
+        notices.append("\n".join(f"> {escape_markdown(warning)}  " for warning in research.warnings).rstrip())
+    return notices
+
+
+def render_section(
+    checkpoint: Checkpoint, *, research: Research | None = None, check: FigureCheck | None = None
+) -> str:
+    """The Markdown a finished step shows under its `## ` heading, in the report and on the page of
+    a report still being written: its own repeated heading dropped, its headings demoted, its
+    figures checked (with `check`, which numbers its footnotes in the order it is called), and,
+    for a section, the sources' disagreements (diligence) and the age of the sources it cites."""
+    title = step_title(checkpoint.key)
+    body = demote_headings(_strip_heading(checkpoint.text, title))
+    if check is not None:
+        body = check.check(body, section=title, factual=checkpoint.key not in OPINION_SECTIONS)
+    if checkpoint.unchanged_since is not None:
+        body = f"*Unchanged since {checkpoint.unchanged_since:%Y-%m-%d}: its sources are the same.*\n\n{body}"
+    if checkpoint.key in (PLAN_STEP, SYNTHESIS_STEP) or research is None:
+        return body
+    conflicts = source_conflicts(research.sources) if checkpoint.key == "diligence" else []
+    if conflicts:
+        body += "\n\n**Where the sources disagree**\n\n" + "\n".join(f"- {c}" for c in conflicts)
+    return note_old_sources(body, research.sources, research.max_age_days)
 
 
 def _written_by(checkpoint: Checkpoint) -> str:

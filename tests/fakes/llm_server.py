@@ -35,6 +35,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     error: str = ""
     delay: float = 0.0
+    #: The delay for a prompt, instead of `delay`: a step that takes longer than the others.
+    delay_for: Callable[[str], float] | None = None
     hang: bool = False
     malformed: bool = False
     refusal: bool = False
@@ -240,8 +242,9 @@ class FakeLLMServer:
                     server._stopping.wait(120)
                     self.close_connection = True
                     return
-                if reply.delay:
-                    time.sleep(reply.delay)
+                delay = reply.delay_for(prompt) if reply.delay_for else reply.delay
+                if delay:
+                    time.sleep(delay)
                 server._record(Recorded(api, arrived, reply.status, body.get("model", ""), prompt, auth))
                 if reply.malformed:
                     self._send_raw(200, b'{"id": "chatcmpl-broken", "choices": [', "application/json")

@@ -315,6 +315,25 @@ def _href(url: str) -> str:
     return quote(url, safe=":/?#[]@!$&'*+,;=%~-._")
 
 
+def link_citations(markdown: str, sources: Sequence[Source]) -> str:
+    """`markdown` with each cited number a link to its source's page: `[1, 3]` becomes
+    `[\\[1\\]](…)[\\[3\\]](…)`. A number of a source without a page (the analyst's own
+    material) stays as text; code is not touched."""
+    urls = {source.number: source.url for source in sources if source.url}
+
+    def link(match: re.Match[str]) -> str:
+        group = match.group("numbers")
+        if group is None or not any(number in urls for number in _cited_numbers(group)):
+            return match.group(0)
+        links = (
+            f"[\\[{number}\\]]({_href(urls[number])})" if number in urls else f"\\[{number}\\]"
+            for number in _cited_numbers(group)
+        )
+        return (match.group("lead") or "") + "".join(links)
+
+    return "".join(text if is_code else _TOKEN.sub(link, text) for is_code, text in split_code_blocks(markdown))
+
+
 def render_sources(sources: Sequence[Source]) -> str:
     """The "## Sources" section: one numbered item per source, with its link (or a note that the
     analyst provided it) and the dates it was published and read. "" when there are none.
