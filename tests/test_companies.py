@@ -28,6 +28,8 @@ from worker.companies import (
     versions,
 )
 from worker.models import Change, Company
+from worker.pipeline import SYNTHESIS_STEP
+from worker.report_job import write_batch
 from worker.store import JobStore
 
 
@@ -147,3 +149,20 @@ def test_a_page_that_changed_between_runs_is_a_material_change_with_citations(
     assert (head_count["before"], head_count["after"]) == ("45 people", "60 people")
     assert head_count["after_sources"][0]["url"].endswith("/articles/acme-team")
     assert "Head count: 45 people → 60 people" in summary["reasons"]
+
+
+def test_a_summary_task_delivered_again_after_a_crash_records_the_change_it_missed(demo: ReportsCelery) -> None:
+    """A worker that dies between storing a report and recording its change leaves the summary's
+    task unacknowledged; delivered again, it finds the job done and records the change then."""
+    store = demo.job_store
+    written(demo)
+    second = written(demo)
+    with store.session() as session:  # as if the worker died right after storing the report
+        session.query(Change).filter(Change.job_id == second).delete()
+    assert get_change(store, second) is None
+
+    write_batch(second, (SYNTHESIS_STEP,), resources=demo)
+    assert get_change(store, second) is not None
+    write_batch(second, (SYNTHESIS_STEP,), resources=demo)  # and a duplicate delivery stores nothing twice
+    with store.session() as session:
+        assert session.query(Change).filter(Change.job_id == second).count() == 1

@@ -20,6 +20,7 @@ from worker.alerts import alert_watchers
 from worker.companies import attach_company, record_change
 from worker.fact_extraction import extract_facts
 from worker.log_context import working_on
+from worker.models import JobState
 from worker.pipeline import (
     RESEARCH_LABEL,
     SYNTHESIS_STEP,
@@ -134,6 +135,10 @@ def write_batch(
         if job.is_finished:
             # Cancelled, failed by another batch, or a duplicate delivery: never pay for it twice.
             logger.info("job %s is already %s; skipping %s", job_id, job.state, list(keys))
+            if job.state == JobState.SUCCESS and SYNTHESIS_STEP in keys and not job.partial:
+                # The summary's task again, after a crash between storing the report and telling
+                # its watchers: finish that (both steps store nothing twice).
+                record_version(resources, job_id)
             return
 
         deliveries = store.mark_started(job_id, worker=worker, attempt=attempt, task_key=keys[0])
@@ -224,10 +229,17 @@ def write_batch(
                 figures=report.figures,
                 facts=extract_facts(report.markdown, research),
             )
-            change = record_change(store, job_id, threshold=settings.change_threshold) if stored else None
-            if change is not None and change.material:
-                logger.info("job %s changed company %s materially", job_id, change.company_id)
-                alert_watchers(resources, change.id)
+            if stored:
+                record_version(resources, job_id)
+
+
+def record_version(resources: WorkerResources, job_id: str) -> None:
+    """What a stored report changed against its company's version before, and its watchers told
+    when that is material. Both store nothing twice, so running it again is harmless."""
+    change = record_change(resources.job_store, job_id, threshold=resources.settings.change_threshold)
+    if change is not None and change.material:
+        logger.info("job %s changed company %s materially", job_id, change.company_id)
+        alert_watchers(resources, change.id)
 
 
 def finish_at_cap(store: JobStore, job: Job, cap: float, *, is_demo: bool, research: Research | None) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.conftest import AUTH, follow_job, submit_report
+from tests.conftest import AUTH, follow_job, submit_report, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +19,12 @@ def test_two_reports_on_one_startup_are_two_versions_of_one_company(start_worker
     assert first["state"] == second["state"] == "SUCCESS"
     assert first["company_url"] == second["company_url"]
 
-    company = requests.get(f"{api_server}{second['company_url']}", headers=AUTH, timeout=5).json()
+    def company_with_its_change() -> dict | None:
+        # The worker records a version's change just after it stores the report (`record_version`).
+        company = requests.get(f"{api_server}{second['company_url']}", headers=AUTH, timeout=5).json()
+        return company if company["versions"][0]["material"] is not None else None
+
+    company = wait_for(company_with_its_change, 10, "the second version's change")
     assert company["name"] == "Initech"
     assert [v["job_id"] for v in company["versions"]] == [second["job_id"], first["job_id"]]
     # The demo writes the same report for the same name: a change recorded, and not material.
