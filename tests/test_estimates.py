@@ -269,3 +269,11 @@ def test_a_capped_report_counts_against_the_budget_at_no_more_than_its_cap(
     assert api_client.post("/generate", json={"startup": "Acme"}).status_code == 402
     capped = api_client.post("/generate", json={"startup": "Acme", "max_cost_usd": REPORT_HIGH_USD / 4})
     assert capped.status_code == 202, capped.get_json()
+
+
+def test_a_budget_of_nothing_is_a_budget_on_the_account_page(app: Flask, client: FlaskClient) -> None:
+    with_budget(app, 0.0)
+    page = " ".join(client.get("/account").get_data(as_text=True).split())
+    assert "of your <strong>$0.00</strong> monthly budget" in page
+    assert "MONTHLY_BUDGET_USD_PER_USER is not set" not in page
+    assert client.post("/jobs", data={"startups": "Acme"}).status_code == 402

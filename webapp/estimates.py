@@ -42,11 +42,13 @@ def over_budget(reports: int, *, max_cost_usd: float | None = None) -> OverBudge
     budget = _monthly_budget()
     if budget is None:
         return None
-    report_high = estimator().estimate(1).high_usd
-    if max_cost_usd is not None:
-        report_high = min(report_high, max_cost_usd)
     return check_budget(
-        jobs().store, current_user.username, budget_usd=budget, reports=reports, report_high_usd=report_high
+        jobs().store,
+        current_user.username,
+        budget_usd=budget,
+        reports=reports,
+        report_high_usd=estimator().estimate(1).high_usd,
+        max_cost_usd=max_cost_usd,
     )
 
 
