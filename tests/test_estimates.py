@@ -277,3 +277,17 @@ def test_a_budget_of_nothing_is_a_budget_on_the_account_page(app: Flask, client:
     assert "of your <strong>$0.00</strong> monthly budget" in page
     assert "MONTHLY_BUDGET_USD_PER_USER is not set" not in page
     assert client.post("/jobs", data={"startups": "Acme"}).status_code == 402
+
+
+def test_a_name_that_joins_a_report_being_written_adds_nothing_to_the_budget(
+    app: Flask, client: FlaskClient, api_client: FlaskClient, store: JobStore, clean_redis: RedisServer
+) -> None:
+    with_budget(app, 1.5 * REPORT_HIGH_USD)
+    assert api_client.post("/generate", json={"startup": "Acme"}).status_code == 202  # commits one report
+    joined = api_client.post("/generate", json={"startup": "acme"})
+    assert joined.status_code == 200 and joined.get_json()["status"] == "joined"
+    assert client.post("/jobs", data={"startups": "Acme"}).status_code == 303
+    # A new name, or a fresh report, would start one, and there is no room for a second.
+    assert client.post("/jobs", data={"startups": "Acme\nGlobex"}).status_code == 402
+    assert client.post("/jobs", data={"startups": "Acme", "fresh": "on"}).status_code == 402
+    assert [job.startup for job in store.recent_jobs(10)] == ["Acme"]

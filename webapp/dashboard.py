@@ -144,7 +144,9 @@ def submit() -> Response | tuple[str, int]:
     if refusal:
         return refused(f"Nothing was queued. {refusal}", status=429)
     cap = max_cost if max_cost is not None else settings.max_cost_per_report_usd
-    over = over_budget(len(batch.names), max_cost_usd=cap)
+    over = over_budget(
+        [(name, material) for name in batch.names], fresh=request.form.get("fresh") == "on", max_cost_usd=cap
+    )
     if over:
         return refused(f"Nothing was queued. {over.message}", status=402)
 
@@ -241,7 +243,11 @@ def submit_companies_csv(upload: FileStorage) -> Response | tuple[str, int]:
     if refusal:
         return _form_error(FormState(error=f"Nothing was queued. {refusal}"), status=429)
     cap = max_cost if max_cost is not None else settings.max_cost_per_report_usd
-    over = over_budget(len(imported.companies), max_cost_usd=cap)
+    over = over_budget(
+        [(company.name, company.material) for company in imported.companies],
+        fresh=form.get("fresh") == "on",
+        max_cost_usd=cap,
+    )
     if over:
         return _form_error(FormState(error=f"Nothing was queued. {over.message}", problems=rows_not_queued), status=402)
 

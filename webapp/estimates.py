@@ -19,6 +19,7 @@ from webapp.validation import MAX_BATCH, ValidationError, parse_batch, validate_
 from worker.budget import OverBudget, UserSpend, check_budget, spend_by_user, spend_of
 from worker.estimate import Estimate, Estimator
 from worker.models import startup_key
+from worker.research import Material
 
 bp = Blueprint("estimates", __name__)
 
@@ -35,18 +36,26 @@ def _monthly_budget() -> float | None:
     return current_app.extensions["settings"].monthly_budget_usd_per_user
 
 
-def over_budget(reports: int, *, max_cost_usd: float | None = None) -> OverBudget | None:
-    """Why the current user may not queue `reports` more reports this month, or None. Admins
-    too: the budget is about money, and an admin's reports cost the same. A report under a cost
-    cap (`max_cost_usd`) counts at no more than its cap: it cannot spend more."""
+def over_budget(
+    entries: list[tuple[str, Material]], *, fresh: bool = False, max_cost_usd: float | None = None
+) -> OverBudget | None:
+    """Why the current user may not request a report on each (name, material) this month, or
+    None. Admins too: the budget is about money, and an admin's reports cost the same. A name that
+    would join a report already being written adds nothing: that job counts among the live ones.
+    A report under a cost cap (`max_cost_usd`) counts at no more than its cap: it cannot spend more."""
     budget = _monthly_budget()
     if budget is None:
         return None
+    starting = [
+        name
+        for name, material in entries
+        if jobs().joinable(name, current_user, fresh=fresh, material=material) is None
+    ]
     return check_budget(
         jobs().store,
         current_user.username,
         budget_usd=budget,
-        reports=reports,
+        reports=len(starting),
         report_high_usd=estimator().estimate(1).high_usd,
         max_cost_usd=max_cost_usd,
     )
