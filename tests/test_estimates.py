@@ -291,3 +291,19 @@ def test_a_name_that_joins_a_report_being_written_adds_nothing_to_the_budget(
     assert client.post("/jobs", data={"startups": "Acme\nGlobex"}).status_code == 402
     assert client.post("/jobs", data={"startups": "Acme", "fresh": "on"}).status_code == 402
     assert [job.startup for job in store.recent_jobs(10)] == ["Acme"]
+
+
+def test_the_estimates_within_budget_is_what_a_submission_would_get(
+    app: Flask, client: FlaskClient, api_client: FlaskClient, store: JobStore, clean_redis: RedisServer
+) -> None:
+    with_budget(app, 1.5 * REPORT_HIGH_USD)
+    assert api_client.post("/generate", json={"startup": "Acme"}).status_code == 202  # half a report left
+    # Acme would join the report being written; Globex would start one, which may cost more than is left.
+    assert api_client.post("/estimate", json={"startup": "Acme"}).get_json()["budget"]["within_budget"] is True
+    assert api_client.post("/estimate", json={"startup": "Globex"}).get_json()["budget"]["within_budget"] is False
+    # Under a default cap of a quarter report, Globex fits, as its submission does.
+    app.extensions["settings"].max_cost_per_report_usd = REPORT_HIGH_USD / 4
+    assert api_client.post("/estimate", json={"startup": "Globex"}).get_json()["budget"]["within_budget"] is True
+    fragment = client.post("/jobs/estimate", data={"startups": "Globex"}, headers=HX).get_data(as_text=True)
+    assert "would be refused" not in fragment
+    assert api_client.post("/generate", json={"startup": "Globex"}).status_code == 202

@@ -16,7 +16,7 @@ from flask_login import current_user
 from webapp.errors import error_response
 from webapp.extensions import jobs
 from webapp.validation import MAX_BATCH, ValidationError, parse_batch, validate_startup
-from worker.budget import OverBudget, UserSpend, check_budget, spend_by_user, spend_of
+from worker.budget import OverBudget, UserSpend, capped, check_budget, spend_by_user, spend_of
 from worker.estimate import Estimate, Estimator
 from worker.models import startup_key
 from worker.research import Material
@@ -46,18 +46,20 @@ def over_budget(
     budget = _monthly_budget()
     if budget is None:
         return None
-    starting = [
-        name
-        for name, material in entries
-        if jobs().joinable(name, current_user, fresh=fresh, material=material) is None
-    ]
     return check_budget(
         jobs().store,
         current_user.username,
         budget_usd=budget,
-        reports=len(starting),
+        reports=_starting(entries, fresh=fresh),
         report_high_usd=estimator().estimate(1).high_usd,
         max_cost_usd=max_cost_usd,
+    )
+
+
+def _starting(entries: list[tuple[str, Material | None]], *, fresh: bool = False) -> int:
+    """How many of the requests would start a report rather than join one being written."""
+    return sum(
+        1 for name, material in entries if jobs().joinable(name, current_user, fresh=fresh, material=material) is None
     )
 
 
@@ -94,18 +96,24 @@ def _names_of(payload: dict[str, Any]) -> list[str]:
     return list(names.values())
 
 
-def _budget_of(estimate: Estimate) -> dict[str, Any] | None:
+def _budget_of(estimate: Estimate, names: list[str]) -> dict[str, Any] | None:
+    """What is left of the budget, and whether `names` fit in it as a submission of them would be
+    checked (`over_budget`: names that would join count nothing, each report at most the default
+    cap MAX_COST_PER_REPORT_USD), so that the estimate never says "refused" of what would pass."""
     budget = _monthly_budget()
     if budget is None:
         return None
-    spend = spend_of(jobs().store, current_user.username, report_high_usd=estimate.high_usd / max(1, estimate.reports))
+    report_high = estimate.high_usd / max(1, estimate.reports)
+    spend = spend_of(jobs().store, current_user.username, report_high_usd=report_high)
     left = budget - spend.spent_usd - spend.committed_usd
+    default_cap = current_app.extensions["settings"].max_cost_per_report_usd
+    asked = _starting([(name, None) for name in names]) * capped(report_high, default_cap)
     return {
         "budget_usd": budget,
         "spent_usd": round(spend.spent_usd, 6),
         "committed_usd": round(spend.committed_usd, 6),
         "left_usd": round(left, 6),
-        "within_budget": estimate.high_usd <= left,
+        "within_budget": asked <= max(left, 0.0),
     }
 
 
@@ -125,7 +133,7 @@ def estimate() -> tuple[Response, int]:
         return error_response(400, str(exc))
     result = estimator().estimate(len(names))
     body = result.as_dict()
-    budget = _budget_of(result)
+    budget = _budget_of(result, names)
     if budget is not None:
         body["budget"] = budget
     return jsonify(body), 200
@@ -143,7 +151,9 @@ def estimate_fragment() -> tuple[str, int]:
     except ValidationError as exc:
         return render_template("dashboard/_estimate.html", estimate=None, problem=str(exc)), 200
     result = estimator().estimate(len(batch.names))
-    return render_template("dashboard/_estimate.html", estimate=result, budget=_budget_of(result), problem=""), 200
+    return render_template(
+        "dashboard/_estimate.html", estimate=result, budget=_budget_of(result, batch.names), problem=""
+    ), 200
 
 
 @bp.app_context_processor

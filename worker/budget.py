@@ -31,7 +31,7 @@ def _unanswered_cost(jobs: list[Job]) -> float:
     return sum(job.unanswered_cost_usd for job in jobs)
 
 
-def _capped(report_high_usd: float, max_cost_usd: float | None) -> float:
+def capped(report_high_usd: float, max_cost_usd: float | None) -> float:
     """The most one report may cost: its high estimate, or its cost cap when that is lower."""
     return report_high_usd if max_cost_usd is None else min(report_high_usd, max_cost_usd)
 
@@ -65,7 +65,7 @@ def spend_of(store: JobStore, user: str, *, report_high_usd: float = 0.0, now: d
     spent = float(total or 0.0) + _unanswered_cost([job for job in notable if job.created_at >= since])
     live = [job for job in notable if job.state in LIVE_STATES]
     committed = sum(
-        max(0.0, _capped(report_high_usd, job.max_cost_usd) - job.cost_usd - job.unanswered_cost_usd) for job in live
+        max(0.0, capped(report_high_usd, job.max_cost_usd) - job.cost_usd - job.unanswered_cost_usd) for job in live
     )
     return Spend(spent_usd=spent, committed_usd=committed)
 
@@ -140,7 +140,7 @@ def check_budget(
     demo provider, or models without a price). The live jobs keep their own caps, not this one."""
     if budget_usd is None or reports <= 0:
         return None
-    asked = reports * _capped(report_high_usd, max_cost_usd)
+    asked = reports * capped(report_high_usd, max_cost_usd)
     if asked <= 0:
         return None
     spend = spend_of(store, user, report_high_usd=report_high_usd, now=now)
