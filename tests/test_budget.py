@@ -99,3 +99,12 @@ def test_a_capped_report_counts_at_most_its_cap_live_or_new(store: JobStore) -> 
     assert refusal is not None
     assert (refusal.spent_usd, refusal.committed_usd, refusal.asked_usd) == pytest.approx((0.3, 0.95, 1.0))
     assert check_budget(store, "ana", budget_usd=2.0, reports=1, report_high_usd=1.0, max_cost_usd=0.5, now=NOW) is None
+
+
+def test_a_budget_of_nothing_may_be_set_and_refuses_any_paid_report(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MONTHLY_BUDGET_USD_PER_USER", "0")
+    assert Settings().monthly_budget_usd_per_user == 0.0
+    assert check_budget(store, "ana", budget_usd=0.0, reports=1, report_high_usd=0.01, now=NOW) is not None
+    assert check_budget(store, "ana", budget_usd=0.0, reports=1, report_high_usd=0.0, now=NOW) is None
