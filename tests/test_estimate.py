@@ -88,6 +88,14 @@ def test_the_margin_is_never_narrower_than_the_minimum() -> None:
     assert size_of([]) == DEFAULT_SIZE
 
 
+def test_a_margin_wider_than_the_mean_puts_no_cost_below_zero() -> None:
+    settings = openai_settings()
+    size = size_of([(1, 100, 10), (1, 100, 10), (1, 100, 10), (13, 300_000, 90_000)])
+    assert size.margin > 1
+    low, high = estimate_reports(1, size, models_in_use(settings), settings).cost_usd
+    assert low == 0.0 and high > 0
+
+
 def test_the_cost_range_is_the_price_of_the_expected_tokens_less_and_plus_the_margin() -> None:
     settings = openai_settings()
     estimate = estimate_reports(10, DEFAULT_SIZE, models_in_use(settings), settings)

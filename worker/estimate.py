@@ -215,7 +215,8 @@ def estimate_reports(reports: int, size: ReportSize, models: list[ModelInUse], s
             expected = None
         else:
             expected = estimate_cost(settings.llm_prices, model.model, round(input_tokens), round(output_tokens))
-        cost_range = None if expected is None else (expected * (1 - size.margin), expected * (1 + size.margin))
+        # A margin above 1 (reports whose sizes vary more than their mean) puts no cost below 0.
+        cost_range = None if expected is None else (expected * max(0.0, 1 - size.margin), expected * (1 + size.margin))
         costs.append(ModelCost(model, cost_range))
     return Estimate(reports, size, round(calls), round(input_tokens), round(output_tokens), costs)
 
