@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from config import Settings
 from tests.conftest import AUTH, RedisServer, log_in, store_of
 from tests.test_api_fuzz import FUZZ, JSON_VALUES, NASTY_TEXT
+from tests.test_continuing import partial_job
 from worker.estimate import DEFAULT_INPUT_TOKENS_PER_CALL, DEFAULT_MARGIN, DEFAULT_OUTPUT_TOKENS_PER_CALL
 from worker.pipeline import Checkpoint
 from worker.store import JobStore
@@ -307,3 +308,20 @@ def test_the_estimates_within_budget_is_what_a_submission_would_get(
     fragment = client.post("/jobs/estimate", data={"startups": "Globex"}, headers=HX).get_data(as_text=True)
     assert "would be refused" not in fragment
     assert api_client.post("/generate", json={"startup": "Globex"}).status_code == 202
+
+
+def test_continuing_a_partial_report_is_held_to_the_budget(
+    app: Flask, client: FlaskClient, api_client: FlaskClient, store: JobStore, clean_redis: RedisServer
+) -> None:
+    job_id = partial_job(store)  # spent $0.40 this month, stopped at its $0.50 cap
+    with_budget(app, 0.4 + REPORT_HIGH_USD / 2)
+    refused = api_client.post(f"/api/jobs/{job_id}/continue", json={"max_cost_usd": 1.5})
+    assert refused.status_code == 402 and refused.get_json()["error"].startswith("Over your monthly budget")
+    form = client.post(f"/jobs/{job_id}/continue", data={"max_cost_usd": "1.5"})
+    assert form.status_code == 402 and "Over your monthly budget" in form.get_data(as_text=True)
+    assert store.get_job(job_id).max_cost_usd == 0.5 and clean_redis.client().llen("celery") == 0
+    # A new cap with room for what it may spend is queued.
+    assert (
+        api_client.post(f"/api/jobs/{job_id}/continue", json={"max_cost_usd": 0.4 + REPORT_HIGH_USD / 4}).status_code
+        == 202
+    )

@@ -31,7 +31,7 @@ from werkzeug.wrappers import Response
 from webapp.api import job_summary
 from webapp.csv_import import MAX_CSV_BYTES, read_companies
 from webapp.errors import QUEUE_DOWN, error_response, too_many_live_jobs
-from webapp.estimates import over_budget
+from webapp.estimates import OverBudgetError, over_budget
 from webapp.extensions import jobs
 from webapp.job_views import card_for
 from webapp.validation import (
@@ -304,6 +304,7 @@ REFUSAL_STATUS: dict[type[Exception], int] = {
     NotRetryable: 409,
     NotAsking: 409,
     NotContinuable: 409,
+    OverBudgetError: 402,
     QueueUnavailable: 503,
 }
 ACTION_REFUSALS = tuple(REFUSAL_STATUS)

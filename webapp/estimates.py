@@ -56,6 +56,31 @@ def over_budget(
     )
 
 
+class OverBudgetError(Exception):
+    """An action on a job refused by the monthly budget; the message says why (`OverBudget`)."""
+
+
+def check_continuing(job_id: str, max_cost_usd: float) -> None:
+    """Raise `OverBudgetError` if continuing the partial report `job_id` up to `max_cost_usd`
+    could take its owner past the budget: it may spend its new cap less what it has spent (at
+    most a report's high estimate), billed to its owner like the rest of it. A job that cannot
+    be continued is left to `JobService.continue_report` to refuse."""
+    budget = _monthly_budget()
+    job = jobs().get(job_id, current_user) if budget is not None else None
+    if job is None or not job.partial:
+        return
+    refusal = check_budget(
+        jobs().store,
+        job.created_by or current_user.username,
+        budget_usd=budget,
+        reports=1,
+        report_high_usd=estimator().estimate(1).high_usd,
+        max_cost_usd=max(0.0, max_cost_usd - job.cost_usd),
+    )
+    if refusal is not None:
+        raise OverBudgetError(refusal.message)
+
+
 def _starting(entries: list[tuple[str, Material | None]], *, fresh: bool = False) -> int:
     """How many of the requests would start a report rather than join one being written."""
     return sum(
