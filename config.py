@@ -168,8 +168,9 @@ class Settings(BaseSettings):
     submit_rate_per_minute: int = Field(default=120, ge=1)
     max_live_jobs_per_user: int = Field(default=200, ge=1)
     # US dollars each user may spend a calendar month (UTC) on reports; a submission whose high
-    # estimate would pass it is refused (worker.budget). Unset: no budget.
-    monthly_budget_usd_per_user: float | None = Field(default=None, gt=0)
+    # estimate would pass it is refused (worker.budget). Unset: no budget. 0: no paid report at all
+    # (the demo provider and models without a price still run), e.g. to stop spending for a while.
+    monthly_budget_usd_per_user: float | None = Field(default=None, ge=0)
     # Failed log-ins a minute from one client address, before the log-in page answers 429.
     login_attempts_per_minute: int = Field(default=10, ge=1)
     # The most reports one comparison (/compare, its CSV and XLSX) holds: a batch of 20 compares in

@@ -85,3 +85,26 @@ def test_every_users_spend_this_month_largest_first_with_the_accounts_that_spent
     spent(store, None, 0.25)
     rows = [(row.username, row.reports, round(row.spent_usd, 6)) for row in spend_by_user(store, now=NOW)]
     assert rows == [("bob", 1, 5.0), ("ana", 2, 3.0), ("(no owner)", 1, 0.25), ("cy", 0, 0.0)]
+
+
+def test_a_capped_report_counts_at_most_its_cap_live_or_new(store: JobStore) -> None:
+    capped = spent(store, "ana", 0.1, live=True)
+    spent(store, "ana", 0.2, live=True)  # no cap: up to the high estimate
+    with store.session() as session:
+        session.execute(update(Job).where(Job.id == capped).values(max_cost_usd=0.25))
+    spend = spend_of(store, "ana", report_high_usd=1.0, now=NOW)
+    assert spend.committed_usd == pytest.approx((0.25 - 0.1) + (1.0 - 0.2))
+    # New reports under a cap of 0.5 ask 0.5 each; the live jobs keep their own caps, not the new one.
+    refusal = check_budget(store, "ana", budget_usd=2.0, reports=2, report_high_usd=1.0, max_cost_usd=0.5, now=NOW)
+    assert refusal is not None
+    assert (refusal.spent_usd, refusal.committed_usd, refusal.asked_usd) == pytest.approx((0.3, 0.95, 1.0))
+    assert check_budget(store, "ana", budget_usd=2.0, reports=1, report_high_usd=1.0, max_cost_usd=0.5, now=NOW) is None
+
+
+def test_a_budget_of_nothing_may_be_set_and_refuses_any_paid_report(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MONTHLY_BUDGET_USD_PER_USER", "0")
+    assert Settings().monthly_budget_usd_per_user == 0.0
+    assert check_budget(store, "ana", budget_usd=0.0, reports=1, report_high_usd=0.01, now=NOW) is not None
+    assert check_budget(store, "ana", budget_usd=0.0, reports=1, report_high_usd=0.0, now=NOW) is None

@@ -39,6 +39,7 @@ def stored_report(
     trigger: str | None = None,
     unpaid: int = 0,
     owner: str | None = "admin",
+    partial: bool = False,
 ) -> str:
     """A job with one paid step per (input, output) tokens, and `unpaid` steps without a call."""
     job = store.create_job("Measured Co", owner, trigger=trigger)
@@ -49,7 +50,7 @@ def stored_report(
     for number in range(unpaid):
         store.save_checkpoint(job.id, Checkpoint(f"u{number}", "none", "none", "", paid=False))
     if succeeded:
-        store.mark_succeeded(job.id, report_md="# Report", provider=f"{provider}/gpt-5-mini")
+        store.mark_succeeded(job.id, report_md="# Report", provider=f"{provider}/gpt-5-mini", partial=partial)
     else:
         store.mark_failed(job.id, error="failed")
     return job.id
@@ -68,7 +69,9 @@ def test_without_history_the_default_size_is_used(store: JobStore) -> None:
 def test_the_size_is_measured_from_the_paid_steps_of_succeeded_reports(store: JobStore) -> None:
     stored_report(store, [(1000, 200)] * 10, unpaid=3)  # sections without sources: no call
     stored_report(store, [(2000, 400)] * 12)
-    # Not measured: a failed job, a watch's re-run (kept sections), the demo provider's words.
+    # Not measured: a failed job, a watch's re-run (kept sections), the demo provider's words, a
+    # report stopped at its cost cap (its missing sections would make reports look smaller).
+    stored_report(store, [(99, 99)] * 2, partial=True)
     stored_report(store, [(99_000, 99_000)] * 13, succeeded=False)
     stored_report(store, [(99_000, 99_000)] * 2, trigger="watch")
     stored_report(store, [(99_000, 99_000)] * 13, provider="offline")
@@ -86,6 +89,14 @@ def test_the_margin_is_never_narrower_than_the_minimum() -> None:
     assert size_of([(13, 30_000, 9_000), (13, 30_000, 9_000)]).margin == MIN_MARGIN
     assert size_of([(13, 30_000, 9_000)]).margin == MIN_MARGIN
     assert size_of([]) == DEFAULT_SIZE
+
+
+def test_a_margin_wider_than_the_mean_puts_no_cost_below_zero() -> None:
+    settings = openai_settings()
+    size = size_of([(1, 100, 10), (1, 100, 10), (1, 100, 10), (13, 300_000, 90_000)])
+    assert size.margin > 1
+    low, high = estimate_reports(1, size, models_in_use(settings), settings).cost_usd
+    assert low == 0.0 and high > 0
 
 
 def test_the_cost_range_is_the_price_of_the_expected_tokens_less_and_plus_the_margin() -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from config import Settings
 from tests.conftest import AUTH, RedisServer, log_in, store_of
 from tests.test_api_fuzz import FUZZ, JSON_VALUES, NASTY_TEXT
+from tests.test_continuing import partial_job
 from worker.estimate import DEFAULT_INPUT_TOKENS_PER_CALL, DEFAULT_MARGIN, DEFAULT_OUTPUT_TOKENS_PER_CALL
 from worker.pipeline import Checkpoint
 from worker.store import JobStore
@@ -269,3 +270,58 @@ def test_a_capped_report_counts_against_the_budget_at_no_more_than_its_cap(
     assert api_client.post("/generate", json={"startup": "Acme"}).status_code == 402
     capped = api_client.post("/generate", json={"startup": "Acme", "max_cost_usd": REPORT_HIGH_USD / 4})
     assert capped.status_code == 202, capped.get_json()
+
+
+def test_a_budget_of_nothing_is_a_budget_on_the_account_page(app: Flask, client: FlaskClient) -> None:
+    with_budget(app, 0.0)
+    page = " ".join(client.get("/account").get_data(as_text=True).split())
+    assert "of your <strong>$0.00</strong> monthly budget" in page
+    assert "MONTHLY_BUDGET_USD_PER_USER is not set" not in page
+    assert client.post("/jobs", data={"startups": "Acme"}).status_code == 402
+
+
+def test_a_name_that_joins_a_report_being_written_adds_nothing_to_the_budget(
+    app: Flask, client: FlaskClient, api_client: FlaskClient, store: JobStore, clean_redis: RedisServer
+) -> None:
+    with_budget(app, 1.5 * REPORT_HIGH_USD)
+    assert api_client.post("/generate", json={"startup": "Acme"}).status_code == 202  # commits one report
+    joined = api_client.post("/generate", json={"startup": "acme"})
+    assert joined.status_code == 200 and joined.get_json()["status"] == "joined"
+    assert client.post("/jobs", data={"startups": "Acme"}).status_code == 303
+    # A new name, or a fresh report, would start one, and there is no room for a second.
+    assert client.post("/jobs", data={"startups": "Acme\nGlobex"}).status_code == 402
+    assert client.post("/jobs", data={"startups": "Acme", "fresh": "on"}).status_code == 402
+    assert [job.startup for job in store.recent_jobs(10)] == ["Acme"]
+
+
+def test_the_estimates_within_budget_is_what_a_submission_would_get(
+    app: Flask, client: FlaskClient, api_client: FlaskClient, store: JobStore, clean_redis: RedisServer
+) -> None:
+    with_budget(app, 1.5 * REPORT_HIGH_USD)
+    assert api_client.post("/generate", json={"startup": "Acme"}).status_code == 202  # half a report left
+    # Acme would join the report being written; Globex would start one, which may cost more than is left.
+    assert api_client.post("/estimate", json={"startup": "Acme"}).get_json()["budget"]["within_budget"] is True
+    assert api_client.post("/estimate", json={"startup": "Globex"}).get_json()["budget"]["within_budget"] is False
+    # Under a default cap of a quarter report, Globex fits, as its submission does.
+    app.extensions["settings"].max_cost_per_report_usd = REPORT_HIGH_USD / 4
+    assert api_client.post("/estimate", json={"startup": "Globex"}).get_json()["budget"]["within_budget"] is True
+    fragment = client.post("/jobs/estimate", data={"startups": "Globex"}, headers=HX).get_data(as_text=True)
+    assert "would be refused" not in fragment
+    assert api_client.post("/generate", json={"startup": "Globex"}).status_code == 202
+
+
+def test_continuing_a_partial_report_is_held_to_the_budget(
+    app: Flask, client: FlaskClient, api_client: FlaskClient, store: JobStore, clean_redis: RedisServer
+) -> None:
+    job_id = partial_job(store)  # spent $0.40 this month, stopped at its $0.50 cap
+    with_budget(app, 0.4 + REPORT_HIGH_USD / 2)
+    refused = api_client.post(f"/api/jobs/{job_id}/continue", json={"max_cost_usd": 1.5})
+    assert refused.status_code == 402 and refused.get_json()["error"].startswith("Over your monthly budget")
+    form = client.post(f"/jobs/{job_id}/continue", data={"max_cost_usd": "1.5"})
+    assert form.status_code == 402 and "Over your monthly budget" in form.get_data(as_text=True)
+    assert store.get_job(job_id).max_cost_usd == 0.5 and clean_redis.client().llen("celery") == 0
+    # A new cap with room for what it may spend is queued.
+    assert (
+        api_client.post(f"/api/jobs/{job_id}/continue", json={"max_cost_usd": 0.4 + REPORT_HIGH_USD / 4}).status_code
+        == 202
+    )

@@ -173,7 +173,7 @@ def generate() -> tuple[Response, int]:
     # A repeated Idempotency-Key answers with its job, which costs nothing more.
     repeated = idempotency_key and jobs().store.find_by_idempotency_key(user, idempotency_key)
     cap = max_cost if max_cost is not None else settings.max_cost_per_report_usd
-    over = None if repeated else over_budget(1, max_cost_usd=cap)
+    over = None if repeated else over_budget([(startup, material)], fresh=fresh, max_cost_usd=cap)
     if over:
         return over_budget_response(over)
     try:

@@ -13,6 +13,7 @@ from htmx_flask import request as htmx_request
 from webapp.api import job_summary
 from webapp.dashboard import ACTION_REFUSALS, refusal, refused_action
 from webapp.errors import error_response
+from webapp.estimates import check_continuing
 from webapp.extensions import jobs
 from webapp.job_views import card_for
 from webapp.spend import unwritten_steps
@@ -33,10 +34,12 @@ def spend_helpers() -> dict[str, object]:
 
 
 def continue_with(job_id: str, value: object) -> Job:
-    """Continue the job under the cap `value` asks for; raises what `ACTION_REFUSALS` lists."""
+    """Continue the job under the cap `value` asks for, within the monthly budget; raises what
+    `ACTION_REFUSALS` lists."""
     new_cap = validate_max_cost(value, current_app.extensions["settings"].max_cost_per_report_usd)
     if new_cap is None:
         raise ValidationError('Give the new cap: "max_cost_usd", a number of US dollars above what it has spent.')
+    check_continuing(job_id, new_cap)
     return jobs().continue_report(job_id, new_cap, current_user)
 
 

@@ -31,7 +31,7 @@ from werkzeug.wrappers import Response
 from webapp.api import job_summary
 from webapp.csv_import import MAX_CSV_BYTES, read_companies
 from webapp.errors import QUEUE_DOWN, error_response, too_many_live_jobs
-from webapp.estimates import over_budget
+from webapp.estimates import OverBudgetError, over_budget
 from webapp.extensions import jobs
 from webapp.job_views import card_for
 from webapp.validation import (
@@ -144,7 +144,9 @@ def submit() -> Response | tuple[str, int]:
     if refusal:
         return refused(f"Nothing was queued. {refusal}", status=429)
     cap = max_cost if max_cost is not None else settings.max_cost_per_report_usd
-    over = over_budget(len(batch.names), max_cost_usd=cap)
+    over = over_budget(
+        [(name, material) for name in batch.names], fresh=request.form.get("fresh") == "on", max_cost_usd=cap
+    )
     if over:
         return refused(f"Nothing was queued. {over.message}", status=402)
 
@@ -241,7 +243,11 @@ def submit_companies_csv(upload: FileStorage) -> Response | tuple[str, int]:
     if refusal:
         return _form_error(FormState(error=f"Nothing was queued. {refusal}"), status=429)
     cap = max_cost if max_cost is not None else settings.max_cost_per_report_usd
-    over = over_budget(len(imported.companies), max_cost_usd=cap)
+    over = over_budget(
+        [(company.name, company.material) for company in imported.companies],
+        fresh=form.get("fresh") == "on",
+        max_cost_usd=cap,
+    )
     if over:
         return _form_error(FormState(error=f"Nothing was queued. {over.message}", problems=rows_not_queued), status=402)
 
@@ -298,6 +304,7 @@ REFUSAL_STATUS: dict[type[Exception], int] = {
     NotRetryable: 409,
     NotAsking: 409,
     NotContinuable: 409,
+    OverBudgetError: 402,
     QueueUnavailable: 503,
 }
 ACTION_REFUSALS = tuple(REFUSAL_STATUS)

@@ -16,9 +16,10 @@ from flask_login import current_user
 from webapp.errors import error_response
 from webapp.extensions import jobs
 from webapp.validation import MAX_BATCH, ValidationError, parse_batch, validate_startup
-from worker.budget import OverBudget, UserSpend, check_budget, spend_by_user, spend_of
+from worker.budget import OverBudget, UserSpend, capped, check_budget, spend_by_user, spend_of
 from worker.estimate import Estimate, Estimator
 from worker.models import startup_key
+from worker.research import Material
 
 bp = Blueprint("estimates", __name__)
 
@@ -35,18 +36,55 @@ def _monthly_budget() -> float | None:
     return current_app.extensions["settings"].monthly_budget_usd_per_user
 
 
-def over_budget(reports: int, *, max_cost_usd: float | None = None) -> OverBudget | None:
-    """Why the current user may not queue `reports` more reports this month, or None. Admins
-    too: the budget is about money, and an admin's reports cost the same. A report under a cost
-    cap (`max_cost_usd`) counts at no more than its cap: it cannot spend more."""
+def over_budget(
+    entries: list[tuple[str, Material]], *, fresh: bool = False, max_cost_usd: float | None = None
+) -> OverBudget | None:
+    """Why the current user may not request a report on each (name, material) this month, or
+    None. Admins too: the budget is about money, and an admin's reports cost the same. A name that
+    would join a report already being written adds nothing: that job counts among the live ones.
+    A report under a cost cap (`max_cost_usd`) counts at no more than its cap: it cannot spend more."""
     budget = _monthly_budget()
     if budget is None:
         return None
-    report_high = estimator().estimate(1).high_usd
-    if max_cost_usd is not None:
-        report_high = min(report_high, max_cost_usd)
     return check_budget(
-        jobs().store, current_user.username, budget_usd=budget, reports=reports, report_high_usd=report_high
+        jobs().store,
+        current_user.username,
+        budget_usd=budget,
+        reports=_starting(entries, fresh=fresh),
+        report_high_usd=estimator().estimate(1).high_usd,
+        max_cost_usd=max_cost_usd,
+    )
+
+
+class OverBudgetError(Exception):
+    """An action on a job refused by the monthly budget; the message says why (`OverBudget`)."""
+
+
+def check_continuing(job_id: str, max_cost_usd: float) -> None:
+    """Raise `OverBudgetError` if continuing the partial report `job_id` up to `max_cost_usd`
+    could take its owner past the budget: it may spend its new cap less what it has spent (at
+    most a report's high estimate), billed to its owner like the rest of it. A job that cannot
+    be continued is left to `JobService.continue_report` to refuse."""
+    budget = _monthly_budget()
+    job = jobs().get(job_id, current_user) if budget is not None else None
+    if job is None or not job.partial:
+        return
+    refusal = check_budget(
+        jobs().store,
+        job.created_by or current_user.username,
+        budget_usd=budget,
+        reports=1,
+        report_high_usd=estimator().estimate(1).high_usd,
+        max_cost_usd=max(0.0, max_cost_usd - job.cost_usd),
+    )
+    if refusal is not None:
+        raise OverBudgetError(refusal.message)
+
+
+def _starting(entries: list[tuple[str, Material | None]], *, fresh: bool = False) -> int:
+    """How many of the requests would start a report rather than join one being written."""
+    return sum(
+        1 for name, material in entries if jobs().joinable(name, current_user, fresh=fresh, material=material) is None
     )
 
 
@@ -83,18 +121,24 @@ def _names_of(payload: dict[str, Any]) -> list[str]:
     return list(names.values())
 
 
-def _budget_of(estimate: Estimate) -> dict[str, Any] | None:
+def _budget_of(estimate: Estimate, names: list[str]) -> dict[str, Any] | None:
+    """What is left of the budget, and whether `names` fit in it as a submission of them would be
+    checked (`over_budget`: names that would join count nothing, each report at most the default
+    cap MAX_COST_PER_REPORT_USD), so that the estimate never says "refused" of what would pass."""
     budget = _monthly_budget()
     if budget is None:
         return None
-    spend = spend_of(jobs().store, current_user.username, report_high_usd=estimate.high_usd / max(1, estimate.reports))
+    report_high = estimate.high_usd / max(1, estimate.reports)
+    spend = spend_of(jobs().store, current_user.username, report_high_usd=report_high)
     left = budget - spend.spent_usd - spend.committed_usd
+    default_cap = current_app.extensions["settings"].max_cost_per_report_usd
+    asked = _starting([(name, None) for name in names]) * capped(report_high, default_cap)
     return {
         "budget_usd": budget,
         "spent_usd": round(spend.spent_usd, 6),
         "committed_usd": round(spend.committed_usd, 6),
         "left_usd": round(left, 6),
-        "within_budget": estimate.high_usd <= left,
+        "within_budget": asked <= max(left, 0.0),
     }
 
 
@@ -114,7 +158,7 @@ def estimate() -> tuple[Response, int]:
         return error_response(400, str(exc))
     result = estimator().estimate(len(names))
     body = result.as_dict()
-    budget = _budget_of(result)
+    budget = _budget_of(result, names)
     if budget is not None:
         body["budget"] = budget
     return jsonify(body), 200
@@ -132,7 +176,9 @@ def estimate_fragment() -> tuple[str, int]:
     except ValidationError as exc:
         return render_template("dashboard/_estimate.html", estimate=None, problem=str(exc)), 200
     result = estimator().estimate(len(batch.names))
-    return render_template("dashboard/_estimate.html", estimate=result, budget=_budget_of(result), problem=""), 200
+    return render_template(
+        "dashboard/_estimate.html", estimate=result, budget=_budget_of(result, batch.names), problem=""
+    ), 200
 
 
 @bp.app_context_processor

@@ -4,8 +4,9 @@
 A user's spend this month is the cost of the jobs they asked for since the 1st (`jobs.cost_usd`,
 plus what calls sent but never answered likely cost, as `/status` counts them). A submission is
 checked against the budget with what is already committed too: each live job of the user may still
-spend up to a report's high estimate less what it has spent, and the new reports their high
-estimate (`worker.estimate`). Without the live jobs, ten quick batches would each see nothing
+spend up to a report's high estimate (or its cost cap `max_cost_usd`, if lower: it stops there)
+less what it has spent, and the new reports their high estimate, each at most its cap
+(`worker.estimate`). Without the live jobs, ten quick batches would each see nothing
 spent yet and pass together.
 """
 
@@ -30,6 +31,11 @@ def _unanswered_cost(jobs: list[Job]) -> float:
     return sum(job.unanswered_cost_usd for job in jobs)
 
 
+def capped(report_high_usd: float, max_cost_usd: float | None) -> float:
+    """The most one report may cost: its high estimate, or its cost cap when that is lower."""
+    return report_high_usd if max_cost_usd is None else min(report_high_usd, max_cost_usd)
+
+
 @dataclass(frozen=True)
 class Spend:
     """A user's spend this month, and what their live jobs may still spend."""
@@ -39,7 +45,8 @@ class Spend:
 
 
 def spend_of(store: JobStore, user: str, *, report_high_usd: float = 0.0, now: datetime | None = None) -> Spend:
-    """`user`'s spend this month, and up to `report_high_usd` per live job less its spend so far."""
+    """`user`'s spend this month, and up to `report_high_usd` (or the job's cap) per live job less
+    its spend so far."""
     since = month_start(now)
     with store.session() as session:
         total = session.scalar(
@@ -57,7 +64,9 @@ def spend_of(store: JobStore, user: str, *, report_high_usd: float = 0.0, now: d
         ).all()
     spent = float(total or 0.0) + _unanswered_cost([job for job in notable if job.created_at >= since])
     live = [job for job in notable if job.state in LIVE_STATES]
-    committed = sum(max(0.0, report_high_usd - job.cost_usd - job.unanswered_cost_usd) for job in live)
+    committed = sum(
+        max(0.0, capped(report_high_usd, job.max_cost_usd) - job.cost_usd - job.unanswered_cost_usd) for job in live
+    )
     return Spend(spent_usd=spent, committed_usd=committed)
 
 
@@ -123,13 +132,15 @@ def check_budget(
     budget_usd: float | None,
     reports: int,
     report_high_usd: float,
+    max_cost_usd: float | None = None,
     now: datetime | None = None,
 ) -> OverBudget | None:
-    """Why `reports` more reports of `user` would pass the budget, or None (always None with no
-    budget, or when the reports cost nothing: the demo provider, or models without a price)."""
+    """Why `reports` more reports of `user`, each under the cap `max_cost_usd` (None: none), would
+    pass the budget, or None (always None with no budget, or when the reports cost nothing: the
+    demo provider, or models without a price). The live jobs keep their own caps, not this one."""
     if budget_usd is None or reports <= 0:
         return None
-    asked = reports * report_high_usd
+    asked = reports * capped(report_high_usd, max_cost_usd)
     if asked <= 0:
         return None
     spend = spend_of(store, user, report_high_usd=report_high_usd, now=now)

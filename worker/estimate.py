@@ -4,7 +4,8 @@ model in use, from the price table (`worker.pricing`) and the measured size of p
 How the numbers are made:
 
 - **Size of a report**, measured: over the latest `HISTORY_REPORTS` succeeded jobs (not a
-  watch's re-run, which keeps unchanged sections without a call), the paid steps (`job_steps`
+  watch's re-run, which keeps unchanged sections without a call, nor a partial report, stopped
+  at its cost cap before its last sections), the paid steps (`job_steps`
   with a provider call, not the demo provider's, which counts words rather than tokens): calls
   per report, and input and output tokens per call. Measured once per `HISTORY_TTL_SECONDS` per
   process, so an estimate costs no query most of the time.
@@ -146,7 +147,11 @@ def measure_report_size(store: JobStore, limit: int = HISTORY_REPORTS) -> Report
     `DEFAULT_SIZE` when there is none to measure."""
     recent = (
         select(Job.id)
-        .where(Job.state == JobState.SUCCESS, or_(Job.trigger.is_(None), Job.trigger != "watch"))
+        .where(
+            Job.state == JobState.SUCCESS,
+            or_(Job.trigger.is_(None), Job.trigger != "watch"),
+            or_(Job.partial.is_(None), Job.partial.is_(False)),
+        )
         .order_by(Job.finished_at.desc())
         .limit(limit)
         .subquery()
@@ -215,7 +220,8 @@ def estimate_reports(reports: int, size: ReportSize, models: list[ModelInUse], s
             expected = None
         else:
             expected = estimate_cost(settings.llm_prices, model.model, round(input_tokens), round(output_tokens))
-        cost_range = None if expected is None else (expected * (1 - size.margin), expected * (1 + size.margin))
+        # A margin above 1 (reports whose sizes vary more than their mean) puts no cost below 0.
+        cost_range = None if expected is None else (expected * max(0.0, 1 - size.margin), expected * (1 + size.margin))
         costs.append(ModelCost(model, cost_range))
     return Estimate(reports, size, round(calls), round(input_tokens), round(output_tokens), costs)
 

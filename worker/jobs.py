@@ -218,6 +218,15 @@ class JobService:
                 producer.connection.ensure_connection(max_retries=1)  # Redis down: one retry, then raise
                 producer.maybe_declare(queue)
 
+    def joinable(
+        self, startup: str, requester: Requester, *, fresh: bool = False, material: Material | None = None
+    ) -> Job | None:
+        """The live job a request for `startup` would join instead of starting one (see
+        `request_report`), or None; a budget check counts only the reports that would start."""
+        if fresh or material:
+            return None
+        return self.store.find_live(startup, owner=self._owner_filter(requester))
+
     def request_report(
         self,
         startup: str,
@@ -237,10 +246,9 @@ class JobService:
             existing = self.store.find_by_idempotency_key(created_by, idempotency_key)
             if existing is not None:
                 return Submission(existing, "duplicate")
-        if not fresh and not material:
-            live = self.store.find_live(startup, owner=self._owner_filter(requester))
-            if live is not None:
-                return Submission(live, "joined")
+        live = self.joinable(startup, requester, fresh=fresh, material=material)
+        if live is not None:
+            return Submission(live, "joined")
         try:
             job = self.submit(
                 startup, created_by, idempotency_key, material, on_ambiguous=on_ambiguous, max_cost_usd=max_cost_usd
