@@ -190,6 +190,21 @@ def test_a_job_asking_which_company_shows_its_question_as_before(client: FlaskCl
     assert "live-section" not in page
 
 
+def test_a_job_that_comes_to_ask_which_company_swaps_the_page_for_its_question(
+    client: FlaskClient,  # noqa: F811
+    store: JobStore,  # noqa: F811
+) -> None:
+    """The page opened while the job was queued: its poll stops, and the reader is not told the
+    page fills in by itself (nothing polls it any more) but is given the card that asks."""
+    job_id = running(store)
+    store.mark_needs_input(job_id, [{"name": "Acme Inc", "website": "https://acme.example", "snippet": ""}])
+    answer = client.get(f"/reports/{job_id}/live?shown=", headers=HX)
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 286 and answer.headers["HX-Retarget"] == "#report"
+    assert "Which one is this report about?" in body and "Use this website" in body
+    assert 'id="report"' in body and "becomes the finished report by itself" not in body
+
+
 def test_unknown_jobs_are_404_and_a_vanished_one_stops_the_poll(client: FlaskClient) -> None:  # noqa: F811
     unknown = "00000000-0000-0000-0000-000000000000"
     assert client.get(f"/reports/{unknown}", headers=HTML).status_code == 404
