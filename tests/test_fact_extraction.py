@@ -144,8 +144,8 @@ def test_the_recommendation_is_the_word_after_recommend(summary: str, expected: 
 
 def test_key_facts_lines_written_otherwise_than_asked_are_read_all_the_same() -> None:
     """A model that moves the colon out of the bold, bolds with underscores or not at all, adds
-    spaces, bolds the value, writes "N/A" or "Unknown (why)", or a ⚠ footnote; a second Key facts
-    list does not override the first."""
+    spaces, bolds (part of) the value or links in it, writes "N/A" or "Unknown (why)", or a ⚠
+    footnote; a second Key facts list does not override the first."""
     snapshot = (
         "**Key facts**\n\n"
         "- **Stage**: Series A [1]\n"
@@ -154,6 +154,7 @@ def test_key_facts_lines_written_otherwise_than_asked_are_read_all_the_same() ->
         "- **Head count:** N/A\n"
         "- **Lead investors:** Unknown (not in the sources) [1]\n"
         "- **Headquarters:** Austin (Texas) [2]\n"
+        "- **Founded:** **2021**, in [Austin](https://austin.example) [1]\n"
         "\nAgain:\n\n- **Stage:** Seed\n"
     )
     markdown = f"## Snapshot\n\n{snapshot}\n## Sources\n\n1. Raises — [https://news.example/acme-raises](https://news.example/acme-raises)\n"
@@ -165,7 +166,8 @@ def test_key_facts_lines_written_otherwise_than_asked_are_read_all_the_same() ->
     assert facts["head_count"] == Fact("head_count", None)
     assert facts["lead_investors"] == Fact("lead_investors", None)
     assert facts["headquarters"].value == "Austin (Texas)"
-    assert facts["founded"] == Fact("founded", None)  # no line for it
+    assert facts["founded"] == Fact("founded", "2021, in Austin", (raises,))
+    assert facts["website"] == Fact("website", None)  # no line for it
 
 
 def test_the_website_s_sources_are_the_pages_of_its_domain_or_else_its_own_page() -> None:

@@ -51,6 +51,9 @@ _UNKNOWN = frozenset(
 )
 # "Unknown (not in the sources)": what is unknown, with why.
 _ASIDE = re.compile(r"\s*\([^()]*\)$")
+# A value's bold, and its links as their text: "**Series A**", "[acme.com](https://acme.com)".
+_STRONG = re.compile(r"\*\*|__")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)\s]*\)")
 _HEDGES = frozenset(
     {"about", "approximately", "approx", "around", "roughly", "some", "over", "nearly", "demo", "figure"}
 )
@@ -146,7 +149,8 @@ def parse_key_facts(snapshot: str, sources: Mapping[int, SourceEntry]) -> dict[s
             continue
         raw = _FOOTNOTE.sub("", match.group("value"))
         cited = cited_in(raw, sources)
-        value = " ".join(_CITATION.sub("", raw).split()).rstrip(".").strip().strip("*").strip()
+        plain = _LINK.sub(r"\1", _STRONG.sub("", _CITATION.sub("", raw)))
+        value = " ".join(plain.split()).rstrip(".").strip()
         known = _ASIDE.sub("", value).casefold().rstrip(".") not in _UNKNOWN
         line = _FOOTNOTE.sub("", match.group(0)).strip()
         facts[label] = KeyFact(label, value if known else None, tuple(cited) if known else (), line)
