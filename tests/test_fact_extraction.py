@@ -136,6 +136,10 @@ def test_a_report_without_key_facts_or_recommendation_has_every_fact_unknown() -
         ("We do not recommend passing; take a meeting.", "Take a meeting"),
         ("We don't recommend passing, nor a meeting: watch.", "Watch"),
         ("Recommendation: this is not a pass.", None),
+        ("Recommendation: meet the founders before the round closes.", "Take a meeting"),
+        ("We recommend a first call with the CEO.", "Take a meeting"),
+        ("We recommend scheduling a meeting.", "Take a meeting"),
+        ("Recommendation: keep it on our watchlist.", "Watch"),
     ],
 )
 def test_the_recommendation_is_the_word_after_recommend(summary: str, expected: str | None) -> None:

@@ -23,9 +23,14 @@ from worker.sources.identity import registrable_domain
 
 SUMMARY_TITLE = "Summary"
 _RECOMMEND = re.compile(r"\brecommend\w*", re.IGNORECASE)
-_RECOMMENDATION = re.compile(r"\b(tak(?:e|ing) an? (?:first )?meeting|watch(?:ing)?|pass(?:ing)?)\b", re.IGNORECASE)
-# What makes the word after it no recommendation: "not a pass", "no pass yet", "do not recommend passing".
-_NEGATED = re.compile(r"(?:\bnot|\bno|\bnever|n't)\s+(?:(?:a|an|to|be|recommend\w*)\s+)*$", re.IGNORECASE)
+_RECOMMENDATION = re.compile(
+    r"\b((?:(?:tak|hav|schedul)(?:e|ing) |set(?:ting)? up )?an? (?:first |intro(?:ductory)? )?(?:meeting|call)"
+    r"|meet(?:ing)? (?:with )?(?:the )?(?:founders?|team|ceo|company)|watch(?:ing|list)?|pass(?:ing)?)\b",
+    re.IGNORECASE,
+)
+# What makes the word after it no recommendation: "not a pass", "no pass yet", "do not recommend passing",
+# "nor a meeting".
+_NEGATED = re.compile(r"(?:\bnot|\bno|\bnor|\bnever|n't)\s+(?:(?:a|an|to|be|recommend\w*)\s+)*$", re.IGNORECASE)
 
 
 def parse_recommendation(summary: str) -> tuple[str | None, str]:
@@ -43,7 +48,7 @@ def parse_recommendation(summary: str) -> tuple[str | None, str]:
             if _NEGATED.search(plain, 0, found.start()):
                 continue
             word = found.group(1).casefold()
-            value = "Take a meeting" if word.startswith("tak") else "Watch" if word.startswith("watch") else "Pass"
+            value = "Watch" if word.startswith("watch") else "Pass" if word.startswith("pass") else "Take a meeting"
             return value, sentence
     return None, ""
 
