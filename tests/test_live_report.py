@@ -139,6 +139,20 @@ def test_the_poll_swaps_in_only_the_sections_finished_since(
     assert "hx-swap-oob" in again and "live-sources" not in again and "Acme raises" not in again
 
 
+@pytest.mark.parametrize("shown", ["%00,<script>,,risks,", "snapshot," * 20_000, "sources,sources"])
+def test_a_junk_or_huge_shown_is_read_as_what_it_names_and_never_an_error(
+    client: FlaskClient,  # noqa: F811
+    store: JobStore,  # noqa: F811
+    shown: str,
+) -> None:
+    job_id = running(store, "plan", "snapshot")
+    answer = client.get(f"/reports/{job_id}/live", query_string={"shown": shown}, headers=HX)
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "<script>" not in body
+    assert f'/reports/{job_id}/live?shown=snapshot,sources"' in body  # only what the job wrote, once each
+    assert ('id="live-snapshot"' in body) is ("snapshot" not in shown)
+
+
 def test_once_the_job_succeeds_the_poll_answers_with_the_finished_report_and_stops(
     client: FlaskClient,  # noqa: F811
     store: JobStore,  # noqa: F811
