@@ -148,14 +148,16 @@ def test_the_recommendation_is_the_word_after_recommend(summary: str, expected: 
 
 def test_key_facts_lines_written_otherwise_than_asked_are_read_all_the_same() -> None:
     """A model that moves the colon out of the bold, bolds with underscores or not at all, adds
-    spaces, bolds (part of) the value or links in it, writes "N/A" or "Unknown (why)", or a ⚠
-    footnote; a second Key facts list does not override the first."""
+    spaces or a unit to a label or writes it as one word, bolds (part of) the value or links in
+    it, writes "N/A" or "Unknown (why)", or a ⚠ footnote; the first line of a label counts (here
+    "Headcount"), and a second Key facts list does not override the first."""
     snapshot = (
         "**Key facts**\n\n"
         "- **Stage**: Series A [1]\n"
-        "- Total raised:   $12 million [1]\n"
+        "- Total raised (USD):   $12 million [1]\n"
         "*   __Last round:__ **Series A, $12M** [1]⚠[^unsupported]\n"
-        "- **Head count:** N/A\n"
+        "- **Headcount:** N/A\n"
+        "- **Head count:** 45 [1]\n"
         "- **Lead investors:** Unknown (not in the sources) [1]\n"
         "- **Headquarters:** Austin (Texas) [2]\n"
         "- **Founded:** **2021**, in [Austin](https://austin.example) [1]\n"

@@ -138,13 +138,19 @@ def cited_in(text: str, sources: Mapping[int, SourceEntry]) -> list[SourceEntry]
     return [sources[n] for n in _cited(text) if n in sources]
 
 
+def _label_key(label: str) -> str:
+    """A label as it is matched: "Total raised (USD)", "Head-count" and "HEADCOUNT" are the
+    Key facts' "Total raised" and "Head count"."""
+    return re.sub(r"[\s-]", "", _ASIDE.sub("", label)).casefold()
+
+
 def parse_key_facts(snapshot: str, sources: Mapping[int, SourceEntry]) -> dict[str, KeyFact]:
     """The Snapshot's Key facts lines (`- **Stage:** Series B [2]`), by label; a label the report
     does not give, or gives as "Unknown", is unknown. The first line of a label counts."""
-    wanted = {label.casefold(): label for label in KEY_FACTS}
+    wanted = {_label_key(label): label for label in KEY_FACTS}
     facts: dict[str, KeyFact] = {}
     for match in _KEY_FACT.finditer(snapshot):
-        label = wanted.get(match.group("label").strip().casefold())
+        label = wanted.get(_label_key(match.group("label")))
         if label is None or label in facts:
             continue
         raw = _FOOTNOTE.sub("", match.group("value"))
