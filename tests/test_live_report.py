@@ -6,6 +6,7 @@ test_live_report_browser.py) watches the same page fill in with a worker running
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
@@ -137,6 +138,28 @@ def test_the_poll_swaps_in_only_the_sections_finished_since(
     monkeypatch.setattr(store, "load_research", lambda job_id: pytest.fail("the research was read again"))
     again = client.get(f"/reports/{job_id}/live?shown=snapshot,risks,sources", headers=HX).get_data(as_text=True)
     assert "hx-swap-oob" in again and "live-sources" not in again and "Acme raises" not in again
+
+
+@pytest.mark.parametrize("state", ["PENDING", "STARTED", "PROGRESS", "RETRY"])
+def test_while_the_job_is_queued_running_or_due_to_retry_the_page_and_its_poll_keep_polling(
+    client: FlaskClient,  # noqa: F811
+    store: JobStore,  # noqa: F811
+    state: str,
+) -> None:
+    job = store.create_job("Acme")
+    if state != "PENDING":
+        store.mark_started(job.id, worker="w@h", attempt=1)
+    if state == "PROGRESS":
+        store.mark_progress(job.id, Progress(2, TOTAL_STEPS, "Writing the sections: 1 of 11 done"))
+    if state == "RETRY":
+        store.mark_retry(job.id, error="The provider timed out", retry_at=datetime.now(UTC) + timedelta(seconds=30))
+    store.save_checkpoint(job.id, checkpoint("snapshot", SNAPSHOT))
+    assert store.get_job(job.id).state == state
+    page = client.get(f"/reports/{job.id}").get_data(as_text=True)
+    answer = client.get(f"/reports/{job.id}/live?shown=", headers=HX)
+    assert answer.status_code == 200 and "becomes the finished report by itself" in page
+    for body in (page, answer.get_data(as_text=True)):
+        assert 'hx-trigger="every 2s"' in body and '<h2 id="sec-snapshot">Snapshot</h2>' in section(body, "snapshot")
 
 
 @pytest.mark.parametrize("shown", ["%00,<script>,,risks,", "snapshot," * 20_000, "sources,sources"])
