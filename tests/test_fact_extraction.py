@@ -131,10 +131,49 @@ def test_a_report_without_key_facts_or_recommendation_has_every_fact_unknown() -
         ("We would recommend passing for now.", "Pass"),
         ("The team is strong. Keep it on the watch list.", "Watch"),  # no "recommend": the last sentence
         ("The team is strong. The market is small.", None),
+        ("Recommendation: not a pass, watch.", "Watch"),
+        ("Recommendation: no pass yet — watch the next round.", "Watch"),
+        ("We do not recommend passing; take a meeting.", "Take a meeting"),
+        ("We don't recommend passing, nor a meeting: watch.", "Watch"),
+        ("Recommendation: this is not a pass.", None),
+        ("Recommendation: meet the founders before the round closes.", "Take a meeting"),
+        ("We recommend a first call with the CEO.", "Take a meeting"),
+        ("We recommend scheduling a meeting.", "Take a meeting"),
+        ("Recommendation: keep it on our watchlist.", "Watch"),
     ],
 )
 def test_the_recommendation_is_the_word_after_recommend(summary: str, expected: str | None) -> None:
     assert parse_recommendation(summary)[0] == expected
+
+
+def test_key_facts_lines_written_otherwise_than_asked_are_read_all_the_same() -> None:
+    """A model that moves the colon out of the bold, bolds with underscores or not at all, adds
+    spaces or a unit to a label or writes it as one word, bolds (part of) the value or links in
+    it, writes "N/A" or "Unknown (why)", or a ⚠ footnote; the first line of a label counts (here
+    "Headcount"), and a second Key facts list does not override the first."""
+    snapshot = (
+        "**Key facts**\n\n"
+        "- **Stage**: Series A [1]\n"
+        "- Total raised (USD):   $12 million [1]\n"
+        "*   __Last round:__ **Series A, $12M** [1]⚠[^unsupported]\n"
+        "- **Headcount:** N/A\n"
+        "- **Head count:** 45 [1]\n"
+        "- **Lead investors:** Unknown (not in the sources) [1]\n"
+        "- **Headquarters:** Austin (Texas) [2]\n"
+        "- **Founded:** **2021**, in [Austin](https://austin.example) [1]\n"
+        "\nAgain:\n\n- **Stage:** Seed\n"
+    )
+    markdown = f"## Snapshot\n\n{snapshot}\n## Sources\n\n1. Raises — [https://news.example/acme-raises](https://news.example/acme-raises)\n"
+    facts = by_key(extract_facts(markdown, None))
+    raises = FactSource(1, "Raises", RAISES.url)
+    assert facts["stage"] == Fact("stage", "Series A", (raises,))
+    assert facts["total_raised"] == Fact("total_raised", "$12 million", (raises,))
+    assert facts["last_round"] == Fact("last_round", "Series A, $12M", (raises,))
+    assert facts["head_count"] == Fact("head_count", None)
+    assert facts["lead_investors"] == Fact("lead_investors", None)
+    assert facts["headquarters"].value == "Austin (Texas)"
+    assert facts["founded"] == Fact("founded", "2021, in Austin", (raises,))
+    assert facts["website"] == Fact("website", None)  # no line for it
 
 
 def test_the_website_s_sources_are_the_pages_of_its_domain_or_else_its_own_page() -> None:

@@ -6,6 +6,7 @@ test_live_report_browser.py) watches the same page fill in with a worker running
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
@@ -139,6 +140,42 @@ def test_the_poll_swaps_in_only_the_sections_finished_since(
     assert "hx-swap-oob" in again and "live-sources" not in again and "Acme raises" not in again
 
 
+@pytest.mark.parametrize("state", ["PENDING", "STARTED", "PROGRESS", "RETRY"])
+def test_while_the_job_is_queued_running_or_due_to_retry_the_page_and_its_poll_keep_polling(
+    client: FlaskClient,  # noqa: F811
+    store: JobStore,  # noqa: F811
+    state: str,
+) -> None:
+    job = store.create_job("Acme")
+    if state != "PENDING":
+        store.mark_started(job.id, worker="w@h", attempt=1)
+    if state == "PROGRESS":
+        store.mark_progress(job.id, Progress(2, TOTAL_STEPS, "Writing the sections: 1 of 11 done"))
+    if state == "RETRY":
+        store.mark_retry(job.id, error="The provider timed out", retry_at=datetime.now(UTC) + timedelta(seconds=30))
+    store.save_checkpoint(job.id, checkpoint("snapshot", SNAPSHOT))
+    assert store.get_job(job.id).state == state
+    page = client.get(f"/reports/{job.id}").get_data(as_text=True)
+    answer = client.get(f"/reports/{job.id}/live?shown=", headers=HX)
+    assert answer.status_code == 200 and "becomes the finished report by itself" in page
+    for body in (page, answer.get_data(as_text=True)):
+        assert 'hx-trigger="every 2s"' in body and '<h2 id="sec-snapshot">Snapshot</h2>' in section(body, "snapshot")
+
+
+@pytest.mark.parametrize("shown", ["%00,<script>,,risks,", "snapshot," * 20_000, "sources,sources"])
+def test_a_junk_or_huge_shown_is_read_as_what_it_names_and_never_an_error(
+    client: FlaskClient,  # noqa: F811
+    store: JobStore,  # noqa: F811
+    shown: str,
+) -> None:
+    job_id = running(store, "plan", "snapshot")
+    answer = client.get(f"/reports/{job_id}/live", query_string={"shown": shown}, headers=HX)
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "<script>" not in body
+    assert f'/reports/{job_id}/live?shown=snapshot,sources"' in body  # only what the job wrote, once each
+    assert ('id="live-snapshot"' in body) is ("snapshot" not in shown)
+
+
 def test_once_the_job_succeeds_the_poll_answers_with_the_finished_report_and_stops(
     client: FlaskClient,  # noqa: F811
     store: JobStore,  # noqa: F811
@@ -188,6 +225,21 @@ def test_a_job_asking_which_company_shows_its_question_as_before(client: FlaskCl
     page = client.get(f"/reports/{job.id}").get_data(as_text=True)
     assert "Which one is this report about?" in page and "Use this website" in page
     assert "live-section" not in page
+
+
+def test_a_job_that_comes_to_ask_which_company_swaps_the_page_for_its_question(
+    client: FlaskClient,  # noqa: F811
+    store: JobStore,  # noqa: F811
+) -> None:
+    """The page opened while the job was queued: its poll stops, and the reader is not told the
+    page fills in by itself (nothing polls it any more) but is given the card that asks."""
+    job_id = running(store)
+    store.mark_needs_input(job_id, [{"name": "Acme Inc", "website": "https://acme.example", "snippet": ""}])
+    answer = client.get(f"/reports/{job_id}/live?shown=", headers=HX)
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 286 and answer.headers["HX-Retarget"] == "#report"
+    assert "Which one is this report about?" in body and "Use this website" in body
+    assert 'id="report"' in body and "becomes the finished report by itself" not in body
 
 
 def test_unknown_jobs_are_404_and_a_vanished_one_stops_the_poll(client: FlaskClient) -> None:  # noqa: F811

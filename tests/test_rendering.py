@@ -107,6 +107,13 @@ def test_safe_links_are_kept_and_marked() -> None:
     assert 'rel="noopener noreferrer nofollow"' in html
 
 
+def test_a_model_s_reference_definition_does_not_turn_a_citation_into_its_own_link() -> None:
+    """`[2]` cites the analyst's notes (no page, so no link); a model writing `[2]: https://…`
+    must not make it a link to a page of its choosing."""
+    html = render_report("## S\n\nAcme has 40 staff [2].\n\n[2]: https://evil.example/\n").html
+    assert "<a" not in html and "[2]" in html
+
+
 def test_a_changed_sentence_renders_inline_as_the_report_does() -> None:
     assert render_inline("**Head count:** 55 [4]") == "<strong>Head count:</strong> 55 [4]"
     assert render_inline("1. *Series B*, see [the post](https://acme.example/b)") == (

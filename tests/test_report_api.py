@@ -114,12 +114,15 @@ def test_the_worker_stores_the_facts_the_report_states(
 def test_the_report_page_shows_the_facts_with_their_citations(app: Flask) -> None:
     store = store_of(app)
     unfound = Fact("total_raised", "$30M", (FactSource(1, "Acme raises", "https://news.example/acme"),), False)
-    markup = Fact("business_model", '<img src=x onerror="alert(1)"> per seat')
+    markup = Fact(
+        "business_model", '<img src=x onerror="alert(1)"> per seat', (FactSource(3, "<b>x</b>", "javascript:alert(1)"),)
+    )
     with_facts, without = finished(store, facts=[*FACTS, unfound, markup]), finished(store, facts=None)
     client = app.test_client()
     log_in(client)
     raw = client.get(f"/reports/{with_facts}").get_data(as_text=True)
     assert "<img src=x" not in raw and "&lt;img src=x" in raw  # a model's text is text
+    assert "javascript:" not in raw and "<b>x</b>" not in raw  # a web page's link and title too
     page = html.unescape(client.get(f"/reports/{with_facts}").get_data(as_text=True))
     table = page.split('<table class="key-facts', 1)[1].split("</table>", 1)[0]
     head_count = table.split(">Head count<", 1)[1].split("</tr>", 1)[0]

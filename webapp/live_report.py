@@ -54,6 +54,8 @@ def _html(markdown: str | None) -> str | None:
 
 
 def live_report(job: Job, draft: Draft) -> LiveReport:
+    """`draft` as the page shows it: each section rendered (or its placeholder), and what the
+    page then shows, for its next poll."""
     sections = [
         LiveSection(
             key=section.key,

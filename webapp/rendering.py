@@ -66,6 +66,8 @@ def render_report(text: str) -> RenderedReport:
     # Treat raw HTML (blocks and inline tags) as text: "<script>" in a report shows as written.
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
+    # No reference definitions: a model's "[2]: https://…" would link a citation ("[2]") to it.
+    md.parser.blockprocessors.deregister("reference")
     raw_html = md.convert(text)
     html = nh3.clean(
         raw_html,

@@ -18,6 +18,7 @@ bp = Blueprint("report_api", __name__)
 
 
 def report_body(job: Job) -> dict[str, Any]:
+    """A finished report as the API returns it (README, *JSON API*)."""
     facts = load_facts(job.facts)
     website = next((fact.value for fact in facts or () if fact.key == "website"), None)
     unsupported = job.figures_unsupported or 0
@@ -48,6 +49,7 @@ def report_body(job: Job) -> dict[str, Any]:
 
 @bp.get("/api/reports/<job_id>")
 def report(job_id: str) -> tuple[Response, int]:
+    """The finished report; 404 for one the user may not read, 409 while it is not finished."""
     job = jobs().get(job_id, current_user)
     if job is None:
         return error_response(404, f"No report with id {job_id!r}.")

@@ -97,7 +97,8 @@ def live(job_id: str) -> Response | tuple[str, int]:
     """What the page of a report being written polls: its progress, and each section finished
     since the page last had them (`shown`), swapped in out of band, in its place. Once the job
     stops, the whole article is swapped for the finished report (or the stopped one, with its
-    reason), and polling ends; the page is never reloaded."""
+    reason; or, when it waits for the analyst to say which company it is about, for its card,
+    which asks and then follows the job), and polling ends; the page is never reloaded."""
     job = jobs().get(job_id, current_user)
     if job is None:
         status = HTMX_STOP_POLLING if htmx_request.htmx else 404
@@ -105,7 +106,9 @@ def live(job_id: str) -> Response | tuple[str, int]:
     if not htmx_request.htmx:  # a fragment, for the page's poll; a browser opening it gets the page
         return redirect(url_for(".show", job_id=job_id), 303)
     if job.state not in QUEUED_STATES:
-        if job.state == JobState.SUCCESS and job.report_md is not None:
+        if job.state == JobState.NEEDS_INPUT:  # its card asks which company, and follows the job
+            article = render_template("reports/_pending.html", job=job, card=card_for(job))
+        elif job.state == JobState.SUCCESS and job.report_md is not None:
             article = render_template("reports/_report.html", **finished_report(job))
         else:
             article = render_template("reports/_live.html", **written_so_far(job))

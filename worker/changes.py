@@ -32,7 +32,13 @@ _SOURCE_LINK = re.compile(r" — \[((?:\\.|[^\]\\])*)\]\([^)\s]*\)")
 _CITATION = re.compile(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
 _FOOTNOTE = re.compile(r"⚠?\[\^[^\]]+\]")
 _ESCAPED = re.compile(r"\\(.)")
-_KEY_FACT = re.compile(r"^\s*[-*+]\s+\*\*(?P<label>[^*:]+):\*\*\s*(?P<value>.*?)\s*$", re.MULTILINE)
+# "- **Stage:** Series B [2]", as asked, or as a model writes it otherwise: "- **Stage**: …",
+# "- __Stage:__ …", "- Stage: …".
+_KEY_FACT = re.compile(
+    r"^[ \t]*[-*+][ \t]+(?:\*\*|__)?[ \t]*(?P<label>[^\W\d_][^*_:\n]*?)[ \t]*"
+    r"(?::[ \t]*(?:\*\*|__)?|(?:\*\*|__)[ \t]*:)[ \t]*(?P<value>.*?)[ \t]*$",
+    re.MULTILINE,
+)
 _NEWS_ITEM = re.compile(r"^- \*\*(?P<date>.*?)\*\*: (?P<title>.*?) \[(?P<number>\d+)\]\s*$", re.MULTILINE)
 # A sentence that announces money raised in a round: "raised a $30M Series B", "closes its seed round".
 _ROUND = re.compile(
@@ -40,7 +46,14 @@ _ROUND = re.compile(
     r"\b(?:round|pre-seed|seed|series [a-h]|funding)\b",
     re.IGNORECASE,
 )
-_UNKNOWN = frozenset({"", "unknown", "not known", "not stated", "n/a", "none found", "—", "-"})
+_UNKNOWN = frozenset(
+    {"", "unknown", "not known", "not stated", "not disclosed", "undisclosed", "n/a", "none found", "—", "-"}
+)
+# "Unknown (not in the sources)": what is unknown, with why.
+_ASIDE = re.compile(r"\s*\([^()]*\)$")
+# A value's bold, and its links as their text: "**Series A**", "[acme.com](https://acme.com)".
+_STRONG = re.compile(r"\*\*|__")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)\s]*\)")
 _HEDGES = frozenset(
     {"about", "approximately", "approx", "around", "roughly", "some", "over", "nearly", "demo", "figure"}
 )
@@ -125,19 +138,26 @@ def cited_in(text: str, sources: Mapping[int, SourceEntry]) -> list[SourceEntry]
     return [sources[n] for n in _cited(text) if n in sources]
 
 
+def _label_key(label: str) -> str:
+    """A label as it is matched: "Total raised (USD)", "Head-count" and "HEADCOUNT" are the
+    Key facts' "Total raised" and "Head count"."""
+    return re.sub(r"[\s-]", "", _ASIDE.sub("", label)).casefold()
+
+
 def parse_key_facts(snapshot: str, sources: Mapping[int, SourceEntry]) -> dict[str, KeyFact]:
     """The Snapshot's Key facts lines (`- **Stage:** Series B [2]`), by label; a label the report
     does not give, or gives as "Unknown", is unknown. The first line of a label counts."""
-    wanted = {label.casefold(): label for label in KEY_FACTS}
+    wanted = {_label_key(label): label for label in KEY_FACTS}
     facts: dict[str, KeyFact] = {}
     for match in _KEY_FACT.finditer(snapshot):
-        label = wanted.get(match.group("label").strip().casefold())
+        label = wanted.get(_label_key(match.group("label")))
         if label is None or label in facts:
             continue
         raw = _FOOTNOTE.sub("", match.group("value"))
         cited = cited_in(raw, sources)
-        value = " ".join(_CITATION.sub("", raw).split()).rstrip(".").strip()
-        known = value.casefold().rstrip(".") not in _UNKNOWN
+        plain = _LINK.sub(r"\1", _STRONG.sub("", _CITATION.sub("", raw)))
+        value = " ".join(plain.split()).rstrip(".").strip()
+        known = _ASIDE.sub("", value).casefold().rstrip(".") not in _UNKNOWN
         line = _FOOTNOTE.sub("", match.group(0)).strip()
         facts[label] = KeyFact(label, value if known else None, tuple(cited) if known else (), line)
     for label in KEY_FACTS:

@@ -23,23 +23,32 @@ from worker.sources.identity import registrable_domain
 
 SUMMARY_TITLE = "Summary"
 _RECOMMEND = re.compile(r"\brecommend\w*", re.IGNORECASE)
-_RECOMMENDATION = re.compile(r"\b(tak(?:e|ing) an? (?:first )?meeting|watch(?:ing)?|pass(?:ing)?)\b", re.IGNORECASE)
+_RECOMMENDATION = re.compile(
+    r"\b((?:(?:tak|hav|schedul)(?:e|ing) |set(?:ting)? up )?an? (?:first |intro(?:ductory)? )?(?:meeting|call)"
+    r"|meet(?:ing)? (?:with )?(?:the )?(?:founders?|team|ceo|company)|watch(?:ing|list)?|pass(?:ing)?)\b",
+    re.IGNORECASE,
+)
+# What makes the word after it no recommendation: "not a pass", "no pass yet", "do not recommend passing",
+# "nor a meeting".
+_NEGATED = re.compile(r"(?:\bnot|\bno|\bnor|\bnever|n't)\s+(?:(?:a|an|to|be|recommend\w*)\s+)*$", re.IGNORECASE)
 
 
 def parse_recommendation(summary: str) -> tuple[str | None, str]:
     """The summary's recommendation, as "Pass", "Watch" or "Take a meeting", and the sentence that
     gives it; (None, "") when it gives none. The sentence that says "recommend" (the last one that
     does) is read from that word on, so "Recommendation: pass, as we did not take a meeting" is a
-    pass; without one, the last sentence is read."""
+    pass; without one, the last sentence is read. A negated word ("not a pass", "we do not
+    recommend passing") is none."""
     said = sentences(summary)
     candidates = [s for s in reversed(said) if _RECOMMEND.search(s)] or said[-1:]
     for sentence in candidates:
         plain = sentence.replace("*", "").replace("_", "")
-        after = _RECOMMEND.search(plain)
-        found = _RECOMMENDATION.search(plain, after.end() if after else 0)
-        if found:
+        recommend = _RECOMMEND.search(plain)
+        for found in _RECOMMENDATION.finditer(plain, recommend.end() if recommend else 0):
+            if _NEGATED.search(plain, 0, found.start()):
+                continue
             word = found.group(1).casefold()
-            value = "Take a meeting" if word.startswith("tak") else "Watch" if word.startswith("watch") else "Pass"
+            value = "Watch" if word.startswith("watch") else "Pass" if word.startswith("pass") else "Take a meeting"
             return value, sentence
     return None, ""
 
