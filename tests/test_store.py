@@ -195,3 +195,16 @@ def test_a_connection_left_open_gives_the_turn_back_when_collected(store: JobSto
     other.join(timeout=20)
     finish.set()
     assert not other.is_alive(), "the next writer never got its turn"
+
+
+def test_live_startup_keys_names_the_startups_being_written_in_one_query(store: JobStore) -> None:
+    """What a budget check counts as joining (`JobService.count_starting`): live jobs only, any
+    case, narrowed to an owner when given."""
+    store.create_job("Acme Robotics", created_by="ann")
+    done = store.create_job("Globex", created_by="ann")
+    store.mark_failed(done.id, error="The provider failed.")
+    store.create_job("Initech", created_by="bob")
+    keys = ["acme robotics", "globex", "initech", "umbrella"]
+    assert store.live_startup_keys(keys) == {"acme robotics", "initech"}
+    assert store.live_startup_keys(keys, owner="ann") == {"acme robotics"}
+    assert store.live_startup_keys([]) == set()

@@ -16,8 +16,8 @@ from webapp.spend import spend_of
 from webapp.validation import (
     ValidationError,
     parse_page_number,
+    report_cap,
     uploaded_documents,
-    validate_max_cost,
     validate_notes,
     validate_startup,
     validate_website,
@@ -152,7 +152,7 @@ def generate() -> tuple[Response, int]:
         startup = validate_startup(payload.get("startup"))
         website = validate_website(payload.get("website"))
         notes = validate_notes(payload.get("notes"))
-        max_cost = validate_max_cost(payload.get("max_cost_usd"), settings.max_cost_per_report_usd)
+        cap = report_cap(payload.get("max_cost_usd"), settings.max_cost_per_report_usd)
         documents = accept_documents(uploads, settings)
     except (ValidationError, InvalidMaterial) as exc:
         return error_response(400, str(exc))
@@ -172,7 +172,6 @@ def generate() -> tuple[Response, int]:
         return error_response(400, '"on_ambiguous" must be "ask", "best" or "fail".')
     # A repeated Idempotency-Key answers with its job, which costs nothing more.
     repeated = idempotency_key and jobs().store.find_by_idempotency_key(user, idempotency_key)
-    cap = max_cost if max_cost is not None else settings.max_cost_per_report_usd
     over = None if repeated else over_budget([(startup, material)], fresh=fresh, max_cost_usd=cap)
     if over:
         return over_budget_response(over)

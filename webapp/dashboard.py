@@ -37,9 +37,9 @@ from webapp.job_views import card_for
 from webapp.validation import (
     ValidationError,
     parse_batch,
+    report_cap,
     upload_filename,
     uploaded_documents,
-    validate_max_cost,
     validate_notes,
     validate_website,
 )
@@ -130,7 +130,7 @@ def submit() -> Response | tuple[str, int]:
             notes=validate_notes(notes_text),
             documents=accept_documents(uploads, settings),
         )
-        max_cost = validate_max_cost(request.form.get("max_cost_usd"), settings.max_cost_per_report_usd)
+        cap = report_cap(request.form.get("max_cost_usd"), settings.max_cost_per_report_usd)
     except (ValidationError, InvalidMaterial) as exc:
         return refused(f"Nothing was queued. {exc}" + (" Choose the document again." if uploads else ""))
     if material and len(batch.names) > 1:
@@ -143,7 +143,6 @@ def submit() -> Response | tuple[str, int]:
     refusal = too_many_live_jobs(user, len(batch.names))
     if refusal:
         return refused(f"Nothing was queued. {refusal}", status=429)
-    cap = max_cost if max_cost is not None else settings.max_cost_per_report_usd
     over = over_budget(
         [(name, material) for name in batch.names], fresh=request.form.get("fresh") == "on", max_cost_usd=cap
     )
@@ -231,7 +230,7 @@ def submit_companies_csv(upload: FileStorage) -> Response | tuple[str, int]:
     settings = current_app.extensions["settings"]
     try:
         imported = read_companies(upload.read(MAX_CSV_BYTES + 1))
-        max_cost = validate_max_cost(form.get("max_cost_usd"), settings.max_cost_per_report_usd)
+        cap = report_cap(form.get("max_cost_usd"), settings.max_cost_per_report_usd)
     except ValidationError as exc:
         return _form_error(FormState(error=f"Nothing was queued. {exc}"))
     rows_not_queued = imported.problems
@@ -242,7 +241,6 @@ def submit_companies_csv(upload: FileStorage) -> Response | tuple[str, int]:
     refusal = too_many_live_jobs(current_user.username, len(imported.companies))
     if refusal:
         return _form_error(FormState(error=f"Nothing was queued. {refusal}"), status=429)
-    cap = max_cost if max_cost is not None else settings.max_cost_per_report_usd
     over = over_budget(
         [(company.name, company.material) for company in imported.companies],
         fresh=form.get("fresh") == "on",

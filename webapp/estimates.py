@@ -50,7 +50,7 @@ def over_budget(
         jobs().store,
         current_user.username,
         budget_usd=budget,
-        reports=_starting(entries, fresh=fresh),
+        reports=jobs().count_starting(entries, current_user, fresh=fresh),
         report_high_usd=estimator().estimate(1).high_usd,
         max_cost_usd=max_cost_usd,
     )
@@ -79,13 +79,6 @@ def check_continuing(job_id: str, max_cost_usd: float) -> None:
     )
     if refusal is not None:
         raise OverBudgetError(refusal.message)
-
-
-def _starting(entries: list[tuple[str, Material | None]], *, fresh: bool = False) -> int:
-    """How many of the requests would start a report rather than join one being written."""
-    return sum(
-        1 for name, material in entries if jobs().joinable(name, current_user, fresh=fresh, material=material) is None
-    )
 
 
 def over_budget_response(refusal: OverBudget) -> tuple[Response, int]:
@@ -132,7 +125,7 @@ def _budget_of(estimate: Estimate, names: list[str]) -> dict[str, Any] | None:
     spend = spend_of(jobs().store, current_user.username, report_high_usd=report_high)
     left = budget - spend.spent_usd - spend.committed_usd
     default_cap = current_app.extensions["settings"].max_cost_per_report_usd
-    asked = _starting([(name, None) for name in names]) * capped(report_high, default_cap)
+    asked = jobs().count_starting([(name, None) for name in names], current_user) * capped(report_high, default_cap)
     return {
         "budget_usd": budget,
         "spent_usd": round(spend.spent_usd, 6),

@@ -153,6 +153,13 @@ def validate_max_cost(value: object, limit: float | None) -> float | None:
     return value
 
 
+def report_cap(value: object, limit: float | None) -> float | None:
+    """The cost cap a new report runs under: the request's (`validate_max_cost`), else the
+    setting's MAX_COST_PER_REPORT_USD (`limit`, None for no cap)."""
+    cap = validate_max_cost(value, limit)
+    return cap if cap is not None else limit
+
+
 def upload_filename(raw: str | None) -> str:
     """An uploaded file's name as we show it: direction controls, zero-width and control characters
     stripped, not refused, since the name is only a label and the analyst cannot edit it in the

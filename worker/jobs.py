@@ -20,7 +20,7 @@ from celery import Celery
 
 from worker.celery_setup import TASK_NAME, step_task_id
 from worker.draft import Draft, draft_of, needs_research
-from worker.models import Job, JobState
+from worker.models import Job, JobState, startup_key
 from worker.pipeline import step_labels
 from worker.research import Document, Material
 from worker.sources.documents import looks_like_pdf
@@ -222,10 +222,21 @@ class JobService:
         self, startup: str, requester: Requester, *, fresh: bool = False, material: Material | None = None
     ) -> Job | None:
         """The live job a request for `startup` would join instead of starting one (see
-        `request_report`), or None; a budget check counts only the reports that would start."""
+        `request_report`), or None."""
         if fresh or material:
             return None
         return self.store.find_live(startup, owner=self._owner_filter(requester))
+
+    def count_starting(
+        self, entries: list[tuple[str, Material | None]], requester: Requester, *, fresh: bool = False
+    ) -> int:
+        """How many of the requests (name, material) would start a report rather than join a live
+        one (`joinable`, for all of them in one query): what a budget check counts."""
+        if fresh:
+            return len(entries)
+        plain = [startup_key(name) for name, material in entries if not material]
+        live = self.store.live_startup_keys(plain, owner=self._owner_filter(requester))
+        return len(entries) - sum(1 for key in plain if key in live)
 
     def request_report(
         self,

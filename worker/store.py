@@ -13,7 +13,7 @@ import os
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -429,6 +429,17 @@ class JobStore:
             query = query.where(Job.created_by == owner)
         with self.session() as session:
             return session.scalar(query)
+
+    def live_startup_keys(self, keys: Collection[str], *, owner: str | None = None) -> set[str]:
+        """Which of the startup keys (`startup_key`) have a queued or running job, in one query;
+        only `owner`'s jobs count, if given (as `find_live`)."""
+        if not keys:
+            return set()
+        query = select(Job.startup_key).where(Job.startup_key.in_(set(keys)), Job.state.in_(LIVE_STATES)).distinct()
+        if owner is not None:
+            query = query.where(Job.created_by == owner)
+        with self.session() as session:
+            return set(session.scalars(query))
 
     def find_by_idempotency_key(self, created_by: str, key: str) -> Job | None:
         with self.session() as session:
