@@ -163,6 +163,13 @@ def limit_requests(app: Flask, settings: Settings) -> None:
         key_prefix="startup-reports",
         swallow_errors=True,
     )
+
+    @limiter.request_filter
+    def reads_are_not_limited() -> bool:
+        """Only POSTs are limited (submissions, log-ins): a read skips the limiter's search for its
+        limits, a part of every status poll's CPU (bench/RESULTS.md, "Issue 14's latency figures")."""
+        return request.method in ("GET", "HEAD")
+
     submit_rate = f"{settings.submit_rate_per_minute}/minute"
     per_user = {
         "scope": "submit",  # one budget for the API and the dashboard

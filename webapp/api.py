@@ -109,7 +109,8 @@ def job_detail(job: Job) -> dict[str, Any]:
     if job.state == JobState.SUCCESS:
         data["result"] = job.report_md
         data["sections"] = [
-            {"step": step.key, "provider": step.provider, "model": step.model} for step in jobs().store.steps(job.id)
+            {"step": key, "provider": provider, "model": model}
+            for key, provider, model in jobs().store.step_models(job.id)
         ]
     return data
 

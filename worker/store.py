@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import (
     and_,
+    bindparam,
     case,
     create_engine,
     delete,
@@ -56,6 +57,14 @@ from worker.research import Document, Material, Research
 from worker.sources.fact_check import FigureCounts
 
 logger = logging.getLogger(__name__)
+
+# The two reads of every status poll, built once: building a statement cost as much as running it.
+_JOB_BY_ID = select(Job.__table__).where(Job.__table__.c.id == bindparam("job_id"))
+_STEP_MODELS = (
+    select(JobStep.key, JobStep.provider, JobStep.model)
+    .where(JobStep.job_id == bindparam("job_id"))
+    .order_by(JobStep.created_at, JobStep.key)
+)
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -241,8 +250,12 @@ class JobStore:
     # Reads.
 
     def get_job(self, job_id: str) -> Job | None:
-        with self.session() as session:
-            return session.get(Job, job_id)
+        """The job's row as a `Job` that no session holds, read on a plain connection: the ORM
+        session's load path was a third of a status read's CPU (bench/RESULTS.md, "Issue 14's
+        latency figures"), and no caller writes the object back (writes go by id)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(_JOB_BY_ID, {"job_id": job_id}).first()
+        return None if row is None else Job(**row._mapping)
 
     def count_live(self, created_by: str | None = None) -> int:
         """Jobs queued or running: `created_by`'s, or everyone's."""
@@ -303,6 +316,13 @@ class JobStore:
                 )
                 for row in rows
             }
+
+    def step_models(self, job_id: str) -> list[tuple[str, str | None, str | None]]:
+        """(step, provider, model) of each finished step, in the order they were written: what a
+        finished job's status lists, without the steps' text (on a plain connection, as `get_job`)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(_STEP_MODELS, {"job_id": job_id})
+            return [(key, provider, model) for key, provider, model in rows]
 
     def steps(self, job_id: str) -> list[JobStep]:
         """The finished steps of a job, in the order they were written."""
