@@ -7,6 +7,7 @@ configuration and ours side by side.
     .venv/bin/python -m bench.run_bench --scenario pollers   # status and card reads (bench/pollers.py)
     .venv/bin/python -m bench.run_bench --scenario rerun     # a re-run's calls against the first run's (bench/rerun.py)
     .venv/bin/python -m bench.run_bench --scenario estimate  # POST /estimate with 50 startups (bench/estimate.py)
+    .venv/bin/python -m bench.run_bench --scenario history   # reads at 100 and 10,000 jobs a user (bench/history.py)
     .venv/bin/python -m bench.run_bench --scenario all --write bench/RESULTS.md
 
 For each configuration it starts a fresh redis-server, a Celery worker (run_worker.sh) and the API
@@ -534,7 +535,8 @@ def table(results: list[Result]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", choices=[*SCENARIOS, "pollers", "rerun", "estimate", "all"], default="default")
+    others = ["pollers", "rerun", "estimate", "history", "all"]
+    parser.add_argument("--scenario", choices=[*SCENARIOS, *others], default="default")
     parser.add_argument("--only", nargs="+", choices=["seed", "ours", "ours-threads"], help="configurations to run")
     parser.add_argument("--write", type=Path, help="append the tables to this Markdown file")
     args = parser.parse_args()
@@ -577,6 +579,11 @@ def main() -> int:
 
         print("running estimate …", flush=True)
         output.append(estimate_table(run_estimates()))
+    if args.scenario in ("history", "all"):
+        from bench.history import history_table, run_history  # it imports this module
+
+        print("running history …", flush=True)
+        output.append(history_table(run_history()))
     memory = psutil.virtual_memory().total / 2**30
     machine = f"{os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, {platform.machine()}"
     command = " ".join([".venv/bin/python -m bench.run_bench", *sys.argv[1:]])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -208,3 +209,48 @@ def test_live_startup_keys_names_the_startups_being_written_in_one_query(store: 
     assert store.live_startup_keys(keys) == {"acme robotics", "initech"}
     assert store.live_startup_keys(keys, owner="ann") == {"acme robotics"}
     assert store.live_startup_keys([]) == set()
+
+
+def _plans(store: JobStore, read: Callable[[], object]) -> list[str]:
+    """SQLite's query plan of each statement that `read` runs on `store`."""
+    statements: list[tuple[str, object]] = []
+
+    def record(_conn: object, _cursor: object, statement: str, parameters: object, *_: object) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        read()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    with store.engine.connect() as connection:
+        return [
+            " / ".join(row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params))
+            for sql, params in statements
+            if sql.lstrip().upper().startswith("SELECT")
+        ]
+
+
+def test_a_users_live_and_newest_jobs_are_found_by_index_whatever_their_history(database_url: str) -> None:
+    """What every submission asks (how many live jobs has this user, is this startup being written
+    for them) and the user's newest jobs are read through the (created_by, …) indexes, not by
+    reading every job the user ever asked for (revision 0010; bench/RESULTS.md, "A user's history")."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the plans are SQLite's; PostgreSQL plans by its own statistics")
+    store = JobStore(database_url)
+    try:
+        for i in range(3):
+            store.create_job(f"Old {i}", created_by="ana")
+        reads = {
+            "ix_jobs_created_by_state": [
+                lambda: store.count_live("ana"),
+                lambda: store.find_live("Old 1", owner="ana"),
+            ],
+            "ix_jobs_created_by_created_at": [lambda: store.recent_jobs(20, owner="ana")],
+        }
+        for index, calls in reads.items():
+            for read in calls:
+                plans = _plans(store, read)
+                assert plans and all(index in plan and "B-TREE FOR ORDER BY" not in plan for plan in plans), plans
+    finally:
+        store.dispose()

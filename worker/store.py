@@ -439,16 +439,14 @@ class JobStore:
     def find_live(self, startup: str, *, owner: str | None = None) -> Job | None:
         """The newest queued or running job for the same startup (any case), if there is one; only
         `owner`'s, if given."""
-        query = (
-            select(Job)
-            .where(Job.startup_key == startup_key(startup), Job.state.in_(LIVE_STATES))
-            .order_by(Job.created_at.desc())
-            .limit(1)
-        )
+        query = select(Job).where(Job.startup_key == startup_key(startup), Job.state.in_(LIVE_STATES))
         if owner is not None:
             query = query.where(Job.created_by == owner)
+        # The newest is picked here, not by ORDER BY … LIMIT 1: SQLite would walk the owner's jobs
+        # newest first (ix_jobs_created_by_created_at) to the first match, all of them for a startup
+        # not being written, which is what a submission usually asks about.
         with self.session() as session:
-            return session.scalar(query)
+            return max(session.scalars(query), key=lambda job: job.created_at, default=None)
 
     def live_startup_keys(self, keys: Collection[str], *, owner: str | None = None) -> set[str]:
         """Which of the startup keys (`startup_key`) have a queued or running job, in one query;
