@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask_login import UserMixin
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -54,6 +54,15 @@ class Analyst(UserMixin):
         """What the session cookie keeps: the id and the user's session version, so that bumping
         the version (log-out, a new password) ends every session that names the old one."""
         return f"{self.id}:{self.session_version}"
+
+
+# Read on every request that carries a session or a token, so built once.
+_SESSION_USER = select(User.id, User.username, User.session_version).where(User.id == bindparam("user_id"))
+_TOKEN_USER = (
+    select(ApiToken.id.label("token_id"), ApiToken.last_used_at, User.id.label("user_id"), User.username)
+    .join(User)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
 
 
 def hash_token(token: str) -> str:
@@ -117,10 +126,6 @@ class Accounts:
         with self.store.session() as session:
             return session.scalar(select(User.id).limit(1)) is not None
 
-    def get(self, user_id: int) -> User | None:
-        with self.store.session() as session:
-            return session.get(User, user_id)
-
     def by_name(self, username: str) -> User | None:
         with self.store.session() as session:
             return session.scalar(select(User).where(User.username == normalise_username(username)))
@@ -165,14 +170,18 @@ class Accounts:
     def user_for_session(self, session_id: str) -> Analyst | None:
         """The logged-in user, read by primary key on every request: a removed user is out at once,
         and so is a session whose version the user has moved past (log-out, a new password).
-        `session_id` is `Analyst.get_id()`: an id alone (a session from before versions) is refused."""
+        `session_id` is `Analyst.get_id()`: an id alone (a session from before versions) is refused.
+        A plain connection and a statement built once, as for every per-request read (`JobStore.get_job`)."""
         user_id, _, version = session_id.partition(":")
         try:
-            user = self.get(int(user_id))
-            current = user is not None and user.session_version == int(version)
+            wanted = (int(user_id), int(version))
         except ValueError:
             return None
-        return self.analyst(user) if current else None
+        with self.store.engine.connect() as connection:
+            row = connection.execute(_SESSION_USER, {"user_id": wanted[0]}).first()
+        if row is None or row.session_version != wanted[1]:
+            return None
+        return Analyst(row.id, row.username, session_version=row.session_version)
 
     def user_for_token(self, secret: str, api_token_setting: str | None) -> Analyst | None:
         """Whose bearer token this is (API_TOKEN is admin's): one indexed read, so a revoked token
@@ -183,20 +192,19 @@ class Accounts:
                 self._token_admin = Analyst(admin.id, admin.username, by_token=True) if admin else None
             return self._token_admin
         now = utcnow()
-        with self.store.session() as session:
-            query = select(ApiToken, User).join(User).where(ApiToken.token_hash == hash_token(secret))
-            row = session.execute(query).first()
+        with self.store.engine.connect() as connection:
+            row = connection.execute(_TOKEN_USER, {"token_hash": hash_token(secret)}).first()
             if row is None:
                 return None
-            token, user = row
-            if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-                token.last_used_at = now
-            return Analyst(user.id, user.username, by_token=True)
+            if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+                connection.execute(update(ApiToken).where(ApiToken.id == row.token_id).values(last_used_at=now))
+                connection.commit()
+        return Analyst(row.user_id, row.username, by_token=True)
 
     def warm_up(self) -> None:
         """Compile the log-in queries before the first request needs them (`webapp.warm_up`)."""
         self.by_name(ADMIN)
-        self.get(0)
+        self.user_for_session("0:0")  # no user has id 0
         self.user_for_token("", None)  # no token hashes to the empty secret's hash
 
     def ensure_admin(self, admin_password: str | None, data_dir: Path) -> str | None:
