@@ -187,6 +187,11 @@ class Settings(BaseSettings):
     # gunicorn: processes and threads each. Requests are short; the long work is the worker's.
     api_workers: int = Field(default=2, ge=1, le=64)
     api_threads: int = Field(default=2, ge=1, le=64)
+    # gunicorn's access log, a line per request: "-" for the API's output (data/logs/api.log under
+    # run.sh), a file, or empty for none, as gunicorn's own default. Off by default: with dashboards
+    # open it is mostly their polls, and formatting it costs about 0.2 ms of CPU a request, 6 % of a
+    # status read (bench/RESULTS.md, "Issue 14's latency figures"). The app's log has every job and error.
+    api_access_log: str = ""
     # The port ./run.sh tries first for its embedded Redis (another free one if it is taken).
     embedded_redis_port: int = Field(default=6390, ge=1, le=65535)
 

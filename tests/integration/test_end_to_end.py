@@ -9,7 +9,17 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import AUTH, RedisServer, follow_job, provider_env, submit_report, wait_for
+from tests.conftest import (
+    AUTH,
+    Process,
+    RedisServer,
+    follow_job,
+    free_port,
+    provider_env,
+    submit_report,
+    wait_for,
+    worker_env,
+)
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.fakes.scripted_provider import read_count, write_script
 from tests.test_pipeline import EXPECTED_HEADINGS, headings, in_flight_at_most, step_of
@@ -102,6 +112,29 @@ def test_each_api_process_warms_up_before_its_first_request(api_server: str, tmp
 
     wait_for(warmed, 30, "both API processes to warm up")
     assert "warm-up of" not in log.read_text()  # nothing failed
+
+
+@pytest.mark.parametrize("access_log", ["", "-"])
+def test_the_access_log_is_written_only_when_asked_for(access_log: str, settings, tmp_path: Path) -> None:
+    """API_ACCESS_LOG="-" puts gunicorn's line per request in the API's output; by default there is
+    none (it is mostly polls, and costs each a part of its CPU: config.py)."""
+    bind = f"127.0.0.1:{free_port()}"
+    process = Process("api", ["./run_api.sh"], worker_env(settings, BIND=bind, API_ACCESS_LOG=access_log), tmp_path)
+
+    def answered() -> bool:
+        try:
+            return requests.get(f"http://{bind}/healthz", headers={"User-Agent": "access-log-test"}, timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_for(answered, 30, "the API to answer /healthz")
+    finally:
+        process.stop()
+    output = process.log_path.read_text(errors="replace")
+    lines = [line for line in output.splitlines() if "access-log-test" in line]
+    assert bool(lines) == bool(access_log), output
+    assert all('"GET /healthz HTTP/1.1" 200' in line for line in lines)
 
 
 def test_two_workers_on_one_redis_share_the_queue(start_worker, api_server: str, settings) -> None:
