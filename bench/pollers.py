@@ -37,6 +37,8 @@ class PollResult:
     stored: int
     endpoint: str
     load: OpenLoop
+    #: The API processes' CPU seconds (user and system) over the row, per request answered.
+    api_cpu_ms: float
 
 
 def store_jobs(database_url: str, count: int) -> list[str]:
@@ -81,10 +83,12 @@ def run_pollers() -> list[PollResult]:
             job_ids = store_jobs(stack.env["DATABASE_URL"], stored)
             for endpoint, path in ENDPOINTS.items():
                 load = OpenLoop(stack.bind, [path.format(job_id) for job_id in job_ids], POLL_RATE, POLL_POLLERS)
+                cpu_before = stack.cpu()["api"]
                 load.start()
                 time.sleep(POLL_SECONDS)
                 load.stop()
-                results.append(PollResult(stored, endpoint, load))
+                cpu_ms = (stack.cpu()["api"] - cpu_before) * 1000 / max(1, len(load.latencies))
+                results.append(PollResult(stored, endpoint, load, cpu_ms))
         finally:
             stack.stop()
             shutil.rmtree(workdir, ignore_errors=True)
@@ -96,11 +100,12 @@ def pollers_table(results: list[PollResult]) -> str:
         f"### pollers: {POLL_POLLERS} kept-alive connections, {POLL_RATE} requests/s offered, "
         f"{POLL_SECONDS} s per row, API only (2 processes × 2 threads), SQLite",
         "",
-        "| endpoint | jobs stored | answered / s | p50 / p99 (ms) | without an answer |",
-        "|---|---|---|---|---|",
+        "| endpoint | jobs stored | answered / s | p50 / p99 (ms) | API CPU a request (ms) | without an answer |",
+        "|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r.endpoint} | {r.stored:,} | {r.load.rate:.0f} | {p50_p99(r.load.latencies)} | {r.load.errors} |"
+            f"| {r.endpoint} | {r.stored:,} | {r.load.rate:.0f} | {p50_p99(r.load.latencies)} "
+            f"| {r.api_cpu_ms:.2f} | {r.load.errors} |"
         )
     return "\n".join(lines) + "\n"
