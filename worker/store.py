@@ -166,6 +166,7 @@ class JobStore:
         the first request does not pay for it (see `JobService.warm_up`)."""
         nobody = ""
         self.get_job(nobody)
+        self.step_models(nobody)  # a finished job's status lists them
         self.count_live(nobody)
         self.find_live(nobody)
         self.find_by_idempotency_key(nobody, nobody)
