@@ -66,6 +66,29 @@ def test_a_job_goes_through_its_states(store: JobStore) -> None:
     assert done.duration_seconds is not None and done.duration_seconds >= 0
 
 
+def test_a_task_s_deliveries_are_counted_and_a_finished_job_stays_as_it_ended(store: JobStore) -> None:
+    """Every delivery counts (the crash-loop guard reads the count), per task; only a live job
+    takes the worker, the attempts and the state STARTED."""
+    job = store.create_job("Acme")
+    assert [store.mark_started(job.id, worker="w1@host", attempt=3, task_key="plan") for _ in range(3)] == [1, 2, 3]
+    assert store.mark_started(job.id, worker="w2@host", attempt=2, task_key="sections") == 1
+    got = store.get_job(job.id)
+    assert (got.state, got.worker, got.attempts, got.deliveries) == (JobState.STARTED, "w2@host", 3, 4)
+    started_at = got.started_at
+
+    store.mark_cancelled(job.id, by="alice")
+    assert store.mark_started(job.id, worker="w3@host", attempt=5, task_key="plan") == 4
+    got = store.get_job(job.id)
+    assert (got.state, got.worker, got.attempts, got.started_at, got.deliveries) == (
+        JobState.REVOKED,
+        "w2@host",
+        3,
+        started_at,
+        5,
+    )
+    assert store.mark_started("no-such-job", worker="w1@host", attempt=1, task_key="plan") == 0
+
+
 def test_a_late_failure_never_undoes_a_success(store: JobStore) -> None:
     job = store.create_job("Acme")
     store.mark_succeeded(job.id, report_md="# Report", provider="p")

@@ -17,8 +17,11 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
+    Integer,
+    Select,
     and_,
     bindparam,
     case,
@@ -26,6 +29,8 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    insert,
+    null,
     or_,
     select,
     text,
@@ -49,6 +54,7 @@ from worker.models import (
     JobState,
     JobStep,
     TaskDelivery,
+    UTCDateTime,
     startup_key,
     utcnow,
 )
@@ -58,8 +64,47 @@ from worker.sources.fact_check import FigureCounts
 
 logger = logging.getLogger(__name__)
 
-# The two reads of every status poll, built once: building a statement cost as much as running it.
-_JOB_BY_ID = select(Job.__table__).where(Job.__table__.c.id == bindparam("job_id"))
+# The statements of every status poll and submission, built once: building a statement cost as
+# much as running it. Each runs on a plain connection and its rows become `Job`s that no session
+# holds: an ORM session's load and flush were most of a submission's CPU (bench/RESULTS.md, "Issue
+# 14's latency figures"), and no caller writes such a `Job` back (writes go by id).
+_JOBS = Job.__table__
+_JOB_BY_ID = select(_JOBS).where(_JOBS.c.id == bindparam("job_id"))
+_INSERT_JOB = insert(_JOBS)
+_INSERT_DOCUMENTS = insert(JobDocument.__table__)
+_LIVE = _JOBS.c.state.in_(LIVE_STATES)
+_COUNT_LIVE = select(func.count()).select_from(_JOBS).where(_LIVE)
+_COUNT_LIVE_OF = _COUNT_LIVE.where(_JOBS.c.created_by == bindparam("owner"))
+_LIVE_BY_KEY = select(_JOBS).where(_JOBS.c.startup_key == bindparam("key"), _LIVE)
+_LIVE_BY_KEY_OF = _LIVE_BY_KEY.where(_JOBS.c.created_by == bindparam("owner"))
+_BY_IDEMPOTENCY_KEY = select(_JOBS).where(
+    _JOBS.c.created_by == bindparam("owner"), _JOBS.c.idempotency_key == bindparam("key")
+)
+
+# A worker begins one of a job's tasks (JobStore.mark_started): the job's row changes only while
+# the job is live, except its count of deliveries, which counts every one.
+_live = _JOBS.c.state.not_in(FINISHED_STATES)
+_now = bindparam("now", type_=UTCDateTime())
+_attempt = bindparam("attempt", type_=Integer())
+_JOB_STARTED = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job"))
+    .values(
+        deliveries=func.coalesce(_JOBS.c.deliveries, 0) + 1,
+        updated_at=_now,
+        state=case((_JOBS.c.state.in_((JobState.PENDING, JobState.RETRY)), JobState.STARTED), else_=_JOBS.c.state),
+        worker=case((_live, bindparam("worker")), else_=_JOBS.c.worker),
+        # The most attempts any of its tasks took.
+        attempts=case((_live & (func.coalesce(_JOBS.c.attempts, 0) < _attempt), _attempt), else_=_JOBS.c.attempts),
+        retry_at=case((_live, null()), else_=_JOBS.c.retry_at),
+        started_at=case((_live, func.coalesce(_JOBS.c.started_at, _now)), else_=_JOBS.c.started_at),
+    )
+)
+_DELIVERIES = TaskDelivery.__table__
+_this_delivery = (_DELIVERIES.c.job_id == bindparam("job")) & (_DELIVERIES.c.task_key == bindparam("key"))
+_DELIVERY_COUNTED = update(_DELIVERIES).where(_this_delivery).values(count=_DELIVERIES.c.count + 1)
+_INSERT_DELIVERY = insert(_DELIVERIES)
+_DELIVERY_COUNT = select(_DELIVERIES.c.count).where(_this_delivery)
 _STEP_MODELS = (
     select(JobStep.key, JobStep.provider, JobStep.model)
     .where(JobStep.job_id == bindparam("job_id"))
@@ -187,30 +232,30 @@ class JobStore:
         max_cost_usd: float | None = None,
     ) -> Job:
         material = material or Material()
-        job = Job(
-            id=job_id or str(uuid.uuid4()),
-            startup=startup,
-            startup_key=startup_key(startup),
-            created_by=created_by,
-            idempotency_key=idempotency_key,
-            state=JobState.PENDING,
-            created_at=utcnow(),
-            website=material.website,
-            notes=material.notes,
-            on_ambiguous=on_ambiguous,
-            trigger=trigger,
-            previous_job_id=previous_job_id,
-            max_cost_usd=max_cost_usd,
-        )
+        values = {
+            "id": job_id or str(uuid.uuid4()),
+            "startup": startup,
+            "startup_key": startup_key(startup),
+            "created_by": created_by,
+            "idempotency_key": idempotency_key,
+            "state": JobState.PENDING,
+            "created_at": utcnow(),
+            "website": material.website,
+            "notes": material.notes,
+            "on_ambiguous": on_ambiguous,
+            "trigger": trigger,
+            "previous_job_id": previous_job_id,
+            "max_cost_usd": max_cost_usd,
+        }
+        documents = [
+            {"job_id": values["id"], "filename": d.filename[:255], "text": d.text or None, "data": d.pdf}
+            for d in material.documents
+        ]
         try:
-            with self.session() as session:
-                session.add(job)
-                session.flush()
-                for document in material.documents:
-                    name = document.filename[:255]
-                    session.add(
-                        JobDocument(job_id=job.id, filename=name, text=document.text or None, data=document.pdf)
-                    )
+            with self.engine.begin() as connection:
+                inserted = connection.execute(_INSERT_JOB, values)
+                if documents:
+                    connection.execute(_INSERT_DOCUMENTS, documents)
         except IntegrityError:
             # Two requests with one key both looked it up before either stored its job: the unique
             # index on (created_by, idempotency_key) lets one in, and the other answers with its job.
@@ -220,7 +265,8 @@ class JobStore:
             if winner is None:
                 raise
             raise IdempotencyKeyTaken(winner) from None
-        return job
+        # The row as stored, the columns' defaults included.
+        return Job(**inserted.last_inserted_params())
 
     def load_material(self, job_id: str) -> Material:
         with self.session() as session:
@@ -254,17 +300,19 @@ class JobStore:
         """The job's row as a `Job` that no session holds, read on a plain connection: the ORM
         session's load path was a third of a status read's CPU (bench/RESULTS.md, "Issue 14's
         latency figures"), and no caller writes the object back (writes go by id)."""
+        return self._one_job(_JOB_BY_ID, job_id=job_id)
+
+    def _one_job(self, query: Select[Any], **params: object) -> Job | None:
         with self.engine.connect() as connection:
-            row = connection.execute(_JOB_BY_ID, {"job_id": job_id}).first()
+            row = connection.execute(query, params).first()
         return None if row is None else Job(**row._mapping)
 
     def count_live(self, created_by: str | None = None) -> int:
         """Jobs queued or running: `created_by`'s, or everyone's."""
-        condition = Job.state.in_(LIVE_STATES)
-        if created_by is not None:
-            condition = condition & (Job.created_by == created_by)
-        with self.engine.connect() as connection:  # a count needs no ORM session (issue 14's profile)
-            return connection.scalar(select(func.count()).select_from(Job).where(condition)) or 0
+        with self.engine.connect() as connection:
+            if created_by is None:
+                return connection.scalar(_COUNT_LIVE) or 0
+            return connection.scalar(_COUNT_LIVE_OF, {"owner": created_by}) or 0
 
     def recent_jobs(self, limit: int = 20, *, before: Job | None = None, owner: str | None = None) -> list[Job]:
         """The newest jobs first (only `owner`'s, if given); with `before`, the ones that come after
@@ -336,34 +384,29 @@ class JobStore:
     def _update(self, job_id: str, *conditions: ColumnElement[bool], **values: object) -> bool:
         """Update one job's row where `conditions` hold; True if it was updated. The conditions
         make each transition safe against a concurrent one (a cancel, a late duplicate)."""
-        with self.session() as session:
-            query = update(Job).where(Job.id == job_id, *conditions).values(updated_at=utcnow(), **values)
-            return session.execute(query).rowcount == 1
+        query = update(_JOBS).where(_JOBS.c.id == job_id, *conditions).values(updated_at=utcnow(), **values)
+        with self.engine.begin() as connection:  # no ORM session: a third of the CPU (bench/RESULTS.md)
+            return connection.execute(query).rowcount == 1
 
     def touch(self, job_id: str) -> None:
         self._update(job_id)
 
     def mark_started(self, job_id: str, *, worker: str, attempt: int, task_key: str = "") -> int:
         """Record that a worker began one of the job's tasks; returns how many times a worker has
-        begun that task (this time included), retries and re-deliveries after a crash alike."""
-        with self.session() as session:
-            job = session.get(Job, job_id, with_for_update=True)
-            if job is None:
+        begun that task (this time included), retries and re-deliveries after a crash alike.
+
+        Each row changes in one UPDATE that reads its old values, so two deliveries at once cannot
+        both count from the same number; the job's row, updated first, holds the second until the
+        first commits (SQLite's write lock, PostgreSQL's row lock)."""
+        delivery = {"job": job_id, "key": task_key}
+        with self.engine.begin() as connection:
+            params = {"job": job_id, "worker": worker, "attempt": attempt, "now": utcnow()}
+            if connection.execute(_JOB_STARTED, params).rowcount == 0:
                 return 0
-            job.deliveries = (job.deliveries or 0) + 1
-            if job.state not in FINISHED_STATES:
-                job.state = JobState.STARTED if job.state in (JobState.PENDING, JobState.RETRY) else job.state
-                job.worker = worker
-                job.attempts = max(job.attempts or 0, attempt)  # the most any of its tasks took
-                job.retry_at = None
-                job.started_at = job.started_at or utcnow()
-            job.updated_at = utcnow()
-            delivery = session.get(TaskDelivery, (job_id, task_key))
-            if delivery is None:
-                delivery = TaskDelivery(job_id=job_id, task_key=task_key, count=0)
-                session.add(delivery)
-            delivery.count += 1
-            return delivery.count
+            if connection.execute(_DELIVERY_COUNTED, delivery).rowcount == 0:
+                connection.execute(_INSERT_DELIVERY, {"job_id": job_id, "task_key": task_key, "count": 1})
+                return 1
+            return connection.scalar(_DELIVERY_COUNT, delivery) or 0
 
     def mark_progress(self, job_id: str, progress: Progress) -> bool:
         """Record progress; False when the job has finished meanwhile (a user cancelled it)."""
@@ -440,14 +483,14 @@ class JobStore:
     def find_live(self, startup: str, *, owner: str | None = None) -> Job | None:
         """The newest queued or running job for the same startup (any case), if there is one; only
         `owner`'s, if given."""
-        query = select(Job).where(Job.startup_key == startup_key(startup), Job.state.in_(LIVE_STATES))
-        if owner is not None:
-            query = query.where(Job.created_by == owner)
+        params = {"key": startup_key(startup), "owner": owner}
         # The newest is picked here, not by ORDER BY … LIMIT 1: SQLite would walk the owner's jobs
         # newest first (ix_jobs_created_by_created_at) to the first match, all of them for a startup
         # not being written, which is what a submission usually asks about.
-        with self.session() as session:
-            return max(session.scalars(query), key=lambda job: job.created_at, default=None)
+        with self.engine.connect() as connection:
+            rows = connection.execute(_LIVE_BY_KEY if owner is None else _LIVE_BY_KEY_OF, params).all()
+        newest = max(rows, key=lambda row: row.created_at, default=None)
+        return None if newest is None else Job(**newest._mapping)
 
     def live_startup_keys(self, keys: Collection[str], *, owner: str | None = None) -> set[str]:
         """Which of the startup keys (`startup_key`) have a queued or running job, in one query;
@@ -461,9 +504,7 @@ class JobStore:
             return set(session.scalars(query))
 
     def find_by_idempotency_key(self, created_by: str, key: str) -> Job | None:
-        with self.session() as session:
-            query = select(Job).where(Job.created_by == created_by, Job.idempotency_key == key).limit(1)
-            return session.scalar(query)
+        return self._one_job(_BY_IDEMPOTENCY_KEY, owner=created_by, key=key)
 
     def save_checkpoint(self, job_id: str, checkpoint: Checkpoint, cost_usd: float | None = None) -> None:
         """Store a finished step and add what it cost to the job's totals, in one transaction."""
