@@ -10,6 +10,7 @@ from pathlib import Path
 import kombu.pools
 import pytest
 from flask import Flask
+from sqlalchemy import event
 
 from tests.conftest import ADMIN_PASSWORD, API_TOKEN, AUTH, make_settings
 from webapp import create_app, warm_up
@@ -31,9 +32,13 @@ def test_warm_up_opens_the_broker_and_database_connections_and_writes_nothing(ap
 
     assert broker_connected(app)
     assert store.engine.pool.checkedin() >= 1
-    assert store.recent_jobs() == []
+    assert store.recent_jobs() == []  # the insert it compiled was rolled back
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     response = app.test_client().post("/generate", json={"startup": "Acme"}, headers=AUTH)
     assert response.status_code == 202, response.get_json()
+    # API_TOKEN's user was read by the warm-up: the first submission reads no account.
+    assert statements and not [s for s in statements if "users" in s or "api_tokens" in s], statements
 
 
 def test_warm_up_with_redis_down_logs_what_failed_and_the_app_still_answers(

@@ -227,8 +227,10 @@ def warm_up(app: Flask, threads: int = 1) -> float:
     Best effort: with Redis or the database down the process still serves, and its first requests
     connect (or answer with their usual error) as they would have anyway."""
     started = time.monotonic()
+    api_token = app.extensions["settings"].api_token
+    api_token = api_token.get_secret_value() if api_token else None
     steps = {
-        "the accounts' queries": app.extensions["accounts"].warm_up,
+        "the accounts' queries": lambda: app.extensions["accounts"].warm_up(api_token),
         "the jobs' queries and the broker": lambda: app.extensions["jobs"].warm_up(connections=threads),
         "the rate limiter's Redis": app.extensions["redis"].ping,
     }

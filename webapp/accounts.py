@@ -201,11 +201,14 @@ class Accounts:
                 connection.commit()
         return Analyst(row.user_id, row.username, by_token=True)
 
-    def warm_up(self) -> None:
-        """Compile the log-in queries before the first request needs them (`webapp.warm_up`)."""
+    def warm_up(self, api_token: str | None = None) -> None:
+        """Compile the log-in queries before the first request needs them (`webapp.warm_up`), and
+        read API_TOKEN's user, which the process keeps."""
         self.by_name(ADMIN)
         self.user_for_session("0:0")  # no user has id 0
         self.user_for_token("", None)  # no token hashes to the empty secret's hash
+        if api_token:
+            self.user_for_token(api_token, api_token)
 
     def ensure_admin(self, admin_password: str | None, data_dir: Path) -> str | None:
         """With no users yet, create `admin`: with ADMIN_PASSWORD, or with a random password that is

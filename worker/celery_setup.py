@@ -212,6 +212,11 @@ def create_celery(settings: Settings) -> ReportsCelery:
             "health_check_interval": 10,
         },
         result_backend_transport_options={"visibility_timeout": settings.celery_visibility_timeout},
+        # One result backend per process, not one per thread: redis-py's client is thread-safe,
+        # and nothing here waits on a result (PollingRedisBackend). Per thread, each of the
+        # worker's 32 threads and the API's built its own, with its own connection pool, at its
+        # first task or submission: in the middle of the first burst (bench/RESULTS.md).
+        result_backend_thread_safe=True,
         redis_socket_connect_timeout=3,
         redis_socket_timeout=10,
         redis_retry_on_timeout=True,

@@ -170,6 +170,38 @@ _HOLDS_TURN = "holds_sqlite_write_turn"
 _WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLAC"})
 
 
+def _job_row(
+    startup: str,
+    *,
+    job_id: str | None = None,
+    created_by: str | None = None,
+    idempotency_key: str | None = None,
+    material: Material | None = None,
+    on_ambiguous: str | None = None,
+    trigger: str | None = None,
+    previous_job_id: str | None = None,
+    max_cost_usd: float | None = None,
+) -> dict[str, object]:
+    """A new job's row as `JobStore.create_job` inserts it: always the same columns, so that the
+    insert is compiled once (and `JobStore.warm_up` compiles it)."""
+    material = material or Material()
+    return {
+        "id": job_id or str(uuid.uuid4()),
+        "startup": startup,
+        "startup_key": startup_key(startup),
+        "created_by": created_by,
+        "idempotency_key": idempotency_key,
+        "state": JobState.PENDING,
+        "created_at": utcnow(),
+        "website": material.website,
+        "notes": material.notes,
+        "on_ambiguous": on_ambiguous,
+        "trigger": trigger,
+        "previous_job_id": previous_job_id,
+        "max_cost_usd": max_cost_usd,
+    }
+
+
 class IdempotencyKeyTaken(Exception):
     """Another request of the same user with the same Idempotency-Key stored its job first."""
 
@@ -215,6 +247,9 @@ class JobStore:
         self.count_live(nobody)
         self.find_live(nobody)
         self.find_by_idempotency_key(nobody, nobody)
+        with self.engine.connect() as connection:  # the insert too, rolled back: nothing is stored
+            connection.execute(_INSERT_JOB, _job_row(nobody))
+            connection.rollback()
 
     # Writes by the web app.
 
@@ -232,21 +267,17 @@ class JobStore:
         max_cost_usd: float | None = None,
     ) -> Job:
         material = material or Material()
-        values = {
-            "id": job_id or str(uuid.uuid4()),
-            "startup": startup,
-            "startup_key": startup_key(startup),
-            "created_by": created_by,
-            "idempotency_key": idempotency_key,
-            "state": JobState.PENDING,
-            "created_at": utcnow(),
-            "website": material.website,
-            "notes": material.notes,
-            "on_ambiguous": on_ambiguous,
-            "trigger": trigger,
-            "previous_job_id": previous_job_id,
-            "max_cost_usd": max_cost_usd,
-        }
+        values = _job_row(
+            startup,
+            job_id=job_id,
+            created_by=created_by,
+            idempotency_key=idempotency_key,
+            material=material,
+            on_ambiguous=on_ambiguous,
+            trigger=trigger,
+            previous_job_id=previous_job_id,
+            max_cost_usd=max_cost_usd,
+        )
         documents = [
             {"job_id": values["id"], "filename": d.filename[:255], "text": d.text or None, "data": d.pdf}
             for d in material.documents
