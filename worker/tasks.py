@@ -14,6 +14,7 @@ step is checkpointed, so a task delivered again skips what is done and never pay
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 from datetime import timedelta
@@ -174,6 +175,7 @@ def _fresh_connections_after_fork(**_: object) -> None:
         app.job_store.engine.dispose(close=False)
     # Nor the parent's HTTP clients: each child builds its own providers (the SDKs stay imported).
     app.providers.clear()
+    gc.freeze()  # what the child inherited stays out of its collections (see `_freeze_what_is_loaded`)
 
 
 # How long a worker keeps trying to queue a report's next stage while Redis is away: about five
@@ -198,6 +200,16 @@ def _prepare_worker(sender: object = None, **_: object) -> None:
         build_provider(app.settings, cache=app.providers)
     except FatalProviderError as exc:  # a bad setting: each task will fail with this sentence
         logger.error("the language model provider is misconfigured: %s", exc)
+
+
+@signals.worker_ready.connect
+def _freeze_what_is_loaded(**_: object) -> None:
+    """Move everything loaded so far (Celery, SQLAlchemy, the SDKs) out of the garbage collector's
+    reach, as the API's processes do (webapp/gunicorn_config.py): it lives as long as the process.
+    Left in, a full collection walked it once a run, holding the GIL for about 150 ms while 32
+    threads started reports (bench/RESULTS.md, "Issue 14's POST figure, once more")."""
+    gc.collect()
+    gc.freeze()
 
 
 @signals.worker_ready.connect
