@@ -83,28 +83,30 @@ _BY_IDEMPOTENCY_KEY = select(_JOBS).where(
 
 # A worker begins one of a job's tasks (JobStore.mark_started): the job's row changes only while
 # the job is live, except its count of deliveries, which counts every one.
-_live = _JOBS.c.state.not_in(FINISHED_STATES)
-_now = bindparam("now", type_=UTCDateTime())
-_attempt = bindparam("attempt", type_=Integer())
+_UNFINISHED = _JOBS.c.state.not_in(FINISHED_STATES)
+_NOW = bindparam("now", type_=UTCDateTime())
+_ATTEMPT = bindparam("attempt", type_=Integer())
 _JOB_STARTED = (
     update(_JOBS)
     .where(_JOBS.c.id == bindparam("job"))
     .values(
         deliveries=func.coalesce(_JOBS.c.deliveries, 0) + 1,
-        updated_at=_now,
+        updated_at=_NOW,
         state=case((_JOBS.c.state.in_((JobState.PENDING, JobState.RETRY)), JobState.STARTED), else_=_JOBS.c.state),
-        worker=case((_live, bindparam("worker")), else_=_JOBS.c.worker),
+        worker=case((_UNFINISHED, bindparam("worker")), else_=_JOBS.c.worker),
         # The most attempts any of its tasks took.
-        attempts=case((_live & (func.coalesce(_JOBS.c.attempts, 0) < _attempt), _attempt), else_=_JOBS.c.attempts),
-        retry_at=case((_live, null()), else_=_JOBS.c.retry_at),
-        started_at=case((_live, func.coalesce(_JOBS.c.started_at, _now)), else_=_JOBS.c.started_at),
+        attempts=case(
+            (_UNFINISHED & (func.coalesce(_JOBS.c.attempts, 0) < _ATTEMPT), _ATTEMPT), else_=_JOBS.c.attempts
+        ),
+        retry_at=case((_UNFINISHED, null()), else_=_JOBS.c.retry_at),
+        started_at=case((_UNFINISHED, func.coalesce(_JOBS.c.started_at, _NOW)), else_=_JOBS.c.started_at),
     )
 )
 _DELIVERIES = TaskDelivery.__table__
-_this_delivery = (_DELIVERIES.c.job_id == bindparam("job")) & (_DELIVERIES.c.task_key == bindparam("key"))
-_DELIVERY_COUNTED = update(_DELIVERIES).where(_this_delivery).values(count=_DELIVERIES.c.count + 1)
+_THIS_DELIVERY = (_DELIVERIES.c.job_id == bindparam("job")) & (_DELIVERIES.c.task_key == bindparam("key"))
+_DELIVERY_COUNTED = update(_DELIVERIES).where(_THIS_DELIVERY).values(count=_DELIVERIES.c.count + 1)
 _INSERT_DELIVERY = insert(_DELIVERIES)
-_DELIVERY_COUNT = select(_DELIVERIES.c.count).where(_this_delivery)
+_DELIVERY_COUNT = select(_DELIVERIES.c.count).where(_THIS_DELIVERY)
 _STEP_MODELS = (
     select(JobStep.key, JobStep.provider, JobStep.model)
     .where(JobStep.job_id == bindparam("job_id"))
