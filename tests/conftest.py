@@ -120,14 +120,30 @@ def clean_redis(redis_server: RedisServer) -> RedisServer:
 
 
 def _postgres_schema_url(base_url: str) -> tuple[str, str]:
-    """A URL whose connections use a fresh schema, so tests never touch the database's own tables."""
+    """A URL whose connections use a fresh schema, so tests never touch the database's own tables.
+    They carry the schema's name as their application name, for `_drop_postgres_schema`."""
     schema = f"sr_test_{uuid.uuid4().hex[:10]}"
     engine = create_engine(base_url)
     with engine.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
-    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}", "application_name": schema})
     return url.render_as_string(hide_password=False), schema
+
+
+def _drop_postgres_schema(base_url: str, schema: str) -> None:
+    """Drop a test's schema, after closing every connection still open to it. A test's job stores
+    and apps keep their pools' connections until the garbage collector meets them, and PostgreSQL
+    serves 100 at most: three test processes piling them up left a worker of another test with
+    none ("too many clients already"), and its report failed."""
+    engine = create_engine(base_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
+            {"name": schema},
+        )
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
 
 
 DATABASE_KINDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
@@ -140,10 +156,7 @@ def _database(kind: str, tmp_path: Path) -> Iterator[str]:
         return
     url, schema = _postgres_schema_url(TEST_DATABASE_URL)
     yield url
-    engine = create_engine(TEST_DATABASE_URL)
-    with engine.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    _drop_postgres_schema(TEST_DATABASE_URL, schema)
 
 
 @pytest.fixture(scope="session")
@@ -300,7 +313,11 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
 class Process:
     """A long-running child in a session of its own, so that it and its children stop together."""
 
+    #: Those the current test started: their logs are shown when it fails (`_logs_of_a_failed_test`).
+    of_this_test: list[Process] = []
+
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        Process.of_this_test.append(self)
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self.log = self.log_path.open("wb")
@@ -326,6 +343,31 @@ class Process:
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait(timeout=10)
         self.log.close()
+
+
+TEST_FAILED = pytest.StashKey[bool]()
+LOG_LINES_SHOWN = 150
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    report = yield
+    if report.failed:
+        item.stash[TEST_FAILED] = True
+    return report
+
+
+@pytest.fixture(autouse=True)
+def _logs_of_a_failed_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """When a test that started processes fails, print the end of each one's log, so that the
+    failure report (its "teardown" output) says what the worker or the API saw, in CI too."""
+    Process.of_this_test = []
+    yield
+    if request.node.stash.get(TEST_FAILED, False):
+        for process in Process.of_this_test:
+            lines = process.log_path.read_text(errors="replace").splitlines()[-LOG_LINES_SHOWN:]
+            print(f"----- the end of {process.name}'s log -----", *lines, sep="\n")
+    Process.of_this_test = []
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.1) -> object:
