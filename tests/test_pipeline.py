@@ -57,14 +57,21 @@ def headings(markdown: str) -> list[str]:
     return [line[3:] for line in markdown.splitlines() if line.startswith("## ")]
 
 
-def run_report(worker: ReportsCelery, job_id: str, parallelism: int | None = None) -> None:
+def run_report(
+    worker: ReportsCelery,
+    job_id: str,
+    parallelism: int | None = None,
+    between_stages: Callable[[], None] = lambda: None,
+) -> None:
     """What the canvas does with a job (`worker.tasks.report_workflow`): the stages it still has
     to run, one after another; the batches of a stage at once, each a task of its own (here a
     thread). A batch that fails does not stop the others of its stage, but the next stage never
-    starts (a chord's body waits for its whole header); its first error is raised."""
+    starts (a chord's body waits for its whole header); its first error is raised.
+    `between_stages` runs before each stage."""
     parallelism = parallelism or worker.settings.report_parallelism
     done = set(worker.job_store.load_checkpoints(job_id))
     for batches in remaining_stages(done, parallelism):
+        between_stages()
         with ThreadPoolExecutor(max_workers=len(batches)) as pool:
             futures = [
                 pool.submit(write_batch, job_id, batch, resources=worker, parallelism=parallelism) for batch in batches
@@ -102,6 +109,7 @@ class ProgressWatch:
     def __init__(self, worker: ReportsCelery, job_id: str) -> None:
         self.store, self.job_id = worker.job_store, job_id
         self.seen: list[tuple[int, int, str]] = []
+        self.reads = 0
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self.watch, daemon=True)
 
@@ -112,7 +120,14 @@ class ProgressWatch:
                 progress = (job.progress_step, job.progress_total, job.progress_label)
                 if not self.seen or self.seen[-1] != progress:
                     self.seen.append(progress)
+            self.reads += 1
             time.sleep(0.005)
+
+    def catch_up(self) -> None:
+        """Wait until the watch has read the row as it is now: a progress that the next stage
+        overwrites in its first milliseconds is seen however loaded the machine is."""
+        wanted = self.reads + 2  # the read under way may have begun before now
+        wait_for(lambda: self.reads >= wanted, 10, "the progress watch to read the row")
 
     def __enter__(self) -> ProgressWatch:
         self.thread.start()
@@ -280,7 +295,7 @@ def test_every_section_builds_on_the_plan_alone_and_all_run_at_once(
     worker = with_fake_llm(build_worker, fake_llm, openai_rpm=0)
     job_id = worker.job_store.create_job("Acme").id
     with ProgressWatch(worker, job_id) as watch:
-        run_report(worker, job_id)
+        run_report(worker, job_id, between_stages=watch.catch_up)
     job = worker.job_store.get_job(job_id)
     assert job.state == JobState.SUCCESS and headings(job.report_md) == ["Summary", *EXPECTED_HEADINGS]
     assert job.calls == TOTAL_STEPS

@@ -30,7 +30,8 @@ def estimate_of(settings: Settings, names: list[str]) -> dict:
 
 def run_reports(api_server: str, names: list[str]) -> list[dict]:
     finals = [follow_job(api_server, submit_report(api_server, name), timeout=90)[0] for name in names]
-    assert all(final["state"] == "SUCCESS" for final in finals), finals
+    failed = {final["startup"]: final.get("error") for final in finals if final["state"] != "SUCCESS"}
+    assert not failed, failed
     return finals
 
 
