@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
 import uuid
-import weakref
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import (
     Integer,
@@ -25,9 +21,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     null,
@@ -36,13 +30,11 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.elements import ColumnElement
 
+from worker.database import create_database_engine
 from worker.facts import Fact, dump_facts
 from worker.models import (
     FINISHED_STATES,
@@ -114,93 +106,36 @@ _STEP_MODELS = (
 )
 
 
-def _tune_sqlite(engine: Engine) -> None:
-    """WAL lets readers (the API) run while a writer (a worker) commits; busy_timeout makes a
-    writer wait for the lock instead of failing. And a process's writers take turns on a lock of
-    their own, because SQLite's busy wait sleeps up to 100 ms a try even after the lock is free:
-    without the turns, 32 worker threads put submissions over their p99 target (bench/RESULTS.md,
-    "The SQLite writer queue, measured")."""
+class NewJob(TypedDict, total=False):
+    """What a new job may be given besides its startup and owner (`JobStore.create_job`)."""
 
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=15000")  # first: switching to WAL may wait for a lock
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # In WAL mode NORMAL is still crash-safe for the database; it skips an fsync per commit,
-        # which otherwise dominates the time of a submission.
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    OneWriterAtATime(engine)
+    idempotency_key: str | None
+    material: Material | None
+    job_id: str | None
+    on_ambiguous: str | None
+    trigger: str | None
+    previous_job_id: str | None
+    max_cost_usd: float | None
 
 
-class OneWriterAtATime:
-    """A connection takes the process's write turn at its first write (where pysqlite begins the
-    transaction) and gives it back when it returns to the pool: committed, rolled back, broken,
-    or collected unclosed, from whatever thread. A writer that waits `WAIT` seconds goes ahead on
-    SQLite's own lock, and says so in the log."""
-
-    WAIT = 30.0
-
-    def __init__(self, engine: Engine) -> None:
-        self._turn = threading.Lock()
-        event.listen(engine, "before_cursor_execute", self._take_turn)
-        event.listen(engine, "checkin", self._give_turn_back)
-        # A child forked while a thread of its parent wrote (a prefork pool's) starts with the turn free.
-        ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (me := ref()) is not None and me._free())
-
-    def _free(self) -> None:
-        self._turn = threading.Lock()
-
-    def _take_turn(self, conn: Connection, _cursor: object, statement: str, *_: object) -> None:
-        if conn.info.get(_HOLDS_TURN) or statement.lstrip()[:6].upper() not in _WRITE_VERBS:
-            return
-        if self._turn.acquire(timeout=self.WAIT):
-            conn.info[_HOLDS_TURN] = True
-        else:
-            logger.warning("a SQLite writer waited %.0f s for its turn; going ahead on SQLite's lock", self.WAIT)
-
-    def _give_turn_back(self, _dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
-        if record.info.pop(_HOLDS_TURN, False):
-            self._turn.release()
-
-
-_HOLDS_TURN = "holds_sqlite_write_turn"
-# The first six letters of a statement that writes ("REPLAC" for REPLACE).
-_WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLAC"})
-
-
-def _job_row(
-    startup: str,
-    *,
-    job_id: str | None = None,
-    created_by: str | None = None,
-    idempotency_key: str | None = None,
-    material: Material | None = None,
-    on_ambiguous: str | None = None,
-    trigger: str | None = None,
-    previous_job_id: str | None = None,
-    max_cost_usd: float | None = None,
-) -> dict[str, object]:
+def _job_row(startup: str, created_by: str | None = None, **new: Unpack[NewJob]) -> dict[str, object]:
     """A new job's row as `JobStore.create_job` inserts it: always the same columns, so that the
     insert is compiled once (and `JobStore.warm_up` compiles it)."""
-    material = material or Material()
+    material = new.get("material") or Material()
     return {
-        "id": job_id or str(uuid.uuid4()),
+        "id": new.get("job_id") or str(uuid.uuid4()),
         "startup": startup,
         "startup_key": startup_key(startup),
         "created_by": created_by,
-        "idempotency_key": idempotency_key,
+        "idempotency_key": new.get("idempotency_key"),
         "state": JobState.PENDING,
         "created_at": utcnow(),
         "website": material.website,
         "notes": material.notes,
-        "on_ambiguous": on_ambiguous,
-        "trigger": trigger,
-        "previous_job_id": previous_job_id,
-        "max_cost_usd": max_cost_usd,
+        "on_ambiguous": new.get("on_ambiguous"),
+        "trigger": new.get("trigger"),
+        "previous_job_id": new.get("previous_job_id"),
+        "max_cost_usd": new.get("max_cost_usd"),
     }
 
 
@@ -216,16 +151,7 @@ class JobStore:
     """Every read and write of job rows goes through here."""
 
     def __init__(self, database_url: str) -> None:
-        if database_url.startswith("sqlite:///"):
-            path = database_url.removeprefix("sqlite:///")
-            if path and path != ":memory:":
-                # Only its owner reads the data folder: the reports, the accounts, the secret key.
-                Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # A server database's connections can go stale (a restart, an idle timeout): test each one
-        # on checkout. A SQLite file cannot, and the test would cost a statement per transaction.
-        self.engine = create_engine(database_url, pool_pre_ping=not database_url.startswith("sqlite"))
-        if self.engine.dialect.name == "sqlite":
-            _tune_sqlite(self.engine)
+        self.engine = create_database_engine(database_url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def dispose(self) -> None:
@@ -255,31 +181,9 @@ class JobStore:
 
     # Writes by the web app.
 
-    def create_job(
-        self,
-        startup: str,
-        created_by: str | None = None,
-        idempotency_key: str | None = None,
-        material: Material | None = None,
-        job_id: str | None = None,
-        on_ambiguous: str | None = None,
-        *,
-        trigger: str | None = None,
-        previous_job_id: str | None = None,
-        max_cost_usd: float | None = None,
-    ) -> Job:
-        material = material or Material()
-        values = _job_row(
-            startup,
-            job_id=job_id,
-            created_by=created_by,
-            idempotency_key=idempotency_key,
-            material=material,
-            on_ambiguous=on_ambiguous,
-            trigger=trigger,
-            previous_job_id=previous_job_id,
-            max_cost_usd=max_cost_usd,
-        )
+    def create_job(self, startup: str, created_by: str | None = None, **new: Unpack[NewJob]) -> Job:
+        values = _job_row(startup, created_by, **new)
+        material = new.get("material") or Material()
         documents = [
             {"job_id": values["id"], "filename": d.filename[:255], "text": d.text or None, "data": d.pdf}
             for d in material.documents
@@ -293,8 +197,8 @@ class JobStore:
             # Two requests with one key both looked it up before either stored its job: the unique
             # index on (created_by, idempotency_key) lets one in, and the other answers with its job.
             winner = None
-            if created_by and idempotency_key:
-                winner = self.find_by_idempotency_key(created_by, idempotency_key)
+            if created_by and new.get("idempotency_key"):
+                winner = self.find_by_idempotency_key(created_by, new["idempotency_key"])
             if winner is None:
                 raise
             raise IdempotencyKeyTaken(winner) from None
