@@ -75,7 +75,9 @@ def test_submit_watch_progress_open_and_download(page: Page, start_worker, api_s
 
 
 def test_a_batch_makes_one_card_per_name_and_shows_progress(page: Page, start_worker, api_server: str) -> None:
-    start_worker(OFFLINE_STEP_DELAY="0.6", concurrency=3)
+    # Each stage at least 2 s: the cards poll every 2 s, and a report all of whose sections run at
+    # once would otherwise pass through PROGRESS between two polls on a fast machine.
+    start_worker(OFFLINE_STEP_DELAY="2", concurrency=3)
     page.goto(api_server + "/")
     page.fill("#startups", "Acme Robotics\nNorthwind Health\n\nacme robotics\nBlue Quarry")
     page.click("#submit-form button[type=submit]")
