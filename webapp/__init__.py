@@ -22,6 +22,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import PROJECT_ROOT, Settings
 from webapp import (
+    account_page,
     api,
     auth,
     commands,
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     commands.register(app)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(account_page.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(reports.bp)

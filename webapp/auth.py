@@ -9,17 +9,15 @@ answers 401 JSON, pages redirect to the log-in page, htmx requests get a 401 wit
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Request, Response, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Request, Response, current_app, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
-from webapp.accounts import AccountError, Analyst, normalise_username
+from webapp.accounts import Analyst, normalise_username
 from webapp.errors import error_page, error_response, wants_html
 from webapp.extensions import accounts, csrf, login_manager
 
@@ -136,19 +134,6 @@ def too_many_attempts(exc: RateLimitExceeded) -> ResponseReturnValue:
     return render_template("auth/login.html", next_url=next_url, error=exc.description), 429
 
 
-def session_only(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
-    """For what manages the account's credentials: only from a log-in session (with its CSRF
-    check), never with a bearer token, so a leaked token cannot mint more or lock the owner out."""
-
-    @wraps(view)
-    def checked(*args: object, **kwargs: object) -> ResponseReturnValue:
-        if current_user.by_token:
-            return error_response(403, "Tokens and passwords are managed on the account page, not with a token.")
-        return view(*args, **kwargs)
-
-    return checked
-
-
 @bp.post("/logout")
 def logout() -> Response:
     """Ends every session of the user, not only this browser's: a copied cookie stops working too."""
@@ -156,45 +141,3 @@ def logout() -> Response:
         accounts().end_sessions(current_user.id)
     logout_user()
     return redirect(url_for("auth.login"), 303)
-
-
-@bp.get("/account")
-def account() -> str:
-    return render_template("auth/account.html", tokens=accounts().tokens_of(current_user.id), new_secret=None)
-
-
-@bp.post("/account/tokens")
-@session_only
-def create_token() -> ResponseReturnValue:
-    """The account page with the new secret on it, answered to the POST itself: the secret is
-    shown this once and kept nowhere, never in the session cookie (signed, not encrypted)."""
-    _, secret = accounts().create_token(current_user.username, request.form.get("name", ""))
-    tokens = accounts().tokens_of(current_user.id)
-    page = render_template("auth/account.html", tokens=tokens, new_secret=secret)
-    return page, 201, {"Cache-Control": "no-store"}  # nor in the browser's cache
-
-
-@bp.post("/account/tokens/<int:token_id>/revoke")
-@session_only
-def revoke_token(token_id: int) -> Response:
-    if accounts().revoke_token(current_user.id, token_id):
-        flash("Token revoked.")
-    return redirect(url_for("auth.account"), 303)
-
-
-@bp.post("/account/password")
-@session_only
-def change_password() -> ResponseReturnValue:
-    """A new password ends every session of the user; this browser gets a new one at once."""
-    if accounts().authenticate(current_user.username, request.form.get("current", "")) is None:
-        flash("The current password is wrong; nothing was changed.")
-        return redirect(url_for("auth.account"), 303)
-    try:
-        version = accounts().set_password(current_user.username, request.form.get("new", ""))
-    except AccountError as exc:
-        flash(str(exc))
-    else:
-        # This browser's session names the new version (its CSRF token stays: same user, same tabs).
-        login_user(Analyst(current_user.id, current_user.username, session_version=version))
-        flash("Password changed. Every other session of yours has been logged out.")
-    return redirect(url_for("auth.account"), 303)

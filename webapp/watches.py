@@ -255,7 +255,7 @@ def save_alerts() -> ResponseReturnValue:
         return page, 400
     save_alert_settings(_store(), current_user.id, email=email, webhook_url=webhook_url, webhook_format=webhook_format)
     flash("Alert settings saved.")
-    return redirect(url_for("auth.account"), 303)
+    return redirect(url_for("account.account"), 303)
 
 
 # What the partials and the navbar read.
