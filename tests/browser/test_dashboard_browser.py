@@ -166,9 +166,14 @@ def test_fifty_cards_with_forty_five_finished_poll_at_most_five_times_an_interva
     intervals = elapsed / 2.0
     assert len(polls) <= 5 * (intervals + 1), (len(polls), intervals)
     assert len(polls) >= 5 * (intervals - 1)  # and they do poll
-    for second in range(int(elapsed // 2)):
-        window = [p for p in polls if started + 2 * second <= p[0] < started + 2 * (second + 1)]
-        assert len(window) <= 5, window
+    # Each card once an interval: the gaps between one card's polls, as the test sees them (the
+    # browser's events reach it with some delay on a loaded machine, hence 1.5 s, not 2).
+    times_of: dict[str, list[float]] = {}
+    for at, job_id in polls:
+        times_of.setdefault(job_id, []).append(at)
+    for job_id, times in times_of.items():
+        gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+        assert all(gap > 1.5 for gap in gaps), (job_id, gaps)
 
 
 def test_a_card_whose_job_vanished_says_so_and_stops_polling(page: Page, api_server: str, settings) -> None:
