@@ -287,12 +287,15 @@ def test_redis_killed_and_restarted_under_load_loses_no_job(
     start_worker("worker-before").stop()  # restarted once before the outage, as in the field
     worker = start_worker("worker-steady")
     pid = worker.popen.pid
-    # Enough jobs that calls are still in flight at the third outage: a report's sections are
-    # asked at once, so each is only three call latencies long.
     job_ids = [submit(base, f"Under Load {i}") for i in range(6)]
 
     down_at = time.monotonic()
     for outage in range(3):
+        if outage:
+            # More load for each later outage: a report's sections are asked at once, so a report
+            # is only three call latencies long, and on a fast machine the first six can all be
+            # done by the third outage, which then waits for calls that never come.
+            job_ids += [submit(base, f"Under Load {outage}.{i}") for i in range(2)]
         calls = len(fake_llm.requests)
         wait_for(lambda n=calls: len(fake_llm.requests) >= n + 2, 60, "calls in flight")
         os.kill(aof_redis.process.pid, signal.SIGKILL)
